@@ -1,0 +1,36 @@
+# Shared set-up for the project's scripts: a virtualenv with both packages, and a Redis.
+# Sourced, not run.
+
+ensure_venv() {
+  local stamp=.venv/.installed
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+  fi
+  # Reinstall only when the package definitions changed since the last install.
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ client/pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e ./client -e '.[dev]'
+    touch "$stamp"
+  fi
+  export PATH="$PWD/.venv/bin:$PATH"
+  export VIRTUAL_ENV="$PWD/.venv"
+}
+
+ensure_redis() {
+  export TASKQUEUE_TEST_REDIS_URL="${TASKQUEUE_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
+  if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    return
+  fi
+  if ! command -v redis-server >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+  fi
+  echo "no Redis answered on 127.0.0.1:6379; starting one"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /tmp --logfile /tmp/taskqueue-test-redis.log
+  for _ in $(seq 50); do
+    redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  echo "Redis did not start; see /tmp/taskqueue-test-redis.log" >&2
+  exit 1
+}

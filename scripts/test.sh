@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs into .venv, starts a Redis when none answers,
+# checks generated stubs, lint, types and the contract, then runs pytest.
+# Extra arguments go to pytest (e.g. scripts/test.sh tests/engine -x).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+ensure_venv
+ensure_redis
+
+echo "== generated stubs"; bash scripts/gen_proto.sh --check
+echo "== ruff"; ruff check .
+echo "== mypy"; mypy
+echo "== buf lint"; buf lint
+if git rev-parse -q --verify origin/main >/dev/null 2>&1 || git rev-parse -q --verify main >/dev/null 2>&1; then
+  echo "== buf breaking"; bash scripts/buf_breaking.sh
+fi
+echo "== pytest"; python -m pytest "$@"

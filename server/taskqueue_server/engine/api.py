@@ -1,0 +1,108 @@
+"""The engine as the service and the worker see it; only the store behind it knows Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from .models import (
+    ClaimedTask,
+    EnqueueOutcome,
+    Lease,
+    NewTask,
+    Outcome,
+    Page,
+    Status,
+    TaskRecord,
+    TaskResult,
+)
+
+
+class TaskWatch(Protocol):
+    """A live view of one task: its snapshot, then every later state, in order."""
+
+    def __aiter__(self) -> AsyncIterator[TaskRecord]: ...
+
+
+class Engine(Protocol):
+    """Every task operation. All raise `EngineError` subclasses for refused requests."""
+
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the store answers."""
+
+    # --- callers ---------------------------------------------------------------
+    async def enqueue(self, tasks: Sequence[NewTask]) -> list[EnqueueOutcome]:
+        """Store tasks of one queue all or nothing, in one round trip."""
+
+    async def get_task(self, task_id: str) -> TaskRecord:
+        """The task's current state; `TaskNotFound` when unknown or expired."""
+
+    async def get_result(self, task_id: str, wait_seconds: float = 0.0) -> TaskResult:
+        """The outcome; with a wait, returns as soon as the task is terminal or the wait ends."""
+
+    def watch(self, task_id: str) -> AbstractAsyncContextManager[TaskWatch]:
+        """Subscribe before reading the snapshot, so no change in between is missed.
+
+        The iterator yields the snapshot, then each later state, and stops after a
+        terminal one. A watcher that falls too far behind gets `EngineError`
+        (RESOURCE_EXHAUSTED) instead of unbounded buffering.
+        """
+
+    async def cancel(self, task_id: str) -> TaskRecord:
+        """Cancel a live task; a running one is signalled. Terminal: FAILED_PRECONDITION."""
+
+    async def retry(self, task_id: str) -> TaskRecord:
+        """Requeue a FAILED or CANCELLED task with a fresh budget."""
+
+    async def list_tasks(
+        self,
+        queue: str,
+        task_type: str = "",
+        status: Status | None = None,
+        page_size: int = 100,
+        cursor: str = "",
+    ) -> Page:
+        """A page of tasks, newest first. `cursor` is an opaque, signed token."""
+
+    async def stats(self, queue: str = "", task_type: str = "") -> dict[str, dict[Status, int]]:
+        """Counts per task type; live statuses are gauges, terminal ones running totals."""
+
+    async def queues(self) -> list[str]:
+        """Every queue that has held a task."""
+
+    # --- workers ---------------------------------------------------------------
+    async def claim(
+        self, queue: str, task_types: Sequence[str], count: int, worker_id: str
+    ) -> list[ClaimedTask]:
+        """Move up to `count` ready tasks of the given types to PROCESSING under a lease."""
+
+    async def wait_for_work(self, queue: str, task_types: Sequence[str], timeout: float) -> bool:
+        """Block until work of these types may be ready (True) or the timeout ends."""
+
+    async def renew_leases(self, leases: Sequence[Lease]) -> list[Lease]:
+        """Extend leases in one call; returns the ones that were lost (cancelled, expired)."""
+
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[Lease]:
+        """Record completed and failed attempts in one call; returns the refused (stale) ones."""
+
+    async def release(self, leases: Sequence[Lease]) -> None:
+        """Hand unfinished tasks back without spending their retry budget (shutdown)."""
+
+    async def report_progress(self, lease: Lease, progress: int, message: str) -> None:
+        """Store progress on the task and publish it to watchers."""
+
+    def cancel_signals(self, queue: str) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+        """Ids of running tasks of `queue` whose cancellation was asked for."""
+
+    async def run_due(self, queue: str) -> float:
+        """Promote due scheduled/retrying tasks and reclaim expired leases.
+
+        Returns seconds until the next thing is due (capped), for the timer to sleep.
+        """
+
+    async def wait_for_schedule_change(self, queue: str, timeout: float) -> None:
+        """Sleep up to `timeout`, waking early when a task is scheduled sooner."""
+
+    async def close(self) -> None:
+        """Release connections."""

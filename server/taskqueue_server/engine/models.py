@@ -1,0 +1,148 @@
+"""The task lifecycle as plain data: what the engine stores and returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+DEFAULT_QUEUE = "default"
+MIN_PRIORITY = -1000
+MAX_PRIORITY = 1000
+DEFAULT_MAX_RETRIES = 3
+
+JsonObject = dict[str, Any]
+
+
+class Status(StrEnum):
+    """Where a task is in its life; the values are the seed's lowercase names."""
+
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    WAITING = "waiting"
+    PROCESSING = "processing"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+LIVE = frozenset(Status) - TERMINAL
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A validated request to store one task."""
+
+    task_type: str
+    task_data: JsonObject
+    priority: int = 0
+    max_retries: int = DEFAULT_MAX_RETRIES
+    delay_seconds: float = 0.0
+    run_at_ms: int | None = None
+    idempotency_key: str = ""
+    queue: str = DEFAULT_QUEUE
+    timeout_seconds: float = 0.0
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """A task as stored. Times are Unix milliseconds; 0 means not yet."""
+
+    id: str
+    queue: str
+    task_type: str
+    task_data: JsonObject
+    status: Status
+    priority: int
+    attempts: int
+    max_retries: int
+    created_at_ms: int
+    updated_at_ms: int
+    run_at_ms: int
+    started_at_ms: int = 0
+    finished_at_ms: int = 0
+    last_error: str = ""
+    progress: int = 0
+    progress_message: str = ""
+    idempotency_key: str = ""
+    depends_on: tuple[str, ...] = ()
+    timeout_seconds: float = 0.0
+    redeliveries: int = 0
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueOutcome:
+    """The task that holds an enqueued piece of work."""
+
+    task: TaskRecord
+    deduplicated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """A task's outcome as far as it is known."""
+
+    task_id: str
+    status: Status
+    result: JsonObject | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to report on one claimed task; `token` fences out earlier claimants."""
+
+    task_id: str
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    """A task handed to a worker, with everything the handler needs."""
+
+    lease: Lease
+    queue: str
+    task_type: str
+    task_data: JsonObject
+    attempt: int
+    max_retries: int
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt ended, reported by the worker in batches.
+
+    `error` empty means success with `result`; otherwise the attempt failed and is
+    retried after `retry_delay_ms` unless `permanent` or the budget is spent.
+    """
+
+    lease: Lease
+    result: JsonObject | None = None
+    error: str = ""
+    permanent: bool = False
+    retry_delay_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of ListTasks; `next_cursor` is empty on the last page."""
+
+    tasks: list[TaskRecord]
+    next_cursor: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TypeCounts:
+    """Counts of one task type by status."""
+
+    counts: Mapping[Status, int] = field(default_factory=dict)
