@@ -1,0 +1,38 @@
+"""Engine settings: one frozen dataclass, filled from flags and environment by config.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff: base * factor**(attempt-1), capped, with +-jitter as a fraction.
+
+    The defaults give the seed's 1, 2, 4, 8 s sequence (jitter 0.1 spreads a burst of
+    failures so they do not all come back in the same millisecond).
+    """
+
+    base_seconds: float = 1.0
+    factor: float = 2.0
+    cap_seconds: float = 300.0
+    jitter: float = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """Everything the store needs to know; defaults are the documented ones."""
+
+    key_prefix: str = "taskqueue"
+    lease_seconds: float = 30.0
+    # A task whose worker died this many times in a row ends FAILED as a poison task.
+    redelivery_cap: int = 3
+    task_ttl_seconds: int = 24 * 3600
+    result_ttl_seconds: int = 7 * 24 * 3600
+    # 0 means unbounded; otherwise enqueue past this many live tasks gets RESOURCE_EXHAUSTED.
+    max_queue_length: int = 0
+    # Signs ListTasks page tokens so a caller cannot forge one.
+    page_token_secret: bytes = b"taskqueue-page-token"
+    # Cap on how long the timers sleep when nothing is due: lease deadlines set by other
+    # processes are not announced, so this bounds how late an expired lease is noticed.
+    max_timer_sleep_seconds: float = 1.0
