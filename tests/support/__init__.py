@@ -1,0 +1,1 @@
+"""Helpers shared by test folders: starting real server processes, isolating Redis keys."""
