@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from .events import Subscription
 from .models import (
     ClaimedTask,
     EnqueueOutcome,
@@ -77,8 +78,8 @@ class Engine(Protocol):
     ) -> list[ClaimedTask]:
         """Move up to `count` ready tasks of the given types to PROCESSING under a lease."""
 
-    async def wait_for_work(self, queue: str, task_types: Sequence[str], timeout: float) -> bool:
-        """Block until work of these types may be ready (True) or the timeout ends."""
+    async def wait_for_work(self, queue: str, task_types: Sequence[str], seconds: float) -> bool:
+        """Block until work of these types may be ready (True) or `seconds` pass."""
 
     async def renew_leases(self, leases: Sequence[Lease]) -> list[Lease]:
         """Extend leases in one call; returns the ones that were lost (cancelled, expired)."""
@@ -92,7 +93,7 @@ class Engine(Protocol):
     async def report_progress(self, lease: Lease, progress: int, message: str) -> None:
         """Store progress on the task and publish it to watchers."""
 
-    def cancel_signals(self, queue: str) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+    def cancel_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
         """Ids of running tasks of `queue` whose cancellation was asked for."""
 
     async def run_due(self, queue: str) -> float:
@@ -101,8 +102,8 @@ class Engine(Protocol):
         Returns seconds until the next thing is due (capped), for the timer to sleep.
         """
 
-    async def wait_for_schedule_change(self, queue: str, timeout: float) -> None:
-        """Sleep up to `timeout`, waking early when a task is scheduled sooner."""
+    def schedule_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
+        """Due times (ms) of tasks newly scheduled in `queue`, so timers can wake sooner."""
 
     async def close(self) -> None:
         """Release connections."""

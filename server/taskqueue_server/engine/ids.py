@@ -1,0 +1,48 @@
+"""Task ids: "<queue>-<32 hex>", time-ordered, and checked before any Redis key is built."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+from .errors import EngineError, ErrorCode
+
+QUEUE_PATTERN = re.compile(r"[A-Za-z0-9_.]{1,64}")
+TASK_ID_PATTERN = re.compile(r"([A-Za-z0-9_.]{1,64})-([0-9a-f]{32})")
+TASK_TYPE_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+
+
+def new_task_id(queue: str) -> str:
+    """48 bits of milliseconds then 80 random bits: unique, and sorted by creation."""
+    millis = time.time_ns() // 1_000_000
+    return f"{queue}-{millis:012x}{os.urandom(10).hex()}"
+
+
+def queue_of(task_id: str) -> str:
+    """The queue a task id belongs to; INVALID_ARGUMENT for anything malformed."""
+    match = TASK_ID_PATTERN.fullmatch(task_id)
+    if match is None:
+        raise EngineError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"malformed task id {task_id[:80]!r}: expected '<queue>-<32 lowercase hex digits>'",
+        )
+    return match.group(1)
+
+
+def check_queue(queue: str) -> str:
+    if QUEUE_PATTERN.fullmatch(queue) is None:
+        raise EngineError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"invalid queue name {queue[:80]!r}: use 1-64 of A-Z a-z 0-9 _ .",
+        )
+    return queue
+
+
+def check_task_type(task_type: str) -> str:
+    if TASK_TYPE_PATTERN.fullmatch(task_type) is None:
+        raise EngineError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"invalid task_type {task_type[:80]!r}: use 1-128 of A-Z a-z 0-9 _ . : -",
+        )
+    return task_type

@@ -1,0 +1,73 @@
+"""Every Redis key and channel name, built in one place.
+
+`<prefix>:{<queue>}:` puts a queue's keys in one Redis Cluster slot (the braces are a hash
+tag), so each Lua script touches one slot. Scripts derive per-task keys from the same
+prefix (see scripts/_lib.lua); this module and _lib.lua are the only places that spell keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The keys of one queue."""
+
+    prefix: str
+    queue: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}:{{{self.queue}}}:"
+
+    def task(self, task_id: str) -> str:
+        return f"{self.base}t:{task_id}"
+
+    def result(self, task_id: str) -> str:
+        return f"{self.base}res:{task_id}"
+
+    def ready(self, task_type: str) -> str:
+        return f"{self.base}r:{task_type}"
+
+    def wake(self, task_type: str) -> str:
+        return f"{self.base}w:{task_type}"
+
+    def by_status(self, status: str) -> str:
+        return f"{self.base}s:{status}"
+
+    def task_events(self, task_id: str) -> str:
+        return f"{self.base}ev:{task_id}"
+
+    @property
+    def seq(self) -> str:
+        return f"{self.base}seq"
+
+    @property
+    def lease(self) -> str:
+        return f"{self.base}lease"
+
+    @property
+    def scheduled(self) -> str:
+        return f"{self.base}sched"
+
+    @property
+    def all_tasks(self) -> str:
+        return f"{self.base}all"
+
+    @property
+    def counts(self) -> str:
+        return f"{self.base}count"
+
+    @property
+    def cancel_channel(self) -> str:
+        return f"{self.base}cancel"
+
+    @property
+    def timer_channel(self) -> str:
+        return f"{self.base}timer"
+
+
+def queue_registry(prefix: str) -> str:
+    """A set of every queue that has held a task (for Stats across queues)."""
+    return f"{prefix}:queues"

@@ -1,0 +1,144 @@
+"""ListTasks and Stats: reads over the status indexes and counters, plus index upkeep."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import orjson
+from redis.asyncio import Redis
+
+from .codec import decode_task
+from .errors import EngineError, ErrorCode
+from .ids import check_queue
+from .keys import QueueKeys
+from .models import TERMINAL, Page, Status, TaskRecord
+from .redis_errors import unavailable_on_redis_errors
+from .settings import EngineSettings
+
+# A type filter may skip many tasks; bound the work one page may do.
+MAX_SCANNED_PER_PAGE = 5000
+
+
+class ListingMixin:
+    redis: Redis
+    settings: EngineSettings
+
+    def keys(self, queue: str) -> QueueKeys:
+        raise NotImplementedError
+
+    async def queues(self) -> list[str]:
+        raise NotImplementedError
+
+    async def list_tasks(
+        self,
+        queue: str,
+        task_type: str = "",
+        status: Status | None = None,
+        page_size: int = 100,
+        cursor: str = "",
+    ) -> Page:
+        keys = self.keys(check_queue(queue))
+        scope = [queue, task_type, status.value if status else ""]
+        after = self._open_cursor(cursor, scope) if cursor else ""
+        index = keys.by_status(status.value) if status else keys.all_tasks
+        tasks: list[TaskRecord] = []
+        scanned = 0
+        with unavailable_on_redis_errors():
+            while len(tasks) < page_size and scanned < MAX_SCANNED_PER_PAGE:
+                upper = f"({after}" if after else "+"
+                ids: list[bytes] = await self.redis.zrevrangebylex(index, upper, "-", 0, page_size)  # type: ignore[assignment]
+                if not ids:
+                    after = ""
+                    break
+                scanned += len(ids)
+                records = await self._load(keys, index, ids)
+                for task_id, record in records:
+                    after = task_id
+                    if record is not None and (not task_type or record.task_type == task_type):
+                        tasks.append(record)
+                        if len(tasks) == page_size:
+                            break
+            if after and len(tasks) == page_size:
+                more = await self.redis.zrevrangebylex(index, f"({after}", "-", 0, 1)
+                after = after if more else ""
+        return Page(tasks, self._seal_cursor(scope, after) if after else "")
+
+    async def _load(
+        self, keys: QueueKeys, index: str, ids: list[bytes]
+    ) -> list[tuple[str, TaskRecord | None]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.hgetall(keys.task(task_id.decode()))
+            hashes = await pipe.execute()
+        gone = [task_id for task_id, fields in zip(ids, hashes, strict=True) if not fields]
+        if gone:
+            # Retention expired these tasks; drop them from the index as we pass.
+            await self.redis.zrem(index, *gone)
+            await self.redis.zrem(keys.all_tasks, *gone)
+        return [
+            (task_id.decode(), decode_task(fields) if fields else None)
+            for task_id, fields in zip(ids, hashes, strict=True)
+        ]
+
+    def _seal_cursor(self, scope: list[str], after: str) -> str:
+        body = base64.urlsafe_b64encode(orjson.dumps([*scope, after])).rstrip(b"=")
+        return (body + b"." + self._sign(body)).decode()
+
+    def _open_cursor(self, token: str, scope: list[str]) -> str:
+        body, _, signature = token.encode("utf-8", "replace").partition(b".")
+        if not hmac.compare_digest(signature, self._sign(body)):
+            raise EngineError(
+                ErrorCode.INVALID_ARGUMENT, "invalid page_token: not one this service issued"
+            )
+        fields = orjson.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
+        if fields[:3] != scope:
+            raise EngineError(
+                ErrorCode.INVALID_ARGUMENT,
+                "page_token belongs to a listing with other filters; "
+                "use the same queue, task_type and status",
+            )
+        return str(fields[3])
+
+    def _sign(self, body: bytes) -> bytes:
+        digest = hmac.new(self.settings.page_token_secret, body, hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(digest).rstrip(b"=")
+
+    async def stats(self, queue: str = "", task_type: str = "") -> dict[str, dict[Status, int]]:
+        queues = [check_queue(queue)] if queue else await self.queues()
+        totals: dict[str, dict[Status, int]] = {}
+        with unavailable_on_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name in queues:
+                    pipe.hgetall(self.keys(name).counts)
+                replies: list[dict[bytes, bytes]] = await pipe.execute()
+        for counts in replies:
+            for field, value in counts.items():
+                status, _, kind = field.decode().partition("|")
+                if task_type and kind != task_type:
+                    continue
+                per_type = totals.setdefault(kind, dict.fromkeys(Status, 0))
+                per_type[Status(status)] += int(value)
+        return totals
+
+    async def sweep_expired(self, queue: str, start_after: str, limit: int = 1000) -> str:
+        """Drop index entries of tasks whose retention ran out; returns where to resume."""
+        keys = self.keys(queue)
+        lower = f"({start_after}" if start_after else "-"
+        with unavailable_on_redis_errors():
+            ids: list[bytes] = await self.redis.zrangebylex(keys.all_tasks, lower, "+", 0, limit)  # type: ignore[assignment]
+            if not ids:
+                return ""
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for task_id in ids:
+                    pipe.exists(keys.task(task_id.decode()))
+                alive = await pipe.execute()
+            gone = [task_id for task_id, exists in zip(ids, alive, strict=True) if not exists]
+            if gone:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.zrem(keys.all_tasks, *gone)
+                    for status in TERMINAL:
+                        pipe.zrem(keys.by_status(status.value), *gone)
+                    await pipe.execute()
+        return ids[-1].decode()

@@ -1,0 +1,116 @@
+-- Shared by every script (prepended at load time). Every key is built from the queue
+-- prefix P = "<prefix>:{<queue>}:" passed as ARGV[1]; all of them share the queue's hash
+-- tag, so each script stays in one Redis Cluster slot (KEYS[1], the prefix's counter key,
+-- names that slot).
+--
+-- Status indexes and the all-tasks index use score 0: ids sort by creation time, so
+-- ZRANGEBYLEX pages them exactly.
+--
+-- Task hash fields: id queue type data status priority max_retries attempts redeliveries
+-- created updated run_at started finished error progress progress_msg idem deps deps_left
+-- timeout seq token version.
+local P = ARGV[1]
+local PRIORITY_SPAN = 4398046511104  -- 2^42: FIFO sequence numbers below, priority above
+
+local function task_key(id) return P .. 't:' .. id end
+local function ready_key(task_type) return P .. 'r:' .. task_type end
+local function wake_key(task_type) return P .. 'w:' .. task_type end
+
+-- Lower score runs first: priority descending, then sequence (enqueue order) ascending.
+-- (1000 - priority) * 2^42 + seq stays below 2^53, so a double holds it exactly.
+local function ready_score(priority, seq)
+  return (1000 - tonumber(priority)) * PRIORITY_SPAN + tonumber(seq)
+end
+
+local TERMINAL = {completed = true, failed = true, cancelled = true}
+
+local function wake(task_type)
+  if redis.call('LLEN', wake_key(task_type)) == 0 then
+    redis.call('RPUSH', wake_key(task_type), '1')
+  end
+end
+
+-- Moves a task to a new status: status index, counters, version and the event watchers
+-- follow, all here so no transition can forget one of them. `fields` is a flat list of
+-- further field/value pairs to set with the status.
+local function set_status(id, task_type, created, old, new, now, fields)
+  local key = task_key(id)
+  if old then
+    redis.call('ZREM', P .. 's:' .. old, id)
+    redis.call('HINCRBY', P .. 'count', old .. '|' .. task_type, -1)
+  end
+  redis.call('ZADD', P .. 's:' .. new, 0, id)
+  redis.call('HINCRBY', P .. 'count', new .. '|' .. task_type, 1)
+  local was_live = old and not TERMINAL[old]
+  local is_live = not TERMINAL[new]
+  if is_live and not was_live then
+    redis.call('INCR', P .. 'live')
+  elseif was_live and not is_live then
+    redis.call('DECR', P .. 'live')
+  end
+  local version = redis.call('HINCRBY', key, 'version', 1)
+  local event = {version = version, status = new, updated = now}
+  local args = {'status', new, 'updated', now}
+  for i = 1, #fields, 2 do
+    args[#args + 1] = fields[i]
+    args[#args + 1] = fields[i + 1]
+    event[fields[i]] = fields[i + 1]
+  end
+  redis.call('HSET', key, unpack(args))
+  redis.call('PUBLISH', P .. 'ev:' .. id, cjson.encode(event))
+end
+
+-- Terminal tasks are kept for the retention period, counted from now.
+local function retain(id, ttl)
+  redis.call('EXPIRE', task_key(id), ttl)
+  redis.call('EXPIRE', P .. 'deps:' .. id, ttl)
+  local idem = redis.call('HGET', task_key(id), 'idem')
+  if idem and idem ~= '' then
+    redis.call('EXPIRE', P .. 'idem:' .. idem, ttl)
+  end
+end
+
+local function make_ready(id, task_type, priority, seq)
+  redis.call('ZADD', ready_key(task_type), ready_score(priority, seq), id)
+  wake(task_type)
+end
+
+-- Ends every task waiting on `root`, and everything waiting on those, as cancelled.
+local function cancel_dependents(root, now, ttl)
+  local queue, head = {root}, 1
+  while head <= #queue do
+    local parent = queue[head]
+    head = head + 1
+    for _, child in ipairs(redis.call('SMEMBERS', P .. 'deps:' .. parent)) do
+      local h = redis.call('HMGET', task_key(child), 'status', 'type', 'created')
+      if h[1] == 'waiting' then
+        set_status(child, h[2], h[3], 'waiting', 'cancelled', now,
+          {'finished', now, 'error', 'dependency ' .. parent .. ' did not complete'})
+        retain(child, ttl)
+        queue[#queue + 1] = child
+      end
+    end
+  end
+end
+
+-- A dependency completed: children with nothing else to wait for become runnable.
+local function release_dependents(parent, now)
+  for _, child in ipairs(redis.call('SMEMBERS', P .. 'deps:' .. parent)) do
+    local key = task_key(child)
+    local h = redis.call('HMGET', key, 'status', 'type', 'created', 'priority', 'seq', 'run_at')
+    if h[1] == 'waiting' and redis.call('HINCRBY', key, 'deps_left', -1) <= 0 then
+      if tonumber(h[6]) > tonumber(now) then
+        set_status(child, h[2], h[3], 'waiting', 'scheduled', now, {})
+        redis.call('ZADD', P .. 'sched', h[6], child)
+        redis.call('PUBLISH', P .. 'timer', h[6])
+      else
+        set_status(child, h[2], h[3], 'waiting', 'pending', now, {})
+        make_ready(child, h[2], h[4], h[5])
+      end
+    end
+  end
+end
+
+local function fail_with(code, message)
+  return redis.error_reply('TQ' .. code .. ' ' .. message)
+end

@@ -1,0 +1,25 @@
+-- Cancels a live task. A running one is signalled on <P>cancel and its lease dropped, so
+-- whatever its handler reports afterwards is refused.
+-- KEYS[1]  <P>lease, KEYS[2] <P>sched
+-- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] task retention (s), ARGV[4] id
+-- Returns the task hash after cancellation; NOT_FOUND or FAILED_PRECONDITION otherwise.
+local now, ttl, id = ARGV[2], ARGV[3], ARGV[4]
+local key = task_key(id)
+local h = redis.call('HMGET', key, 'status', 'type', 'created')
+local status = h[1]
+if not status then return fail_with(1, 'task ' .. id .. ' not found (unknown or expired)') end
+if TERMINAL[status] then
+  return fail_with(3, 'task ' .. id .. ' is already ' .. status .. '; only live tasks can be cancelled')
+end
+if status == 'pending' then
+  redis.call('ZREM', ready_key(h[2]), id)
+elseif status == 'scheduled' or status == 'retrying' then
+  redis.call('ZREM', KEYS[2], id)
+elseif status == 'processing' then
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('PUBLISH', P .. 'cancel', id)
+end
+set_status(id, h[2], h[3], status, 'cancelled', now, {'finished', now, 'error', 'cancelled by request'})
+retain(id, ttl)
+cancel_dependents(id, now, ttl)
+return redis.call('HGETALL', key)

@@ -1,0 +1,54 @@
+-- The timers' one call: promotes due scheduled and retrying tasks, and hands back tasks
+-- whose lease expired (worker died or hung) without spending their retry budget. A task
+-- whose worker was lost more than the redelivery cap allows ends failed as poison.
+-- KEYS[1]  <P>sched, KEYS[2] <P>lease
+-- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] most tasks to move per index, ARGV[4] redelivery cap,
+-- ARGV[5]  task retention (s)
+-- Returns {ms until the next due item or -1 when nothing waits, promoted, reclaimed}.
+local now, limit, cap, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+
+local promoted = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)) do
+  redis.call('ZREM', KEYS[1], id)
+  local h = redis.call('HMGET', task_key(id), 'status', 'type', 'created', 'priority', 'seq')
+  if h[1] == 'scheduled' or h[1] == 'retrying' then
+    set_status(id, h[2], h[3], h[1], 'pending', now, {})
+    make_ready(id, h[2], h[4], h[5])
+    promoted = promoted + 1
+  end
+end
+
+local reclaimed = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)) do
+  redis.call('ZREM', KEYS[2], id)
+  local key = task_key(id)
+  local h = redis.call('HMGET', key, 'status', 'type', 'created', 'priority', 'seq',
+    'attempts', 'redeliveries')
+  if h[1] == 'processing' then
+    local redeliveries = tonumber(h[7] or '0') + 1
+    -- Bump the token so the lost worker's late report is refused.
+    redis.call('HINCRBY', key, 'token', 1)
+    if redeliveries > cap then
+      set_status(id, h[2], h[3], 'processing', 'failed', now, {'finished', now,
+        'redeliveries', redeliveries, 'error', 'poison task: its worker was lost ' ..
+        redeliveries .. ' times (lease expired); redelivery cap is ' .. cap})
+      retain(id, ttl)
+      cancel_dependents(id, now, ttl)
+    else
+      set_status(id, h[2], h[3], 'processing', 'pending', now,
+        {'attempts', tonumber(h[6]) - 1, 'redeliveries', redeliveries})
+      make_ready(id, h[2], h[4], h[5])
+    end
+    reclaimed = reclaimed + 1
+  end
+end
+
+local next_due = -1
+for i = 1, 2 do
+  local head = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  if #head > 0 then
+    local wait = math.max(0, tonumber(head[2]) - tonumber(now))
+    if next_due < 0 or wait < next_due then next_due = wait end
+  end
+end
+return {next_due, promoted, reclaimed}

@@ -1,0 +1,110 @@
+-- Stores groups of new tasks; each group is all or nothing, groups are independent (the
+-- store coalesces concurrent Enqueue calls of one queue into one call of this script).
+-- KEYS[1]  <P>seq                 sequence counter (names the slot)
+-- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] max live tasks in the queue (0: no limit)
+-- ARGV[4]  JSON: [[{id, type, d (index of its data in ARGV[5..]), priority, max_retries, run_at, idem, deps, timeout}, ...], ...]
+-- ARGV[5..] each task's data as JSON text, passed apart so it is not escaped twice
+-- Returns, per group: {0, {per task: {0, status, created, seq} | {1, <existing task hash>}}}
+--   or {code, message} when the group was refused (codes as in errors.py).
+local now, max_live = ARGV[2], tonumber(ARGV[3])
+local groups = cjson.decode(ARGV[4])
+
+-- Checks a group without writing: idempotency hits, dependencies, queue length.
+local function check(group)
+  local plan, in_group, new_count = {}, {}, 0
+  for i, t in ipairs(group) do
+    local existing = nil
+    if t.idem ~= '' then
+      existing = in_group['idem:' .. t.idem] or redis.call('GET', P .. 'idem:' .. t.idem)
+      if existing and not in_group[existing] and redis.call('EXISTS', task_key(existing)) == 0 then
+        existing = nil
+      end
+    end
+    if existing then
+      plan[i] = {dedup = existing}
+    else
+      local deps_left = 0
+      for _, dep in ipairs(t.deps) do
+        if not in_group[dep] then
+          local status = redis.call('HGET', task_key(dep), 'status')
+          if not status then
+            return nil, {2, 'tasks[' .. (i - 1) .. '].depends_on: task ' .. dep .. ' not found'}
+          end
+          if status == 'failed' or status == 'cancelled' then
+            return nil, {3, 'tasks[' .. (i - 1) .. '].depends_on: task ' .. dep .. ' is ' .. status}
+          end
+          if status ~= 'completed' then deps_left = deps_left + 1 end
+        else
+          deps_left = deps_left + 1
+        end
+      end
+      plan[i] = {deps_left = deps_left}
+      in_group[t.id] = true
+      if t.idem ~= '' then in_group['idem:' .. t.idem] = t.id end
+      new_count = new_count + 1
+    end
+  end
+  if max_live > 0 and new_count > 0 then
+    local live = tonumber(redis.call('GET', P .. 'live') or '0')
+    if live + new_count > max_live then
+      return nil, {5, 'queue is full: ' .. live .. ' live tasks, limit ' .. max_live}
+    end
+  end
+  return plan
+end
+
+local function store(t, deps_left)
+  local data = ARGV[4 + t.d]
+  local seq = redis.call('INCR', KEYS[1])
+  local key = task_key(t.id)
+  local status
+  if deps_left > 0 then
+    status = 'waiting'
+  elseif tonumber(t.run_at) > tonumber(now) then
+    status = 'scheduled'
+  else
+    status = 'pending'
+  end
+  redis.call('HSET', key, 'id', t.id, 'type', t.type, 'data', data, 'priority', t.priority,
+    'max_retries', t.max_retries, 'attempts', 0, 'created', now, 'run_at', t.run_at,
+    'seq', seq, 'version', 0, 'deps_left', deps_left)
+  if t.idem ~= '' then
+    redis.call('HSET', key, 'idem', t.idem)
+    redis.call('SET', P .. 'idem:' .. t.idem, t.id)
+  end
+  if #t.deps > 0 then redis.call('HSET', key, 'deps', cjson.encode(t.deps)) end
+  if tonumber(t.timeout) > 0 then redis.call('HSET', key, 'timeout', t.timeout) end
+  redis.call('ZADD', P .. 'all', 0, t.id)
+  set_status(t.id, t.type, now, nil, status, now, {})
+  if status == 'waiting' then
+    for _, dep in ipairs(t.deps) do
+      local dep_status = redis.call('HGET', task_key(dep), 'status')
+      if dep_status ~= 'completed' then redis.call('SADD', P .. 'deps:' .. dep, t.id) end
+    end
+  elseif status == 'scheduled' then
+    redis.call('ZADD', P .. 'sched', t.run_at, t.id)
+    redis.call('PUBLISH', P .. 'timer', t.run_at)
+  else
+    make_ready(t.id, t.type, t.priority, seq)
+  end
+  return {0, status, now, seq}
+end
+
+local replies = {}
+for g, group in ipairs(groups) do
+  local plan, refusal = check(group)
+  if not plan then
+    replies[g] = refusal
+  else
+    local results = {}
+    for i, t in ipairs(group) do
+      if plan[i].dedup then
+        results[i] = {1, redis.call('HGETALL', task_key(plan[i].dedup))}
+      else
+        results[i] = store(t, plan[i].deps_left)
+      end
+    end
+    replies[g] = {0, results}
+  end
+end
+return replies

@@ -1,0 +1,33 @@
+-- Records how attempts ended: completed, retrying (after a delay) or failed.
+-- KEYS[1]  <P>lease, KEYS[2] <P>sched
+-- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] task retention (s), ARGV[4] result retention (s)
+-- ARGV[5]  JSON: [{id, token, result (JSON text) | error, permanent, delay (ms)}, ...]
+-- Returns the ids refused because the lease was no longer theirs (fencing).
+local now, task_ttl, result_ttl = ARGV[2], ARGV[3], ARGV[4]
+local stale = {}
+for _, o in ipairs(cjson.decode(ARGV[5])) do
+  local key = task_key(o.id)
+  local h = redis.call('HMGET', key, 'status', 'token', 'type', 'created', 'attempts', 'max_retries')
+  if h[1] ~= 'processing' or h[2] ~= tostring(o.token) then
+    stale[#stale + 1] = o.id
+  else
+    redis.call('ZREM', KEYS[1], o.id)
+    if o.error == nil or o.error == '' then
+      redis.call('SET', P .. 'res:' .. o.id, o.result, 'EX', result_ttl)
+      set_status(o.id, h[3], h[4], 'processing', 'completed', now,
+        {'finished', now, 'error', ''})
+      retain(o.id, task_ttl)
+      release_dependents(o.id, now)
+    elseif not o.permanent and tonumber(h[5]) <= tonumber(h[6]) then
+      local due = tonumber(now) + tonumber(o.delay)
+      set_status(o.id, h[3], h[4], 'processing', 'retrying', now, {'error', o.error, 'run_at', due})
+      redis.call('ZADD', KEYS[2], due, o.id)
+      redis.call('PUBLISH', P .. 'timer', due)
+    else
+      set_status(o.id, h[3], h[4], 'processing', 'failed', now, {'finished', now, 'error', o.error})
+      retain(o.id, task_ttl)
+      cancel_dependents(o.id, now, task_ttl)
+    end
+  end
+end
+return stale

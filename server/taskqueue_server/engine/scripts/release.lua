@@ -1,0 +1,15 @@
+-- Hands tasks back at shutdown: pending again, the attempt not counted against the budget.
+-- KEYS[1]  <P>lease
+-- ARGV[1]  P, ARGV[2] now (ms), ARGV[3..] id, token pairs
+local now = ARGV[2]
+for i = 3, #ARGV, 2 do
+  local id, token = ARGV[i], ARGV[i + 1]
+  local key = task_key(id)
+  local h = redis.call('HMGET', key, 'status', 'token', 'type', 'created', 'priority', 'seq', 'attempts')
+  if h[1] == 'processing' and h[2] == token then
+    redis.call('ZREM', KEYS[1], id)
+    set_status(id, h[3], h[4], 'processing', 'pending', now, {'attempts', tonumber(h[7]) - 1})
+    make_ready(id, h[3], h[5], h[6])
+  end
+end
+return 0

@@ -1,0 +1,23 @@
+-- Puts a failed or cancelled task back in its queue with a fresh retry budget.
+-- KEYS[1]  <P>seq
+-- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] id
+-- Returns the task hash; NOT_FOUND or FAILED_PRECONDITION otherwise.
+local now, id = ARGV[2], ARGV[3]
+local key = task_key(id)
+local h = redis.call('HMGET', key, 'status', 'type', 'created', 'priority', 'idem')
+local status = h[1]
+if not status then return fail_with(1, 'task ' .. id .. ' not found (unknown or expired)') end
+if status ~= 'failed' and status ~= 'cancelled' then
+  return fail_with(3, 'task ' .. id .. ' is ' .. status .. '; only failed or cancelled tasks can be retried')
+end
+-- Live again: nothing of it may expire while it waits.
+redis.call('PERSIST', key)
+redis.call('PERSIST', P .. 'deps:' .. id)
+if h[5] and h[5] ~= '' then redis.call('PERSIST', P .. 'idem:' .. h[5]) end
+redis.call('DEL', P .. 'res:' .. id)
+-- A fresh sequence number: the requeued task goes behind work already waiting.
+local seq = redis.call('INCR', KEYS[1])
+set_status(id, h[2], h[3], status, 'pending', now, {'attempts', 0, 'redeliveries', 0,
+  'finished', 0, 'error', '', 'progress', 0, 'progress_msg', '', 'seq', seq, 'run_at', now})
+make_ready(id, h[2], h[4], seq)
+return redis.call('HGETALL', key)

@@ -1,0 +1,326 @@
+"""The engine on Redis: the public API of engine/api.py, one round trip per operation.
+
+Only this package imports redis. Every state change is one Lua script (scripts/*.lua);
+this module encodes arguments, groups work into as few calls as possible and decodes replies.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from . import listing, watching
+from .coalesce import Coalescer
+from .codec import decode_task, pairs_to_dict
+from .errors import EngineError, ErrorCode, TaskNotFound
+from .events import EventHub, Subscription
+from .ids import check_queue, new_task_id, queue_of
+from .keys import QueueKeys, queue_registry
+from .models import ClaimedTask, EnqueueOutcome, Lease, NewTask, Outcome, Status, TaskRecord
+from .redis_errors import unavailable_on_redis_errors
+from .scripts import Scripts
+from .settings import EngineSettings
+
+log = logging.getLogger(__name__)
+
+EnqueueGroup = list[tuple[NewTask, str]]  # each task with its id
+GroupReply = list[Any]
+MAX_COALESCED = 500
+DUE_BATCH = 1000
+
+
+class RedisEngine(listing.ListingMixin, watching.WatchingMixin):
+    """Implements engine.api.Engine on a redis.asyncio client (real Redis or fakeredis)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        blocking: Redis,
+        settings: EngineSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self._blocking = blocking  # BLPOP ties up a connection; keep it off the shared pool
+        self.settings = settings
+        self.clock = clock
+        self.scripts = Scripts(redis)
+        self.hub = EventHub(redis)
+        self.round_trips = 0  # counted for the benchmark's "Redis calls per task"
+        self._lease_ms = int(settings.lease_seconds * 1000)
+        self._enqueuers: dict[str, Coalescer[EnqueueGroup, GroupReply]] = {}
+        self._registered_queues: set[str] = set()
+
+    def keys(self, queue: str) -> QueueKeys:
+        return QueueKeys(self.settings.key_prefix, queue)
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    async def run(self, name: str, queue: str, keys: list[str], args: list[Any]) -> Any:
+        self.round_trips += 1
+        with unavailable_on_redis_errors():
+            return await self.scripts.run(name, keys, [self.keys(queue).base, *args])
+
+    async def start(self) -> None:
+        with unavailable_on_redis_errors():
+            await self.scripts.load_all()
+
+    async def ping(self) -> None:
+        with unavailable_on_redis_errors():
+            await self.redis.ping()
+
+    async def close(self) -> None:
+        await self.hub.close()
+        await self._blocking.aclose()
+        await self.redis.aclose()
+
+    # --- callers ---------------------------------------------------------------
+    async def enqueue(self, tasks: Sequence[NewTask]) -> list[EnqueueOutcome]:
+        if not tasks:
+            return []
+        queue = check_queue(tasks[0].queue)
+        if any(t.queue != queue for t in tasks):
+            raise EngineError(ErrorCode.INVALID_ARGUMENT, "a batch must use one queue")
+        await self._register_queue(queue)
+        group = [(t, new_task_id(queue)) for t in tasks]
+        coalescer = self._enqueuers.get(queue)
+        if coalescer is None:
+            coalescer = Coalescer(lambda groups: self._store_groups(queue, groups), MAX_COALESCED)
+            self._enqueuers[queue] = coalescer
+        reply = await coalescer.submit(group)
+        if reply[0] != 0:
+            raise EngineError(ErrorCode(int(reply[0])), _text(reply[1]))
+        return [
+            self._outcome(task, task_id, item)
+            for (task, task_id), item in zip(group, reply[1], strict=True)
+        ]
+
+    async def _store_groups(self, queue: str, groups: list[EnqueueGroup]) -> list[GroupReply]:
+        now = self.now_ms()
+        meta: list[list[dict[str, Any]]] = []
+        data: list[bytes] = []
+        for group in groups:
+            encoded = []
+            for task, task_id in group:
+                data.append(orjson.dumps(task.task_data))
+                encoded.append(
+                    {
+                        "id": task_id,
+                        "type": task.task_type,
+                        "d": len(data),
+                        "priority": task.priority,
+                        "max_retries": task.max_retries,
+                        "run_at": self._run_at(task, now),
+                        "idem": task.idempotency_key,
+                        "deps": list(task.depends_on),
+                        "timeout": task.timeout_seconds,
+                    }
+                )
+            meta.append(encoded)
+        args = [now, self.settings.max_queue_length, orjson.dumps(meta), *data]
+        replies: list[GroupReply] = await self.run("enqueue", queue, [self.keys(queue).seq], args)
+        return replies
+
+    @staticmethod
+    def _run_at(task: NewTask, now: int) -> int:
+        due = max(now + int(task.delay_seconds * 1000), task.run_at_ms or 0)
+        return due if due > now else now
+
+    def _outcome(self, task: NewTask, task_id: str, item: list[Any]) -> EnqueueOutcome:
+        if int(item[0]) == 1:
+            return EnqueueOutcome(decode_task(pairs_to_dict(item[1])), deduplicated=True)
+        created = int(item[2])
+        record = TaskRecord(
+            id=task_id,
+            queue=task.queue,
+            task_type=task.task_type,
+            task_data=task.task_data,
+            status=Status(_text(item[1])),
+            priority=task.priority,
+            attempts=0,
+            max_retries=task.max_retries,
+            created_at_ms=created,
+            updated_at_ms=created,
+            run_at_ms=self._run_at(task, created),
+            idempotency_key=task.idempotency_key,
+            depends_on=task.depends_on,
+            timeout_seconds=task.timeout_seconds,
+            version=1,
+        )
+        return EnqueueOutcome(record, deduplicated=False)
+
+    async def _register_queue(self, queue: str) -> None:
+        if queue not in self._registered_queues:
+            with unavailable_on_redis_errors():
+                await self.redis.sadd(queue_registry(self.settings.key_prefix), queue)
+            self._registered_queues.add(queue)
+
+    async def queues(self) -> list[str]:
+        with unavailable_on_redis_errors():
+            members = await self.redis.smembers(queue_registry(self.settings.key_prefix))
+        return sorted(_text(m) for m in members)
+
+    async def get_task(self, task_id: str) -> TaskRecord:
+        keys = self.keys(queue_of(task_id))
+        self.round_trips += 1
+        with unavailable_on_redis_errors():
+            fields = await self.redis.hgetall(keys.task(task_id))
+        if not fields:
+            raise TaskNotFound(task_id)
+        return decode_task(fields)
+
+    async def cancel(self, task_id: str) -> TaskRecord:
+        queue = queue_of(task_id)
+        keys = self.keys(queue)
+        args = [self.now_ms(), self.settings.task_ttl_seconds, task_id]
+        reply = await self.run("cancel", queue, [keys.lease, keys.scheduled], args)
+        return decode_task(pairs_to_dict(reply))
+
+    async def retry(self, task_id: str) -> TaskRecord:
+        queue = queue_of(task_id)
+        reply = await self.run("retry", queue, [self.keys(queue).seq], [self.now_ms(), task_id])
+        return decode_task(pairs_to_dict(reply))
+
+    # --- workers ---------------------------------------------------------------
+    async def claim(
+        self, queue: str, task_types: Sequence[str], count: int, worker_id: str
+    ) -> list[ClaimedTask]:
+        args = [self.now_ms(), self._lease_ms, count, worker_id, *task_types]
+        flat = await self.run("claim", queue, [self.keys(queue).lease], args)
+        return [
+            ClaimedTask(
+                lease=Lease(_text(flat[i]), int(flat[i + 1])),
+                queue=queue,
+                task_type=_text(flat[i + 2]),
+                task_data=orjson.loads(flat[i + 3]),
+                attempt=int(flat[i + 4]),
+                max_retries=int(flat[i + 5]),
+                timeout_seconds=float(flat[i + 6]),
+            )
+            for i in range(0, len(flat), 7)
+        ]
+
+    async def wait_for_work(self, queue: str, task_types: Sequence[str], seconds: float) -> bool:
+        keys = self.keys(queue)
+        with unavailable_on_redis_errors():
+            popped = await self._blocking.blpop([keys.wake(t) for t in task_types], seconds)
+        return popped is not None
+
+    async def renew_leases(self, leases: Sequence[Lease]) -> list[Lease]:
+        lost: list[Lease] = []
+        for queue, group in _by_queue(leases).items():
+            args = [self.now_ms(), self._lease_ms, *_lease_args(group)]
+            lost_ids = {
+                _text(i) for i in await self.run("renew", queue, [self.keys(queue).lease], args)
+            }
+            lost.extend(lease for lease in group if lease.task_id in lost_ids)
+        return lost
+
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[Lease]:
+        stale: list[Lease] = []
+        grouped: dict[str, list[Outcome]] = defaultdict(list)
+        for outcome in outcomes:
+            grouped[queue_of(outcome.lease.task_id)].append(outcome)
+        settings = self.settings
+        for queue, group in grouped.items():
+            keys = self.keys(queue)
+            encoded = orjson.dumps([_encode_outcome(o) for o in group])
+            args = [self.now_ms(), settings.task_ttl_seconds, settings.result_ttl_seconds, encoded]
+            stale_ids = {
+                _text(i)
+                for i in await self.run("finish", queue, [keys.lease, keys.scheduled], args)
+            }
+            stale.extend(o.lease for o in group if o.lease.task_id in stale_ids)
+        return stale
+
+    async def release(self, leases: Sequence[Lease]) -> None:
+        for queue, group in _by_queue(leases).items():
+            await self.run(
+                "release", queue, [self.keys(queue).lease], [self.now_ms(), *_lease_args(group)]
+            )
+
+    async def report_progress(self, lease: Lease, progress: int, message: str) -> None:
+        queue = queue_of(lease.task_id)
+        args = [self.now_ms(), lease.task_id, lease.token, progress, message]
+        await self.run("progress", queue, [self.keys(queue).lease], args)
+
+    async def run_due(self, queue: str) -> float:
+        keys = self.keys(queue)
+        settings = self.settings
+        args = [self.now_ms(), DUE_BATCH, settings.redelivery_cap, settings.task_ttl_seconds]
+        next_ms, promoted, reclaimed = await self.run(
+            "due", queue, [keys.scheduled, keys.lease], args
+        )
+        if int(reclaimed):
+            log.warning(
+                "queue %s: handed back %d task(s) whose lease expired", queue, int(reclaimed)
+            )
+        if int(promoted) >= DUE_BATCH or int(reclaimed) >= DUE_BATCH:
+            return 0.0
+        cap = settings.max_timer_sleep_seconds
+        return cap if int(next_ms) < 0 else min(cap, int(next_ms) / 1000)
+
+    def cancel_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
+        return self.hub.subscribe(self.keys(queue).cancel_channel)
+
+    def schedule_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
+        return self.hub.subscribe(self.keys(queue).timer_channel)
+
+
+def _by_queue(leases: Sequence[Lease]) -> dict[str, list[Lease]]:
+    grouped: dict[str, list[Lease]] = defaultdict(list)
+    for lease in leases:
+        grouped[queue_of(lease.task_id)].append(lease)
+    return grouped
+
+
+def _lease_args(leases: Sequence[Lease]) -> list[Any]:
+    return [value for lease in leases for value in (lease.task_id, lease.token)]
+
+
+def _encode_outcome(outcome: Outcome) -> dict[str, Any]:
+    encoded: dict[str, Any] = {"id": outcome.lease.task_id, "token": outcome.lease.token}
+    if outcome.error:
+        encoded.update(
+            error=outcome.error, permanent=outcome.permanent, delay=outcome.retry_delay_ms
+        )
+    else:
+        encoded["result"] = orjson.dumps(outcome.result or {}).decode()
+    return encoded
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def open_engine(redis_url: str | None, settings: EngineSettings) -> RedisEngine:
+    """Connect to Redis at `redis_url`, or to an in-process store when it is None.
+
+    Loads every script before returning, so a server that started can run them.
+    """
+    if redis_url:
+        client = Redis.from_url(
+            redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15
+        )
+        # No socket timeout here: BLPOP holds the read open for its own timeout.
+        blocking = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=None)
+    else:
+        import fakeredis
+
+        log.warning(
+            "NO REDIS URL: using the embedded in-memory store. NOTHING IS DURABLE: every task "
+            "is lost when this process exits. Set --redis-url / TASKQUEUE_REDIS_URL for real use."
+        )
+        server = fakeredis.FakeServer()
+        client = fakeredis.FakeAsyncRedis(server=server)
+        blocking = fakeredis.FakeAsyncRedis(server=server)
+    engine = RedisEngine(client, blocking, settings)
+    await engine.start()
+    return engine
