@@ -1,0 +1,170 @@
+"""Conversions between the generated messages and the client's models, shared by both clients."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from taskqueue.v1 import taskqueue_pb2 as pb
+
+from .models import EnqueueOptions, JsonObject, Task, TaskResult, TaskStatus, TaskTypeStats
+
+_STATUS_FROM_PROTO: dict[int, TaskStatus] = {
+    pb.TASK_STATUS_PENDING: TaskStatus.PENDING,
+    pb.TASK_STATUS_SCHEDULED: TaskStatus.SCHEDULED,
+    pb.TASK_STATUS_WAITING: TaskStatus.WAITING,
+    pb.TASK_STATUS_PROCESSING: TaskStatus.PROCESSING,
+    pb.TASK_STATUS_RETRYING: TaskStatus.RETRYING,
+    pb.TASK_STATUS_COMPLETED: TaskStatus.COMPLETED,
+    pb.TASK_STATUS_FAILED: TaskStatus.FAILED,
+    pb.TASK_STATUS_CANCELLED: TaskStatus.CANCELLED,
+}
+_STATUS_TO_PROTO = {status: number for number, status in _STATUS_FROM_PROTO.items()}
+
+# Struct numbers are doubles; whole ones go back to int so {"count": 3} round-trips as 3.
+_MAX_EXACT_INT = 2**53
+
+
+def status_from_proto(value: int) -> TaskStatus:
+    try:
+        return _STATUS_FROM_PROTO[value]
+    except KeyError:
+        raise ValueError(f"the server sent an unknown task status {value}") from None
+
+
+def status_to_proto(status: TaskStatus | str) -> pb.TaskStatus.ValueType:
+    return cast(pb.TaskStatus.ValueType, _STATUS_TO_PROTO[TaskStatus(status)])
+
+
+def _restore_ints(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _MAX_EXACT_INT:
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _restore_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_restore_ints(item) for item in value]
+    return value
+
+
+def struct_to_dict(struct: struct_pb2.Struct) -> JsonObject:
+    data = json_format.MessageToDict(struct)
+    restored: JsonObject = _restore_ints(data)
+    return restored
+
+
+def dict_to_struct(data: Mapping[str, Any] | None) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    if data is None:
+        return struct
+    if not isinstance(data, Mapping):
+        raise TypeError(f"task_data must be a JSON object (a mapping), not {type(data).__name__}")
+    try:
+        struct.update(dict(data))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"task_data is not JSON-serialisable: {exc}") from None
+    return struct
+
+
+def timestamp_to_datetime(ts: timestamp_pb2.Timestamp) -> datetime | None:
+    """Unset timestamps (the epoch) mean "not yet", hence None."""
+    if ts.seconds == 0 and ts.nanos == 0:
+        return None
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def datetime_to_timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    if moment.tzinfo is None:
+        raise ValueError("run_at must be timezone-aware, e.g. datetime.now(timezone.utc)")
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(moment)
+    return ts
+
+
+def task_from_proto(message: pb.Task) -> Task:
+    return Task(
+        id=message.id,
+        queue=message.queue,
+        task_type=message.task_type,
+        task_data=struct_to_dict(message.task_data),
+        status=status_from_proto(message.status),
+        priority=message.priority,
+        attempts=message.attempts,
+        max_retries=message.max_retries,
+        created_at=timestamp_to_datetime(message.created_at),
+        updated_at=timestamp_to_datetime(message.updated_at),
+        run_at=timestamp_to_datetime(message.run_at),
+        started_at=timestamp_to_datetime(message.started_at),
+        finished_at=timestamp_to_datetime(message.finished_at),
+        last_error=message.last_error,
+        progress=message.progress,
+        progress_message=message.progress_message,
+        idempotency_key=message.idempotency_key,
+        depends_on=tuple(message.depends_on),
+        timeout_seconds=message.timeout_seconds,
+        redeliveries=message.redeliveries,
+        version=message.version,
+    )
+
+
+def result_from_proto(message: pb.GetResultResponse) -> TaskResult:
+    status = status_from_proto(message.status)
+    has_result = status is TaskStatus.COMPLETED or message.HasField("result")
+    return TaskResult(
+        task_id=message.task_id,
+        status=status,
+        result=struct_to_dict(message.result) if has_result else None,
+        error=message.error,
+    )
+
+
+def stats_from_proto(message: pb.StatsResponse) -> dict[str, TaskTypeStats]:
+    return {
+        task_type: TaskTypeStats(
+            pending=counts.pending,
+            scheduled=counts.scheduled,
+            waiting=counts.waiting,
+            processing=counts.processing,
+            retrying=counts.retrying,
+            completed=counts.completed,
+            failed=counts.failed,
+            cancelled=counts.cancelled,
+        )
+        for task_type, counts in sorted(message.task_types.items())
+    }
+
+
+def enqueue_request(
+    task_type: str,
+    task_data: Mapping[str, Any] | None,
+    options: EnqueueOptions,
+    auto_idempotency_key: bool,
+) -> pb.EnqueueRequest:
+    """The request for one task; a None idempotency key becomes a fresh uuid4 when enabled."""
+    unknown = set(options) - set(EnqueueOptions.__annotations__)
+    if unknown:
+        raise TypeError(f"unknown enqueue option(s): {', '.join(sorted(unknown))}")
+    key = options.get("idempotency_key")
+    if key is None:
+        key = uuid.uuid4().hex if auto_idempotency_key else ""
+    delay = float(options.get("delay_seconds", 0.0))
+    if not math.isfinite(delay):
+        raise ValueError("delay_seconds must be a finite number")
+    request = pb.EnqueueRequest(
+        task_type=task_type,
+        task_data=dict_to_struct(task_data),
+        priority=options.get("priority", 0),
+        max_retries=options.get("max_retries", 3),
+        delay_seconds=delay,
+        idempotency_key=key,
+        queue=options.get("queue") or "",
+        timeout_seconds=options.get("timeout_seconds") or 0.0,
+        depends_on=list(options.get("depends_on", ())),
+    )
+    run_at = options.get("run_at")
+    if run_at is not None:
+        request.run_at.CopyFrom(datetime_to_timestamp(run_at))
+    return request

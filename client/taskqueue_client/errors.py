@@ -1,0 +1,131 @@
+"""Exceptions the client raises: one per gRPC status a caller may act on, and task outcomes."""
+
+from __future__ import annotations
+
+import grpc
+
+from .models import TaskStatus
+
+
+class TaskQueueError(Exception):
+    """Base of every exception this package raises."""
+
+
+class ServiceError(TaskQueueError):
+    """The service answered a call with an error status; `message` is the server's own words."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code.name.lower().replace('_', ' ')}: {self.message}"
+
+
+class InvalidArgument(ServiceError):
+    """The request was malformed: fix it before sending it again."""
+
+
+class NotFound(ServiceError):
+    """The task is unknown, or expired and was removed."""
+
+
+class AlreadyExists(ServiceError):
+    """Something with that identity exists already."""
+
+
+class FailedPrecondition(ServiceError):
+    """The task is not in a state that allows this, e.g. cancelling a completed task."""
+
+
+class ResourceExhausted(ServiceError):
+    """A limit was reached (queue length, message size, a slow watcher); back off and retry."""
+
+
+class PermissionDenied(ServiceError):
+    """The caller is known but may not do this."""
+
+
+class Unauthenticated(ServiceError):
+    """The auth token is missing or wrong."""
+
+
+class Unavailable(ServiceError):
+    """The server or its store could not be reached, even after the client's retries."""
+
+
+class DeadlineExceeded(ServiceError):
+    """The call did not finish within its deadline."""
+
+
+class Internal(ServiceError):
+    """The server failed; its logs say more."""
+
+
+_BY_CODE: dict[grpc.StatusCode, type[ServiceError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.INTERNAL: Internal,
+    grpc.StatusCode.DATA_LOSS: Internal,
+}
+
+
+def from_rpc_error(error: grpc.RpcError) -> ServiceError:
+    """The exception for a failed call; codes without a class of their own get `ServiceError`."""
+    code: grpc.StatusCode = error.code()
+    details: str | None = error.details()
+    return _BY_CODE.get(code, ServiceError)(code, details or code.name)
+
+
+class TaskOutcomeError(TaskQueueError):
+    """`wait()` ended without a result; `status` and `error` tell how the task ended."""
+
+    def __init__(self, task_id: str, status: TaskStatus, error: str, message: str) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.status = status
+        self.error = error
+
+
+class TaskFailed(TaskOutcomeError):
+    """The task failed permanently or ran out of retries; `error` is its last error."""
+
+    def __init__(self, task_id: str, error: str) -> None:
+        super().__init__(task_id, TaskStatus.FAILED, error, f"task {task_id} failed: {error}")
+
+
+class TaskCancelled(TaskOutcomeError):
+    """The task was cancelled, or a task it depends on did not complete."""
+
+    def __init__(self, task_id: str, error: str) -> None:
+        reason = f": {error}" if error else ""
+        super().__init__(
+            task_id, TaskStatus.CANCELLED, error, f"task {task_id} was cancelled{reason}"
+        )
+
+
+class WaitTimeout(TaskOutcomeError, TimeoutError):
+    """The task had not finished when the wait ran out; it may still finish later."""
+
+    def __init__(self, task_id: str, status: TaskStatus, waited: float) -> None:
+        super().__init__(
+            task_id, status, "", f"task {task_id} still {status.value} after {waited:g}s"
+        )
+
+
+def outcome_error(task_id: str, status: TaskStatus, error: str) -> TaskOutcomeError | None:
+    """The exception for a finished task that has no result, or None when it completed."""
+    if status is TaskStatus.FAILED:
+        return TaskFailed(task_id, error)
+    if status is TaskStatus.CANCELLED:
+        return TaskCancelled(task_id, error)
+    return None

@@ -1,0 +1,116 @@
+"""What the client hands back: plain, typed, frozen values; never raw protobuf."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Required, TypedDict
+
+JsonObject = dict[str, Any]
+
+
+class TaskStatus(StrEnum):
+    """Where a task is in its life; the values are the seed's lowercase names."""
+
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    WAITING = "waiting"
+    PROCESSING = "processing"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for completed, failed and cancelled: the task will not change again."""
+        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One task as the server last described it. Times are timezone-aware (UTC)."""
+
+    id: str
+    queue: str
+    task_type: str
+    task_data: JsonObject
+    status: TaskStatus
+    priority: int
+    attempts: int
+    max_retries: int
+    created_at: datetime | None
+    updated_at: datetime | None
+    run_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_error: str
+    progress: int
+    progress_message: str
+    idempotency_key: str
+    depends_on: tuple[str, ...]
+    timeout_seconds: float
+    redeliveries: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """A task's outcome as far as it is known when the call answered.
+
+    `result` is what the handler returned once the task completed, else None;
+    `error` says why a failed or cancelled task ended.
+    """
+
+    task_id: str
+    status: TaskStatus
+    result: JsonObject | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTypeStats:
+    """Counts of one task type: live statuses are gauges, terminal ones running totals."""
+
+    pending: int = 0
+    scheduled: int = 0
+    waiting: int = 0
+    processing: int = 0
+    retrying: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
+class EnqueueOptions(TypedDict, total=False):
+    """Keyword options of `enqueue`; every one may be left out.
+
+    - priority: higher runs first, -1000..1000 (default 0).
+    - max_retries: retries after a failed attempt (default 3).
+    - delay_seconds: wait this long before the task may run (default 0).
+    - run_at: an aware datetime before which the task does not run.
+    - idempotency_key: None (default) generates a fresh key so a retried call cannot
+      store the task twice; "" sends none (and the call is then never retried);
+      any other string is sent as is, and repeating it returns the first task.
+    - queue: the queue to store the task in ("default" when not given).
+    - timeout_seconds: the handler's time limit per attempt (none when not given).
+    - depends_on: ids of tasks in the same queue that must complete first.
+    """
+
+    priority: int
+    max_retries: int
+    delay_seconds: float
+    run_at: datetime | None
+    idempotency_key: str | None
+    queue: str | None
+    timeout_seconds: float | None
+    depends_on: Sequence[str]
+
+
+class TaskSpec(EnqueueOptions, total=False):
+    """One task of `enqueue_many`: a task type, its data and any `EnqueueOptions`."""
+
+    task_type: Required[str]
+    task_data: Mapping[str, Any]
