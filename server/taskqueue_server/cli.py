@@ -1,0 +1,32 @@
+"""`taskqueue-server`: parse settings, set up logging, serve until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from .config import load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point; exits 0 after a clean shutdown, 1 when serving failed, 2 on bad settings."""
+    settings = load_settings(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=settings.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("taskqueue_server.ready").setLevel(logging.INFO)
+    # Imported late so `taskqueue-server --help` works before the engine is importable.
+    from .service.app import serve
+
+    try:
+        code = asyncio.run(serve(settings))
+    except ImportError as exc:
+        logging.getLogger("taskqueue_server").error("cannot import a handler module: %s", exc)
+        code = 2
+    except KeyboardInterrupt:  # a signal before the handlers were installed
+        code = 130
+    sys.exit(code)

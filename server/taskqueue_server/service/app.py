@@ -1,0 +1,214 @@
+"""The running server: grpc.aio with the service, health and reflection, plus the worker pool.
+
+Start-up: handlers, engine, gRPC server, worker pool, then the one ready line. When Redis
+does not answer at start the server still listens (health NOT_SERVING, RPCs UNAVAILABLE)
+and keeps connecting; the worker pool starts once it can.
+Shutdown (SIGTERM/SIGINT): stop taking RPCs and claims, let running handlers finish within
+the grace period, hand back the rest, close the engine, return 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from taskqueue.v1 import taskqueue_pb2, taskqueue_pb2_grpc
+
+from ..config import ServerSettings, redact_url
+from ..engine.api import Engine
+from ..engine.errors import StoreUnavailable
+from ..engine.store import open_engine
+from ..worker.loop import WorkerPool
+from ..worker.registry import Registration, load_handler_modules, registered
+from .servicer import TaskQueueServicer
+
+log = logging.getLogger("taskqueue_server")
+# Its own logger at INFO, so the ready line prints even with --log-level WARNING.
+ready_log = logging.getLogger("taskqueue_server.ready")
+
+SERVICE_NAME = taskqueue_pb2.DESCRIPTOR.services_by_name["TaskQueueService"].full_name
+HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+_PING_TIMEOUT_SECONDS = 2.0
+_CONNECT_RETRY_SECONDS = 1.0
+
+
+def grpc_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+        # Two servers must never share a port silently (gRPC enables SO_REUSEPORT by default).
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+def display_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class _Shutdown:
+    """The signal that ends `serve`; a second signal skips the grace period."""
+
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+        self.hurry = asyncio.Event()
+
+    def __call__(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        if self.requested.is_set():
+            log.warning("second %s: stopping without waiting for handlers", name)
+            self.hurry.set()
+        else:
+            log.info("%s received: shutting down", name)
+            self.requested.set()
+
+
+class App:
+    """One server process: the gRPC server, the engine once connected, the worker pool."""
+
+    def __init__(self, settings: ServerSettings, registrations: dict[str, Registration]) -> None:
+        self.settings = settings
+        self.registrations = registrations
+        self.engine: Engine | None = None
+        self.pool: WorkerPool | None = None
+        self.server = grpc.aio.server(options=grpc_options(settings))
+        self.servicer = TaskQueueServicer(
+            None, registrations, settings.limits, max_watch_streams=settings.max_watch_streams
+        )
+        taskqueue_pb2_grpc.add_TaskQueueServiceServicer_to_server(self.servicer, self.server)
+        self.health = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        )
+        self.shutdown = _Shutdown()
+
+    async def connect(self) -> bool:
+        """Open the engine and start the workers; False while the store does not answer."""
+        try:
+            engine = await open_engine(self.settings.redis_url, self.settings.engine)
+        except StoreUnavailable as exc:
+            log.warning("cannot reach the task store yet (%s); retrying", exc.message)
+            return False
+        self.engine = engine
+        self.servicer.attach(engine)
+        self.pool = WorkerPool(
+            engine,
+            self.registrations,
+            queues=list(self.settings.queues),
+            concurrency=self.settings.concurrency,
+            retry=self.settings.retry,
+            worker_id=f"{socket.gethostname()}:{os.getpid()}",
+        )
+        await self.pool.start()
+        return True
+
+    async def keep_connecting(self) -> None:
+        while not await self.connect():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.shutdown.requested.wait(), _CONNECT_RETRY_SECONDS)
+            if self.shutdown.requested.is_set():
+                return
+
+    async def watch_store_health(self) -> None:
+        """NOT_SERVING for the server and the service while the store does not answer."""
+        serving: bool | None = None
+        while not self.shutdown.requested.is_set():
+            healthy = await self._store_answers(report=serving is not False)
+            if healthy != serving:
+                if healthy and serving is False:
+                    log.warning("task store answers; health is SERVING")
+                status = _SERVING if healthy else _NOT_SERVING
+                await self.health.set("", status)
+                await self.health.set(SERVICE_NAME, status)
+                serving = healthy
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.shutdown.requested.wait(), self.settings.health_interval_seconds
+                )
+
+    async def _store_answers(self, report: bool) -> bool:
+        if self.engine is None:
+            return False
+        try:
+            await asyncio.wait_for(self.engine.ping(), _PING_TIMEOUT_SECONDS)
+        except Exception as exc:
+            if report:
+                log.warning("task store not answering (%s); health is NOT_SERVING", exc)
+            return False
+        return True
+
+    async def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; returns the exit status."""
+        settings = self.settings
+        connected = await self.connect()
+        address = display_address(settings.host, settings.port)
+        try:
+            port = self.server.add_insecure_port(address)
+        except RuntimeError as exc:
+            log.error("cannot listen on %s: %s", address, exc)
+            await self._close_engine()
+            return 1
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.shutdown, signum)
+        await self.health.set("", _SERVING if connected else _NOT_SERVING)
+        await self.health.set(SERVICE_NAME, _SERVING if connected else _NOT_SERVING)
+        await self.server.start()
+        background = [asyncio.create_task(self.watch_store_health())]
+        if not connected:
+            background.append(asyncio.create_task(self.keep_connecting()))
+        ready_log.info(
+            "taskqueue-server ready on %s (store: %s, handlers: %s, queues: %s, concurrency: %d)",
+            display_address(settings.host, port),
+            redact_url(settings.redis_url),
+            ", ".join(sorted(self.registrations)) or "none",
+            ", ".join(settings.queues),
+            settings.concurrency,
+        )
+        await self.shutdown.requested.wait()
+        await asyncio.gather(*background)
+        await self.stop()
+        return 0
+
+    async def stop(self) -> None:
+        """Drain RPCs and handlers side by side within the grace, then close the engine."""
+        await self.health.enter_graceful_shutdown()
+        draining = asyncio.ensure_future(self._drain(self.settings.shutdown_grace_seconds))
+        hurry = asyncio.ensure_future(self.shutdown.hurry.wait())
+        await asyncio.wait((draining, hurry), return_when=asyncio.FIRST_COMPLETED)
+        if not draining.done():
+            # Interrupted handlers keep their leases; those expire and any server takes over.
+            draining.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await draining
+            await self.server.stop(0)
+        hurry.cancel()
+        await self._close_engine()
+        log.info("taskqueue-server stopped")
+
+    async def _drain(self, grace: float) -> None:
+        stopping = [self.server.stop(grace)]
+        if self.pool is not None:
+            stopping.append(self.pool.stop(grace))
+        await asyncio.gather(*stopping)
+
+    async def _close_engine(self) -> None:
+        if self.engine is not None:
+            await self.engine.close()
+
+
+async def serve(settings: ServerSettings) -> int:
+    """Load the handler modules, then run the server until a signal."""
+    load_handler_modules(list(settings.handlers))
+    return await App(settings, registered()).run()

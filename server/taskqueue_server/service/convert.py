@@ -1,0 +1,286 @@
+"""Pure conversions between protobuf messages and engine models, with request validation.
+
+No I/O here: the servicer calls these around exactly one engine call per RPC.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from google.protobuf import struct_pb2
+from taskqueue.v1 import taskqueue_pb2 as pb
+
+from ..engine.models import (
+    DEFAULT_MAX_RETRIES,
+    JsonObject,
+    NewTask,
+    Status,
+    TaskRecord,
+    TaskResult,
+)
+from ..worker.registry import Registration
+from .validation import (
+    MAX_DELAY_SECONDS,
+    MAX_TIMEOUT_SECONDS,
+    InvalidArgument,
+    RequestLimits,
+    check_depends_on,
+    check_idempotency_key,
+    check_max_retries,
+    check_priority,
+    check_queue,
+    check_seconds,
+    check_task_type,
+    check_timestamp_ms,
+)
+
+STATUS_TO_PROTO: dict[Status, pb.TaskStatus.ValueType] = {
+    Status.PENDING: pb.TASK_STATUS_PENDING,
+    Status.SCHEDULED: pb.TASK_STATUS_SCHEDULED,
+    Status.WAITING: pb.TASK_STATUS_WAITING,
+    Status.PROCESSING: pb.TASK_STATUS_PROCESSING,
+    Status.RETRYING: pb.TASK_STATUS_RETRYING,
+    Status.COMPLETED: pb.TASK_STATUS_COMPLETED,
+    Status.FAILED: pb.TASK_STATUS_FAILED,
+    Status.CANCELLED: pb.TASK_STATUS_CANCELLED,
+}
+STATUS_FROM_PROTO: dict[int, Status] = {int(v): k for k, v in STATUS_TO_PROTO.items()}
+
+# Struct numbers are doubles; integral ones in this range come back as ints, as the
+# caller's JSON most likely wrote them ({"retries": 3}, not 3.0).
+_MAX_EXACT_INT = 2**53
+
+
+class _NotJson(Exception):
+    """A Struct value JSON cannot carry; `path` is filled in on the way up."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.path: list[str] = []
+
+
+# --- Struct <-> dict --------------------------------------------------------------------
+
+
+def struct_to_dict(struct: struct_pb2.Struct, field: str = "task_data") -> JsonObject:
+    """A Struct as a plain dict; NaN or infinity anywhere is INVALID_ARGUMENT with its path."""
+    try:
+        return _struct(struct)
+    except _NotJson as exc:
+        raise InvalidArgument(field + "".join(exc.path), exc.problem) from None
+
+
+def _struct(struct: struct_pb2.Struct) -> JsonObject:
+    out: JsonObject = {}
+    for key, value in struct.fields.items():
+        try:
+            out[key] = _value(value)
+        except _NotJson as exc:
+            exc.path.insert(0, f".{key}")
+            raise
+    return out
+
+
+def _value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        if math.isnan(number) or math.isinf(number):
+            raise _NotJson("NaN and infinity cannot be stored as JSON")
+        if number.is_integer() and -_MAX_EXACT_INT <= number <= _MAX_EXACT_INT:
+            return int(number)
+        return number
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return _struct(value.struct_value)
+    if kind == "list_value":
+        items = []
+        for index, item in enumerate(value.list_value.values):
+            try:
+                items.append(_value(item))
+            except _NotJson as exc:
+                exc.path.insert(0, f"[{index}]")
+                raise
+        return items
+    return None  # null_value, or a Value with nothing set
+
+
+def fill_struct(target: struct_pb2.Struct, data: Mapping[str, Any] | None) -> None:
+    """Copy a JSON object into a Struct field in place."""
+    if data:
+        target.update(data)
+
+
+# --- engine models -> messages ------------------------------------------------------------
+
+
+def task_to_proto(record: TaskRecord) -> pb.Task:
+    """The Task message for a stored task; unset times (0 ms) stay unset."""
+    task = pb.Task(
+        id=record.id,
+        queue=record.queue,
+        task_type=record.task_type,
+        status=STATUS_TO_PROTO[record.status],
+        priority=record.priority,
+        attempts=record.attempts,
+        max_retries=record.max_retries,
+        last_error=record.last_error,
+        progress=record.progress,
+        progress_message=record.progress_message,
+        idempotency_key=record.idempotency_key,
+        depends_on=record.depends_on,
+        timeout_seconds=record.timeout_seconds,
+        redeliveries=record.redeliveries,
+        version=record.version,
+    )
+    fill_struct(task.task_data, record.task_data)
+    if record.created_at_ms:
+        task.created_at.FromMilliseconds(record.created_at_ms)
+    if record.updated_at_ms:
+        task.updated_at.FromMilliseconds(record.updated_at_ms)
+    if record.run_at_ms:
+        task.run_at.FromMilliseconds(record.run_at_ms)
+    if record.started_at_ms:
+        task.started_at.FromMilliseconds(record.started_at_ms)
+    if record.finished_at_ms:
+        task.finished_at.FromMilliseconds(record.finished_at_ms)
+    return task
+
+
+def result_to_proto(result: TaskResult) -> pb.GetResultResponse:
+    response = pb.GetResultResponse(
+        task_id=result.task_id, status=STATUS_TO_PROTO[result.status], error=result.error
+    )
+    if result.result is not None:
+        response.result.SetInParent()  # an empty result {} is still a result
+        fill_struct(response.result, result.result)
+    return response
+
+
+def stats_to_proto(stats: Mapping[str, Mapping[Status, int]]) -> pb.StatsResponse:
+    response = pb.StatsResponse()
+    for task_type, counts in stats.items():
+        entry = response.task_types[task_type]
+        for status, count in counts.items():
+            setattr(entry, status.value, count)
+    return response
+
+
+# --- requests -> engine models --------------------------------------------------------------
+
+
+def status_from_proto(value: int, field: str = "status") -> Status | None:
+    """None for TASK_STATUS_UNSPECIFIED (no filter)."""
+    if value == pb.TASK_STATUS_UNSPECIFIED:
+        return None
+    status = STATUS_FROM_PROTO.get(value)
+    if status is None:
+        raise InvalidArgument(field, f"{value} is not a TaskStatus")
+    return status
+
+
+def new_task_from_request(
+    request: pb.EnqueueRequest,
+    limits: RequestLimits,
+    registrations: Mapping[str, Registration],
+    prefix: str = "",
+) -> NewTask:
+    """Validate one EnqueueRequest completely and return the engine's NewTask.
+
+    `prefix` names the item in a batch ("tasks[3]."), so messages point at the bad field.
+    """
+    task_type = check_task_type(request.task_type, prefix + "task_type")
+    registration = registrations.get(task_type)
+    if registration is None and not limits.accept_unknown_types:
+        raise InvalidArgument(prefix + "task_type", _unknown_type_problem(task_type, registrations))
+    queue = check_queue(request.queue, prefix + "queue")
+    task_data = struct_to_dict(request.task_data, prefix + "task_data")
+    _check_data_size(task_data, limits.max_task_data_bytes, prefix + "task_data")
+    if registration is not None and registration.validate is not None:
+        _run_validator(registration, task_data, prefix + "task_data")
+    max_retries = (
+        check_max_retries(request.max_retries, prefix + "max_retries")
+        if request.HasField("max_retries")
+        else DEFAULT_MAX_RETRIES
+    )
+    run_at_ms = None
+    if request.HasField("run_at"):
+        run_at_ms = check_timestamp_ms(
+            request.run_at.seconds, request.run_at.nanos, prefix + "run_at"
+        )
+    return NewTask(
+        task_type=task_type,
+        task_data=task_data,
+        priority=check_priority(request.priority, prefix + "priority"),
+        max_retries=max_retries,
+        delay_seconds=check_seconds(
+            request.delay_seconds, prefix + "delay_seconds", MAX_DELAY_SECONDS
+        ),
+        run_at_ms=run_at_ms,
+        idempotency_key=check_idempotency_key(request.idempotency_key, prefix + "idempotency_key"),
+        queue=queue,
+        timeout_seconds=check_seconds(
+            request.timeout_seconds, prefix + "timeout_seconds", MAX_TIMEOUT_SECONDS
+        ),
+        depends_on=check_depends_on(list(request.depends_on), queue, prefix + "depends_on"),
+    )
+
+
+def new_tasks_from_batch(
+    request: pb.EnqueueBatchRequest,
+    limits: RequestLimits,
+    registrations: Mapping[str, Registration],
+) -> list[NewTask]:
+    """Validate every item before anything is stored; all share the first item's queue."""
+    count = len(request.tasks)
+    if count == 0:
+        raise InvalidArgument("tasks", "a batch needs at least one task")
+    if count > limits.max_batch_size:
+        raise InvalidArgument(
+            "tasks", f"{count} tasks; the limit is {limits.max_batch_size} per batch"
+        )
+    tasks = [
+        new_task_from_request(item, limits, registrations, f"tasks[{index}].")
+        for index, item in enumerate(request.tasks)
+    ]
+    queue = tasks[0].queue
+    for index, task in enumerate(tasks):
+        if task.queue != queue:
+            raise InvalidArgument(
+                f"tasks[{index}].queue",
+                f"{task.queue!r} differs from tasks[0].queue {queue!r}; a batch goes to one queue",
+            )
+    return tasks
+
+
+def _unknown_type_problem(task_type: str, registrations: Mapping[str, Registration]) -> str:
+    if not registrations:
+        return (
+            f"no handler is registered for {task_type!r}: this server has no handlers "
+            "(start it with --handlers MODULE, or --accept-unknown-types)"
+        )
+    known = ", ".join(sorted(registrations))
+    return f"no handler is registered for {task_type!r}; known task types: {known}"
+
+
+def _check_data_size(task_data: JsonObject, limit: int, field: str) -> None:
+    size = len(orjson.dumps(task_data))
+    if size > limit:
+        raise InvalidArgument(field, f"{size} bytes as JSON; the limit is {limit} bytes")
+
+
+def _run_validator(registration: Registration, task_data: JsonObject, field: str) -> None:
+    assert registration.validate is not None
+    try:
+        registration.validate(task_data)
+    except KeyError as exc:
+        raise InvalidArgument(field, f"missing field {exc.args[0]!r}") from None
+    except (ValueError, TypeError) as exc:
+        raise InvalidArgument(field, str(exc) or type(exc).__name__) from None

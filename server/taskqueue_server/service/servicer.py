@@ -1,0 +1,195 @@
+"""TaskQueueService over grpc.aio: convert the request, make one engine call, convert back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import grpc
+from taskqueue.v1 import taskqueue_pb2 as pb
+from taskqueue.v1 import taskqueue_pb2_grpc as pb_grpc
+
+from ..engine.api import Engine
+from ..engine.errors import EngineError, ErrorCode, StoreUnavailable
+from ..worker.registry import Registration
+from .convert import (
+    new_task_from_request,
+    new_tasks_from_batch,
+    result_to_proto,
+    stats_to_proto,
+    status_from_proto,
+    task_to_proto,
+)
+from .status import abort_with
+from .validation import (
+    MAX_WAIT_SECONDS,
+    RequestLimits,
+    check_page_size,
+    check_page_token,
+    check_queue,
+    check_seconds,
+    check_task_type,
+    parse_task_id,
+)
+
+Context = grpc.aio.ServicerContext[Any, Any]
+# Answer a waiting GetResult this long before the caller's deadline, so the caller gets
+# the task's status instead of DEADLINE_EXCEEDED.
+_DEADLINE_MARGIN_SECONDS = 0.05
+
+
+class StreamSlots:
+    """A cap on concurrent WatchTask streams; past it callers get RESOURCE_EXHAUSTED."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+
+    def try_acquire(self) -> bool:
+        if self.in_use >= self.limit:
+            return False
+        self.in_use += 1
+        return True
+
+    def release(self) -> None:
+        self.in_use -= 1
+
+
+class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
+    """The RPCs of taskqueue.v1.TaskQueueService. Holds no state beyond its collaborators."""
+
+    def __init__(
+        self,
+        engine: Engine | None,
+        registrations: Mapping[str, Registration],
+        limits: RequestLimits,
+        max_watch_streams: int = 10_000,
+    ) -> None:
+        self._engine = engine
+        self._registrations = registrations
+        self._limits = limits
+        self.watch_slots = StreamSlots(max_watch_streams)
+
+    def attach(self, engine: Engine) -> None:
+        """Serve with `engine` from now on (the server may start before Redis answers)."""
+        self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        engine = self._engine
+        if engine is None:
+            raise StoreUnavailable("not connected yet; the server keeps trying")
+        return engine
+
+    async def Enqueue(self, request: pb.EnqueueRequest, context: Context) -> pb.EnqueueResponse:
+        try:
+            task = new_task_from_request(request, self._limits, self._registrations)
+            (outcome,) = await self.engine.enqueue((task,))
+        except Exception as exc:
+            await abort_with(context, exc)
+        return pb.EnqueueResponse(
+            task_id=outcome.task.id,
+            task=task_to_proto(outcome.task),
+            deduplicated=outcome.deduplicated,
+        )
+
+    async def EnqueueBatch(
+        self, request: pb.EnqueueBatchRequest, context: Context
+    ) -> pb.EnqueueBatchResponse:
+        try:
+            tasks = new_tasks_from_batch(request, self._limits, self._registrations)
+            outcomes = await self.engine.enqueue(tasks)
+        except Exception as exc:
+            await abort_with(context, exc)
+        return pb.EnqueueBatchResponse(tasks=[task_to_proto(o.task) for o in outcomes])
+
+    async def GetTask(self, request: pb.GetTaskRequest, context: Context) -> pb.GetTaskResponse:
+        try:
+            parse_task_id(request.task_id)
+            record = await self.engine.get_task(request.task_id)
+        except Exception as exc:
+            await abort_with(context, exc)
+        return pb.GetTaskResponse(task=task_to_proto(record))
+
+    async def GetResult(
+        self, request: pb.GetResultRequest, context: Context
+    ) -> pb.GetResultResponse:
+        try:
+            parse_task_id(request.task_id)
+            wait = check_seconds(request.wait_seconds, "wait_seconds", MAX_WAIT_SECONDS)
+            remaining = context.time_remaining()
+            if wait and remaining is not None:
+                wait = max(0.0, min(wait, remaining - _DEADLINE_MARGIN_SECONDS))
+            result = await self.engine.get_result(request.task_id, wait)
+        except Exception as exc:
+            await abort_with(context, exc)
+        return result_to_proto(result)
+
+    async def WatchTask(
+        self, request: pb.WatchTaskRequest, context: Context
+    ) -> AsyncIterator[pb.WatchTaskResponse]:
+        if not self.watch_slots.try_acquire():
+            await abort_with(
+                context,
+                EngineError(
+                    ErrorCode.RESOURCE_EXHAUSTED,
+                    f"this server already serves {self.watch_slots.limit} WatchTask streams; "
+                    "retry later, or use GetResult with wait_seconds",
+                ),
+            )
+        try:
+            parse_task_id(request.task_id)
+            async with self.engine.watch(request.task_id) as watch:
+                async for record in watch:
+                    yield pb.WatchTaskResponse(task=task_to_proto(record))
+        except Exception as exc:
+            await abort_with(context, exc)
+        finally:
+            self.watch_slots.release()
+
+    async def CancelTask(
+        self, request: pb.CancelTaskRequest, context: Context
+    ) -> pb.CancelTaskResponse:
+        try:
+            parse_task_id(request.task_id)
+            record = await self.engine.cancel(request.task_id)
+        except Exception as exc:
+            await abort_with(context, exc)
+        return pb.CancelTaskResponse(task=task_to_proto(record))
+
+    async def RetryTask(
+        self, request: pb.RetryTaskRequest, context: Context
+    ) -> pb.RetryTaskResponse:
+        try:
+            parse_task_id(request.task_id)
+            record = await self.engine.retry(request.task_id)
+        except Exception as exc:
+            await abort_with(context, exc)
+        return pb.RetryTaskResponse(task=task_to_proto(record))
+
+    async def ListTasks(
+        self, request: pb.ListTasksRequest, context: Context
+    ) -> pb.ListTasksResponse:
+        try:
+            page = await self.engine.list_tasks(
+                check_queue(request.queue),
+                check_task_type(request.task_type) if request.task_type else "",
+                status_from_proto(request.status),
+                check_page_size(request.page_size),
+                check_page_token(request.page_token),
+            )
+        except Exception as exc:
+            await abort_with(context, exc)
+        return pb.ListTasksResponse(
+            tasks=[task_to_proto(r) for r in page.tasks], next_page_token=page.next_cursor
+        )
+
+    async def Stats(self, request: pb.StatsRequest, context: Context) -> pb.StatsResponse:
+        try:
+            stats = await self.engine.stats(
+                queue=check_queue(request.queue) if request.queue else "",
+                task_type=check_task_type(request.task_type) if request.task_type else "",
+            )
+        except Exception as exc:
+            await abort_with(context, exc)
+        return stats_to_proto(stats)
