@@ -105,5 +105,8 @@ class Engine(Protocol):
     def schedule_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
         """Due times (ms) of tasks newly scheduled in `queue`, so timers can wake sooner."""
 
+    async def sweep_expired(self, queue: str, start_after: str, limit: int = 1000) -> str:
+        """Drop index entries of tasks whose retention ran out; returns where to resume."""
+
     async def close(self) -> None:
         """Release connections."""

@@ -122,12 +122,13 @@ class ClaimedTask:
 class Outcome:
     """How one attempt ended, reported by the worker in batches.
 
-    `error` empty means success with `result`; otherwise the attempt failed and is
-    retried after `retry_delay_ms` unless `permanent` or the budget is spent.
+    `error` empty means success with `result_json` (the handler's result, already encoded
+    by the worker, which also proved it is JSON); otherwise the attempt failed and is retried
+    after `retry_delay_ms` unless `permanent` or the budget is spent.
     """
 
     lease: Lease
-    result: JsonObject | None = None
+    result_json: str = "{}"
     error: str = ""
     permanent: bool = False
     retry_delay_ms: int = 0

@@ -292,7 +292,7 @@ def _encode_outcome(outcome: Outcome) -> dict[str, Any]:
             error=outcome.error, permanent=outcome.permanent, delay=outcome.retry_delay_ms
         )
     else:
-        encoded["result"] = orjson.dumps(outcome.result or {}).decode()
+        encoded["result"] = outcome.result_json
     return encoded
 
 

@@ -1,4 +1,4 @@
-"""Demo handlers for trying the service out: `taskqueue-server --handlers taskqueue_server.handlers.demo`."""
+"""Demo handlers for trying the service out (`--handlers taskqueue_server.handlers.demo`)."""
 
 from __future__ import annotations
 

@@ -35,9 +35,7 @@ def register_handler(task_type: str, fn: Handler, *, validate: Validator | None 
     """Register `fn` for `task_type` (the seed's explicit form). Re-registering replaces."""
     if not task_type or not task_type.strip():
         raise ValueError("task_type must be a non-empty name")
-    _registry[task_type] = Registration(
-        task_type, fn, inspect.iscoroutinefunction(fn), validate
-    )
+    _registry[task_type] = Registration(task_type, fn, inspect.iscoroutinefunction(fn), validate)
 
 
 def handler(task_type: str, *, validate: Validator | None = None) -> Callable[[Handler], Handler]:

@@ -1,0 +1,224 @@
+"""The worker pool: claims tasks it has handlers for and runs them in N concurrent slots.
+
+One fetch loop per queue claims as many tasks as there are free slots in one call and
+otherwise blocks in Redis until work arrives. Leases of every running task are renewed
+together in one call per interval; outcomes of tasks finishing together are recorded in
+one call. Timers (timers.py) and cancellation signals run beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..engine.api import Engine
+from ..engine.coalesce import Coalescer
+from ..engine.errors import EngineError
+from ..engine.models import ClaimedTask, Lease, Outcome
+from ..engine.settings import RetryPolicy
+from .context import TaskContext
+from .execute import failure, run_handler, success
+from .registry import Registration
+from .timers import run_timers
+
+log = logging.getLogger(__name__)
+
+IDLE_BLOCK_SECONDS = 1.0
+MAX_FINISH_BATCH = 500
+
+
+@dataclass
+class Running:
+    task: ClaimedTask
+    ctx: TaskContext
+    job: asyncio.Task[None] | None = None
+    # Set when the outcome must not be reported: cancelled by request or lease lost.
+    abandoned: bool = False
+
+
+@dataclass
+class WorkerPool:
+    """Runs handlers for `registrations` on `queues`; see module docstring."""
+
+    engine: Engine
+    registrations: Mapping[str, Registration]
+    queues: Sequence[str] = ("default",)
+    concurrency: int = 16
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    worker_id: str = "worker"
+    lease_seconds: float = 30.0
+    _running: dict[str, Running] = field(default_factory=dict)
+    _duties: list[asyncio.Task[None]] = field(default_factory=list)
+    _slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
+    _stopping: bool = False
+
+    def __post_init__(self) -> None:
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="handler"
+        )
+        self._finisher: Coalescer[Outcome, bool] = Coalescer(self._record, MAX_FINISH_BATCH)
+        self._types = sorted(self.registrations)
+
+    async def start(self) -> None:
+        """Start claiming, renewing, listening for cancellations and running timers."""
+        spawn = asyncio.create_task
+        for queue in self.queues:
+            if self._types:
+                self._duties.append(spawn(self._fetch_loop(queue), name=f"fetch-{queue}"))
+            self._duties.append(spawn(self._listen_for_cancels(queue), name=f"cancels-{queue}"))
+            self._duties.append(spawn(run_timers(self.engine, queue), name=f"timers-{queue}"))
+        self._duties.append(spawn(self._renew_loop(), name="renew-leases"))
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Stop claiming; let running handlers finish within the grace, hand back the rest."""
+        self._stopping = True
+        jobs = [r.job for r in self._running.values() if r.job is not None]
+        if jobs:
+            await asyncio.wait(jobs, timeout=grace_seconds)
+        unfinished = [r for r in self._running.values() if r.job is not None and not r.job.done()]
+        for running in unfinished:
+            running.abandoned = True
+            running.ctx.mark_cancelled()
+            assert running.job is not None
+            running.job.cancel()
+        if unfinished:
+            await asyncio.gather(*(r.job for r in unfinished if r.job), return_exceptions=True)
+            with contextlib.suppress(EngineError):
+                await self.engine.release([r.task.lease for r in unfinished])
+            log.info("handed back %d unfinished task(s)", len(unfinished))
+        for duty in self._duties:
+            duty.cancel()
+        await asyncio.gather(*self._duties, return_exceptions=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def running_count(self) -> int:
+        return len(self._running)
+
+    async def _fetch_loop(self, queue: str) -> None:
+        failures = 0
+        while not self._stopping:
+            free = self.concurrency - len(self._running)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            try:
+                claimed = await self.engine.claim(queue, self._types, free, self.worker_id)
+                if not claimed:
+                    await self.engine.wait_for_work(queue, self._types, IDLE_BLOCK_SECONDS)
+                failures = 0
+            except EngineError as exc:
+                failures += 1
+                log.warning("claiming from %s failed (%s); retrying", queue, exc.message)
+                await asyncio.sleep(min(5.0, 0.1 * 2**failures))
+                continue
+            for task in claimed:
+                self._launch(task)
+
+    def _launch(self, task: ClaimedTask) -> None:
+        loop = asyncio.get_running_loop()
+        lease = task.lease
+        ctx = TaskContext(
+            task_id=lease.task_id,
+            task_type=task.task_type,
+            queue=task.queue,
+            attempt=task.attempt,
+            max_retries=task.max_retries,
+            _progress_sink=lambda pct, msg: self.engine.report_progress(lease, pct, msg),
+            _loop=loop,
+        )
+        running = Running(task, ctx)
+        self._running[lease.task_id] = running
+        running.job = asyncio.create_task(self._execute(running), name=f"task-{lease.task_id}")
+
+    async def _execute(self, running: Running) -> None:
+        task = running.task
+        try:
+            registration = self.registrations[task.task_type]
+            try:
+                outcome = success(
+                    task, await run_handler(registration, task, running.ctx, self._executor)
+                )
+            except asyncio.CancelledError:
+                if running.abandoned:
+                    return
+                raise
+            except Exception as exc:
+                if running.abandoned:
+                    return
+                outcome = failure(task, exc, self.retry)
+            await self._report(outcome)
+        finally:
+            self._running.pop(task.lease.task_id, None)
+            self._slot_freed.set()
+
+    async def _report(self, outcome: Outcome) -> None:
+        """Record the outcome, retrying while Redis is away; the lease fences a late report."""
+        delay = 0.1
+        while True:
+            try:
+                accepted = await self._finisher.submit(outcome)
+            except EngineError as exc:
+                log.warning(
+                    "recording task %s failed (%s); retrying", outcome.lease.task_id, exc.message
+                )
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+                continue
+            if not accepted:
+                log.info(
+                    "task %s: outcome refused, its lease had passed to another worker",
+                    outcome.lease.task_id,
+                )
+            return
+
+    async def _record(self, outcomes: list[Outcome]) -> list[bool]:
+        stale = set(await self.engine.finish(outcomes))
+        return [o.lease not in stale for o in outcomes]
+
+    async def _renew_loop(self) -> None:
+        interval = self.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            leases = [r.task.lease for r in self._running.values()]
+            if not leases:
+                continue
+            try:
+                lost = await self.engine.renew_leases(leases)
+            except EngineError as exc:
+                log.warning("renewing %d lease(s) failed (%s)", len(leases), exc.message)
+                continue
+            for lease in lost:
+                self._abandon(lease.task_id, "its lease was lost or it was cancelled")
+
+    async def _listen_for_cancels(self, queue: str) -> None:
+        while True:
+            try:
+                async with self.engine.cancel_signals(queue) as signals:
+                    while True:
+                        task_id = await signals.queue.get()
+                        self._abandon(task_id.decode(errors="replace"), "cancelled by request")
+            except EngineError as exc:
+                log.warning("cancel signals for %s unavailable (%s); retrying", queue, exc.message)
+                await asyncio.sleep(1.0)
+
+    def _abandon(self, task_id: str, why: str) -> None:
+        running = self._running.get(task_id)
+        if running is None or running.job is None:
+            return
+        log.info("stopping task %s: %s", task_id, why)
+        running.abandoned = True
+        running.ctx.mark_cancelled()
+        if (
+            running.task.task_type in self.registrations
+            and self.registrations[running.task.task_type].is_async
+        ):
+            running.job.cancel()
+
+
+__all__ = ["Lease", "WorkerPool"]

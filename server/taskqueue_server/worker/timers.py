@@ -1,0 +1,54 @@
+"""Per queue: promote due tasks and reclaim expired leases, sleeping until the next due time.
+
+Every server runs this; the due script is safe to run concurrently. A newly scheduled task
+is announced on the queue's timer channel, so the sleep ends early when something becomes
+due sooner than planned; lease deadlines are not announced, so the sleep is capped
+(EngineSettings.max_timer_sleep_seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from ..engine.api import Engine
+from ..engine.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+SWEEP_EVERY_SECONDS = 60.0
+
+
+async def run_timers(engine: Engine, queue: str) -> None:
+    while True:
+        try:
+            async with engine.schedule_signals(queue) as signals:
+                await _tick_forever(engine, queue, signals.queue)
+        except EngineError as exc:
+            log.warning("timers for %s paused (%s); retrying", queue, exc.message)
+            await asyncio.sleep(1.0)
+
+
+async def _tick_forever(engine: Engine, queue: str, signals: asyncio.Queue[bytes]) -> None:
+    loop = asyncio.get_running_loop()
+    next_sweep = loop.time() + SWEEP_EVERY_SECONDS
+    sweep_from = ""
+    while True:
+        delay = await engine.run_due(queue)
+        if loop.time() >= next_sweep:
+            sweep_from = await engine.sweep_expired(queue, sweep_from)
+            next_sweep = loop.time() + SWEEP_EVERY_SECONDS
+        if delay > 0:
+            await _sleep_until_due(signals, time.time() + delay)
+
+
+async def _sleep_until_due(signals: asyncio.Queue[bytes], wake_at: float) -> None:
+    """Sleep until `wake_at`, or until a task is announced as due before it."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(max(0.0, wake_at - time.time())):
+            while True:
+                announced = await signals.get()
+                if not announced.isdigit() or int(announced) / 1000 < wake_at:
+                    return
