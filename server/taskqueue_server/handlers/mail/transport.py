@@ -81,9 +81,12 @@ def classify(exc: BaseException, settings: SmtpSettings) -> Exception:
     """Map an smtplib / socket failure to PermanentError or TransientSmtpError."""
     where = f"SMTP {settings.host}:{settings.port}"
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        replies = {rcpt: (code, _text(reply)) for rcpt, (code, reply) in exc.recipients.items()}
-        detail = f"{where} refused every recipient: {replies}"
-        if replies and all(code >= 500 for code, _ in replies.values()):
+        codes = [code for code, _ in exc.recipients.values()]
+        listed = "; ".join(
+            f"{rcpt}: {code} {_text(reply)}" for rcpt, (code, reply) in exc.recipients.items()
+        )
+        detail = f"{where} refused every recipient ({listed})"
+        if codes and all(code >= 500 for code in codes):
             return PermanentError(detail)
         return TransientSmtpError(detail)
     if isinstance(exc, smtplib.SMTPNotSupportedError):
@@ -96,7 +99,8 @@ def classify(exc: BaseException, settings: SmtpSettings) -> Exception:
             f"{where}: TLS certificate not trusted ({exc.verify_message}); "
             "set TASKQUEUE_SMTP_CA_FILE for a private CA"
         )
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+        # smtplib reports a read timeout as SMTPServerDisconnected; the cause is the timeout.
         return TransientSmtpError(f"{where}: timed out after {settings.timeout_seconds:g} s")
     return TransientSmtpError(f"{where}: {type(exc).__name__}: {exc}")
 
