@@ -1,0 +1,241 @@
+"""`taskqueue`: enqueue, inspect, watch, cancel and retry tasks from a shell.
+
+Exit codes (sysexits.h where one fits):
+    0   success; for `watch` and `result`: the task completed
+    1   the task failed                      (watch, result)
+    2   the task was cancelled               (watch, result)
+    3   the task has not finished yet        (result)
+    64  usage error: bad flags, JSON or time (EX_USAGE)
+    65  the server refused the request as invalid or not allowed now (EX_DATAERR)
+    66  no such task                         (EX_NOINPUT)
+    69  the server cannot be reached         (EX_UNAVAILABLE)
+    70  the server failed                    (EX_SOFTWARE)
+    75  deadline exceeded or a limit reached; try again later (EX_TEMPFAIL)
+    77  authentication or permission refused (EX_NOPERM)
+    130 interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from . import _cli_output as show
+from ._cli_parser import (
+    EXIT_CANCELLED,
+    EXIT_DATAERR,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOPERM,
+    EXIT_NOT_FINISHED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_SOFTWARE,
+    EXIT_TEMPFAIL,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    build_parser,
+)
+from .client import TaskQueueClient
+from .errors import ServiceError
+from .models import EnqueueOptions, Task, TaskStatus
+
+_EXIT_BY_CODE = {
+    grpc.StatusCode.INVALID_ARGUMENT: EXIT_DATAERR,
+    grpc.StatusCode.OUT_OF_RANGE: EXIT_DATAERR,
+    grpc.StatusCode.FAILED_PRECONDITION: EXIT_DATAERR,
+    grpc.StatusCode.ALREADY_EXISTS: EXIT_DATAERR,
+    grpc.StatusCode.NOT_FOUND: EXIT_NOT_FOUND,
+    grpc.StatusCode.UNAVAILABLE: EXIT_UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED: EXIT_TEMPFAIL,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: EXIT_TEMPFAIL,
+    grpc.StatusCode.UNAUTHENTICATED: EXIT_NOPERM,
+    grpc.StatusCode.PERMISSION_DENIED: EXIT_NOPERM,
+}
+_EXIT_BY_STATUS = {
+    TaskStatus.COMPLETED: EXIT_OK,
+    TaskStatus.FAILED: EXIT_FAILED,
+    TaskStatus.CANCELLED: EXIT_CANCELLED,
+}
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing (JSON, time); exits 64."""
+
+
+def _read_data(text: str) -> dict[str, Any]:
+    if text.startswith("@"):
+        source = text[1:]
+        try:
+            text = sys.stdin.read() if source == "-" else Path(source).read_text()
+        except OSError as exc:
+            raise UsageError(f"cannot read --data file: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--data is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError('--data must be a JSON object, e.g. \'{"to_email": "a@b.c"}\'')
+    return data
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--run-at {text!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def _enqueue(client: TaskQueueClient, args: argparse.Namespace) -> int:
+    options: EnqueueOptions = {
+        "priority": args.priority,
+        "max_retries": args.max_retries,
+        "delay_seconds": args.delay,
+        "queue": args.queue,
+        "timeout_seconds": args.task_timeout,
+        "depends_on": args.depends_on,
+        "idempotency_key": "" if args.no_key else args.key,
+    }
+    if args.run_at:
+        options["run_at"] = _parse_time(args.run_at)
+    task_id = client.enqueue(args.task_type, _read_data(args.data), **options)
+    if args.json:
+        show.dump_json({"task_id": task_id}, sys.stdout)
+    else:
+        print(task_id)
+    return EXIT_OK
+
+
+def _get(client: TaskQueueClient, args: argparse.Namespace) -> int:
+    task = client.get_task(args.task_id)
+    if args.json:
+        show.dump_json(show.to_json(task), sys.stdout)
+    else:
+        show.show_task(task, sys.stdout)
+    return EXIT_OK
+
+
+def _change(
+    action: Callable[[TaskQueueClient], Callable[[str], Task]],
+) -> Callable[[TaskQueueClient, argparse.Namespace], int]:
+    """cancel and retry: act, then print the task's new status (or the task as JSON)."""
+
+    def run(client: TaskQueueClient, args: argparse.Namespace) -> int:
+        task = action(client)(args.task_id)
+        if args.json:
+            show.dump_json(show.to_json(task), sys.stdout)
+        else:
+            print(f"{task.id}  {task.status.value}")
+        return EXIT_OK
+
+    return run
+
+
+def _result(client: TaskQueueClient, args: argparse.Namespace) -> int:
+    result = client.get_result(args.task_id, wait=args.wait)
+    if args.json:
+        show.dump_json(show.to_json(result), sys.stdout)
+    else:
+        show.show_result(result, sys.stdout)
+    return _EXIT_BY_STATUS.get(result.status, EXIT_NOT_FINISHED)
+
+
+def _watch(client: TaskQueueClient, args: argparse.Namespace) -> int:
+    line = show.StatusLine(sys.stdout)
+    last = None
+    try:
+        for task in client.watch(args.task_id):
+            last = task
+            if args.json:
+                print(json.dumps(show.to_json(task), ensure_ascii=False), flush=True)
+            else:
+                line.update(show.progress_line(task))
+    finally:
+        line.finish()
+    if last is None or not last.status.is_terminal:
+        raise ServiceError(grpc.StatusCode.UNAVAILABLE, "the watch ended before the task did")
+    return _EXIT_BY_STATUS[last.status]
+
+
+def _stats(client: TaskQueueClient, args: argparse.Namespace) -> int:
+    stats = client.stats(task_type=args.task_type, queue=args.queue)
+    if args.json:
+        show.dump_json({name: show.to_json(c) for name, c in stats.items()}, sys.stdout)
+    else:
+        show.show_stats(stats, sys.stdout)
+    return EXIT_OK
+
+
+def _list(client: TaskQueueClient, args: argparse.Namespace) -> int:
+    tasks = client.list_tasks(
+        args.queue,
+        status=args.status,
+        task_type=args.task_type,
+        page_size=min(args.limit, 1000) if args.limit > 0 else 1000,
+    )
+    if args.limit > 0:
+        tasks = islice(tasks, args.limit)
+    if args.json:
+        show.dump_json([show.to_json(task) for task in tasks], sys.stdout)
+    else:
+        show.show_tasks(tasks, sys.stdout)
+    return EXIT_OK
+
+
+_COMMANDS: dict[str, Callable[[TaskQueueClient, argparse.Namespace], int]] = {
+    "enqueue": _enqueue,
+    "get": _get,
+    "result": _result,
+    "watch": _watch,
+    "stats": _stats,
+    "list": _list,
+    "cancel": _change(lambda client: client.cancel),
+    "retry": _change(lambda client: client.retry),
+}
+
+
+def _client(args: argparse.Namespace) -> TaskQueueClient:
+    try:
+        ca = args.ca_file.read_bytes() if args.ca_file else None
+    except OSError as exc:
+        raise UsageError(f"cannot read --ca-file: {exc}") from None
+    timeout = args.timeout if args.timeout > 0 else None
+    return TaskQueueClient(
+        args.target, token=args.token, tls=args.tls, root_certificates=ca, timeout=timeout
+    )
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"taskqueue: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `taskqueue` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        with _client(args) as client:
+            return _COMMANDS[args.command](client, args)
+    except UsageError as exc:
+        return _fail(EXIT_USAGE, f"error: {exc}")
+    except ServiceError as exc:
+        code = _EXIT_BY_CODE.get(exc.code, EXIT_SOFTWARE)
+        where = f" ({args.target})" if code == EXIT_UNAVAILABLE else ""
+        return _fail(code, f"{exc}{where}")
+    except (TypeError, ValueError) as exc:
+        return _fail(EXIT_USAGE, f"error: {exc}")
+    except KeyboardInterrupt:
+        return _fail(EXIT_INTERRUPTED, "interrupted")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
