@@ -109,6 +109,7 @@ class App:
             concurrency=self.settings.concurrency,
             retry=self.settings.retry,
             worker_id=f"{socket.gethostname()}:{os.getpid()}",
+            lease_seconds=self.settings.engine.lease_seconds,
         )
         await self.pool.start()
         return True
@@ -169,7 +170,7 @@ class App:
         if not connected:
             background.append(asyncio.create_task(self.keep_connecting()))
         ready_log.info(
-            "taskqueue-server ready on %s (store: %s, handlers: %s, queues: %s, concurrency: %d)",
+            "taskqueue-server ready on %s (store: %s; handlers: %s; queues: %s; concurrency: %d)",
             display_address(settings.host, port),
             redact_url(settings.redis_url),
             ", ".join(sorted(self.registrations)) or "none",
