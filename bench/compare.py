@@ -119,14 +119,15 @@ def kill_strays(pidfile: Path, redis_url: str) -> None:
 
 def run_system(system: str, args: argparse.Namespace, url: str, redis_pid: int,
                workdir: Path) -> dict | None:
+    runs = int(dict(item.split("=", 1) for item in args.runs_for).get(system, args.runs))
     out, pidfile = workdir / f"{system}.json", workdir / "workers.pids"
     cmd = [str(VENV_PY), str(PEERS / "runner.py"), "--system", system, "--redis-url", url,
-           "--redis-pid", str(redis_pid), "--n", str(args.n), "--runs", str(args.runs),
+           "--redis-pid", str(redis_pid), "--n", str(args.n), "--runs", str(runs),
            "--trips", str(args.trips), "--trip-budget", str(args.trip_budget),
            "--drain-limit", str(args.drain_limit), "--out", str(out),
            "--pidfile", str(pidfile), "--log", str(workdir / f"{system}-worker.log")]
     # every run is bounded: enqueue phases, the drain limit and the trip budget, plus slack
-    limit = args.runs * (args.drain_limit + args.trip_budget + args.n / 100 + 60)
+    limit = runs * (args.drain_limit + args.trip_budget + args.n / 100 + 60)
     print(f"== {system}", file=sys.stderr)
     proc = subprocess.Popen(cmd, cwd=PEERS)
     try:
@@ -164,6 +165,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--systems", default=",".join(ALL_SYSTEMS),
                         help=f"comma-separated subset of {','.join(ALL_SYSTEMS)}")
+    parser.add_argument("--runs-for", action="append", default=[], metavar="SYSTEM=RUNS",
+                        help="fewer runs for a slow system, e.g. rq=1 (repeatable)")
     parser.add_argument("--trips", type=int, default=300, help="W3 round trips per run")
     parser.add_argument("--trip-budget", type=float, default=90.0, help="W3 seconds per run")
     parser.add_argument("--drain-limit", type=float, default=300.0, help="W2 seconds per run")

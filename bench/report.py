@@ -53,14 +53,13 @@ def trips_note(report: dict[str, Any], wanted: int) -> str | None:
 def render_report(results: list[dict[str, Any]], machine: dict[str, str],
                   args: argparse.Namespace, started: dt.datetime) -> str:
     """The whole markdown document: context, the table, how each system ran, versions."""
-    runs = max((len(r["runs"]) for r in results), default=0)
     lines = [
         f"# taskqueue against its peers, {started:%Y-%m-%d %H:%M} UTC",
         "",
         f"Machine: {machine['nproc']} cores, {machine['cpu']}, {machine['ram']} RAM, "
         f"Linux {machine['kernel']}; Redis {machine['redis']} (private, no persistence), "
         f"Python {machine['python']}. N = {args.n:,}; W3 = {args.trips} trips; "
-        f"each cell is the median of {runs} runs (min-max).",
+        "each cell is the median of the runs (min-max); runs per system below.",
         "",
         "| System | " + " | ".join(title for _, title, _ in COLUMNS) + " |",
         "|---" * (len(COLUMNS) + 1) + "|",
@@ -71,7 +70,8 @@ def render_report(results: list[dict[str, Any]], machine: dict[str, str],
     ]
     for r in results:
         versions = ", ".join(f"{k} {v}" for k, v in r["versions"].items())
-        lines.append(f"- {r['system']}: {r['note']} ({versions})")
+        runs = len(r["runs"])
+        lines.append(f"- {r['system']}: {r['note']} ({versions}; {runs} run{'s' * (runs > 1)})")
     notes = [n for r in results if (n := trips_note(r, args.trips))]
     if notes:
         lines += ["", *(f"- {n}" for n in notes)]
