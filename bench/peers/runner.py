@@ -135,6 +135,7 @@ def main() -> int:
     parser.add_argument("--log", required=True, help="worker output goes here")
     args = parser.parse_args()
 
+    os.environ["BENCH_LOG_DIR"] = str(Path(args.log).parent)
     driver = load_driver(args.system, args.redis_url)
     # compare.py ends a runner that overstays with SIGTERM: stop the worker on the way out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
