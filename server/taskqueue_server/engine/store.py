@@ -217,10 +217,8 @@ class RedisEngine(listing.ListingMixin, watching.WatchingMixin):
         lost: list[Lease] = []
         for queue, group in _by_queue(leases).items():
             args = [self.now_ms(), self._lease_ms, *_lease_args(group)]
-            lost_ids = {
-                _text(i) for i in await self.run("renew", queue, [self.keys(queue).lease], args)
-            }
-            lost.extend(lease for lease in group if lease.task_id in lost_ids)
+            positions = await self.run("renew", queue, [self.keys(queue).lease], args)
+            lost.extend(group[int(p) - 1] for p in positions)
         return lost
 
     async def finish(self, outcomes: Sequence[Outcome]) -> list[Lease]:
@@ -233,11 +231,8 @@ class RedisEngine(listing.ListingMixin, watching.WatchingMixin):
             keys = self.keys(queue)
             encoded = orjson.dumps([_encode_outcome(o) for o in group])
             args = [self.now_ms(), settings.task_ttl_seconds, settings.result_ttl_seconds, encoded]
-            stale_ids = {
-                _text(i)
-                for i in await self.run("finish", queue, [keys.lease, keys.scheduled], args)
-            }
-            stale.extend(o.lease for o in group if o.lease.task_id in stale_ids)
+            positions = await self.run("finish", queue, [keys.lease, keys.scheduled], args)
+            stale.extend(group[int(p) - 1].lease for p in positions)
         return stale
 
     async def release(self, leases: Sequence[Lease]) -> None:

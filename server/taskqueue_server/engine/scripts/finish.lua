@@ -2,14 +2,15 @@
 -- KEYS[1]  <P>lease, KEYS[2] <P>sched
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] task retention (s), ARGV[4] result retention (s)
 -- ARGV[5]  JSON: [{id, token, result (JSON text) | error, permanent, delay (ms)}, ...]
--- Returns the ids refused because the lease was no longer theirs (fencing).
+-- Returns the positions (1-based) of outcomes refused because the lease was no longer
+-- theirs (fencing).
 local now, task_ttl, result_ttl = ARGV[2], ARGV[3], ARGV[4]
 local stale = {}
-for _, o in ipairs(cjson.decode(ARGV[5])) do
+for position, o in ipairs(cjson.decode(ARGV[5])) do
   local key = task_key(o.id)
   local h = redis.call('HMGET', key, 'status', 'token', 'type', 'created', 'attempts', 'max_retries')
   if h[1] ~= 'processing' or h[2] ~= tostring(o.token) then
-    stale[#stale + 1] = o.id
+    stale[#stale + 1] = position
   else
     redis.call('ZREM', KEYS[1], o.id)
     if o.error == nil or o.error == '' then

@@ -1,0 +1,64 @@
+"""Shared fixtures: a Redis URL, and the engine on real Redis and on the embedded store."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import fakeredis
+import pytest
+from redis.asyncio import Redis
+from taskqueue_server.engine.settings import EngineSettings
+from taskqueue_server.engine.store import RedisEngine
+
+REDIS_URL = os.environ.get("TASKQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return REDIS_URL
+
+
+@dataclass
+class FakeClock:
+    """Time the engine sees; tests move it instead of sleeping."""
+
+    now: float = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def engine_settings() -> EngineSettings:
+    return EngineSettings(key_prefix=f"tqtest-{uuid.uuid4().hex[:12]}", lease_seconds=10)
+
+
+@pytest.fixture(params=["redis", "embedded"])
+async def engine(
+    request: pytest.FixtureRequest, clock: FakeClock, engine_settings: EngineSettings
+) -> AsyncIterator[RedisEngine]:
+    """The engine on real Redis (the one that counts) and on fakeredis, with a fake clock."""
+    if request.param == "redis":
+        client, blocking = Redis.from_url(REDIS_URL), Redis.from_url(REDIS_URL)
+    else:
+        server = fakeredis.FakeServer()
+        client = fakeredis.FakeAsyncRedis(server=server)
+        blocking = fakeredis.FakeAsyncRedis(server=server)
+    store = RedisEngine(client, blocking, engine_settings, clock=clock)
+    await store.start()
+    yield store
+    keys = [k async for k in client.scan_iter(match=f"{engine_settings.key_prefix}:*", count=1000)]
+    if keys:
+        await client.delete(*keys)
+    await store.close()

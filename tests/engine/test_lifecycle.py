@@ -1,0 +1,202 @@
+"""Every transition of the task lifecycle, against real Redis and the embedded store."""
+
+from __future__ import annotations
+
+import pytest
+from taskqueue_server.engine.errors import EngineError, ErrorCode, TaskNotFound
+from taskqueue_server.engine.models import NewTask, Outcome, Status
+from taskqueue_server.engine.store import RedisEngine
+
+from tests.conftest import FakeClock
+
+
+async def enqueue_one(engine: RedisEngine, **fields: object) -> str:
+    [outcome] = await engine.enqueue(
+        [NewTask(str(fields.pop("task_type", "t")), {"x": 1}, **fields)]
+    )  # type: ignore[arg-type]
+    return outcome.task.id
+
+
+async def test_completion_stores_result_and_counts(engine: RedisEngine) -> None:
+    task_id = await enqueue_one(engine)
+    [claimed] = await engine.claim("default", ["t"], 5, "w")
+    assert claimed.attempt == 1 and claimed.task_data == {"x": 1}
+    assert (await engine.get_task(task_id)).status == Status.PROCESSING
+    assert await engine.finish([Outcome(claimed.lease, result_json='{"ok": true}')]) == []
+    result = await engine.get_result(task_id)
+    assert (result.status, result.result) == (Status.COMPLETED, {"ok": True})
+    counts = (await engine.stats())["t"]
+    assert counts[Status.COMPLETED] == 1 and counts[Status.PROCESSING] == 0
+
+
+async def test_scheduled_task_waits_for_its_time(engine: RedisEngine, clock: FakeClock) -> None:
+    task_id = await enqueue_one(engine, delay_seconds=5)
+    assert (await engine.get_task(task_id)).status == Status.SCHEDULED
+    assert await engine.run_due("default") == pytest.approx(1.0)  # capped sleep
+    clock.advance(4.9)
+    await engine.run_due("default")
+    assert await engine.claim("default", ["t"], 5, "w") == []
+    clock.advance(0.1)
+    await engine.run_due("default")
+    assert (await engine.get_task(task_id)).status == Status.PENDING
+
+
+async def test_failures_retry_with_backoff_until_the_budget_is_spent(
+    engine: RedisEngine, clock: FakeClock
+) -> None:
+    task_id = await enqueue_one(engine, max_retries=1)
+    [claimed] = await engine.claim("default", ["t"], 5, "w")
+    await engine.finish([Outcome(claimed.lease, error="boom", retry_delay_ms=2000)])
+    task = await engine.get_task(task_id)
+    assert (task.status, task.last_error, task.run_at_ms) == (
+        Status.RETRYING,
+        "boom",
+        clock.now * 1000 + 2000,
+    )
+    clock.advance(2)
+    await engine.run_due("default")
+    [again] = await engine.claim("default", ["t"], 5, "w")
+    assert again.attempt == 2
+    await engine.finish([Outcome(again.lease, error="boom again", retry_delay_ms=4000)])
+    task = await engine.get_task(task_id)
+    assert (task.status, task.last_error, task.attempts) == (Status.FAILED, "boom again", 2)
+
+
+async def test_permanent_failure_skips_retries(engine: RedisEngine) -> None:
+    task_id = await enqueue_one(engine, max_retries=5)
+    [claimed] = await engine.claim("default", ["t"], 5, "w")
+    await engine.finish([Outcome(claimed.lease, error="bad input", permanent=True)])
+    assert (await engine.get_task(task_id)).status == Status.FAILED
+
+
+async def test_expired_lease_is_handed_back_without_spending_budget(
+    engine: RedisEngine, clock: FakeClock
+) -> None:
+    task_id = await enqueue_one(engine)
+    [first] = await engine.claim("default", ["t"], 5, "w1")
+    clock.advance(engine.settings.lease_seconds + 0.001)
+    await engine.run_due("default")
+    task = await engine.get_task(task_id)
+    assert (task.status, task.attempts, task.redeliveries) == (Status.PENDING, 0, 1)
+    [second] = await engine.claim("default", ["t"], 5, "w2")
+    assert second.attempt == 1 and second.lease.token > first.lease.token
+    # The lost worker's late report is fenced out; the current one's is accepted.
+    assert await engine.finish([Outcome(first.lease, result_json="{}")]) == [first.lease]
+    assert await engine.renew_leases([first.lease, second.lease]) == [first.lease]
+    assert await engine.finish([Outcome(second.lease, result_json='{"v": 2}')]) == []
+    assert (await engine.get_result(task_id)).result == {"v": 2}
+
+
+async def test_a_task_that_keeps_killing_workers_ends_as_poison(
+    engine: RedisEngine, clock: FakeClock
+) -> None:
+    task_id = await enqueue_one(engine)
+    for _ in range(engine.settings.redelivery_cap + 1):
+        assert await engine.claim("default", ["t"], 5, "w")
+        clock.advance(engine.settings.lease_seconds + 1)
+        await engine.run_due("default")
+    task = await engine.get_task(task_id)
+    assert task.status == Status.FAILED and "poison" in task.last_error
+
+
+async def test_cancel_in_every_live_state_and_refusal_when_terminal(
+    engine: RedisEngine,
+) -> None:
+    pending = await enqueue_one(engine)
+    scheduled = await enqueue_one(engine, delay_seconds=60)
+    waiting = await enqueue_one(engine, depends_on=(scheduled,))
+    for task_id in (pending, waiting, scheduled):
+        cancelled = await engine.cancel(task_id)
+        assert cancelled.status == Status.CANCELLED and cancelled.finished_at_ms > 0
+    running = await enqueue_one(engine)
+    async with engine.cancel_signals("default") as signals:
+        [claimed] = await engine.claim("default", ["t"], 5, "w")
+        assert (await engine.cancel(running)).status == Status.CANCELLED
+        assert await signals.queue.get() == running.encode()
+    assert await engine.finish([Outcome(claimed.lease, result_json="{}")]) == [claimed.lease]
+    with pytest.raises(EngineError) as refused:
+        await engine.cancel(running)
+    assert refused.value.code == ErrorCode.FAILED_PRECONDITION
+
+
+async def test_retry_requeues_failed_task_with_fresh_budget(engine: RedisEngine) -> None:
+    task_id = await enqueue_one(engine, max_retries=0)
+    [claimed] = await engine.claim("default", ["t"], 5, "w")
+    await engine.finish([Outcome(claimed.lease, error="boom")])
+    requeued = await engine.retry(task_id)
+    assert (requeued.status, requeued.attempts, requeued.last_error) == (Status.PENDING, 0, "")
+    with pytest.raises(EngineError) as refused:
+        await engine.retry(task_id)
+    assert refused.value.code == ErrorCode.FAILED_PRECONDITION
+
+
+async def test_dependencies_release_on_completion_and_cancel_on_failure(
+    engine: RedisEngine,
+) -> None:
+    parent = await enqueue_one(engine)
+    child = await enqueue_one(engine, depends_on=(parent,))
+    grandchild = await enqueue_one(engine, depends_on=(child,))
+    assert (await engine.get_task(child)).status == Status.WAITING
+    [claimed] = await engine.claim("default", ["t"], 5, "w")
+    await engine.finish([Outcome(claimed.lease, result_json="{}")])
+    assert (await engine.get_task(child)).status == Status.PENDING
+
+    [claimed] = await engine.claim("default", ["t"], 5, "w")
+    await engine.finish([Outcome(claimed.lease, error="no", permanent=True)])
+    orphan = await engine.get_task(grandchild)
+    assert orphan.status == Status.CANCELLED and child in orphan.last_error
+
+    with pytest.raises(EngineError) as refused:
+        await enqueue_one(engine, depends_on=(child,))
+    assert refused.value.code == ErrorCode.FAILED_PRECONDITION
+    with pytest.raises(EngineError) as unknown:
+        await enqueue_one(engine, depends_on=("default-" + "0" * 32,))
+    assert unknown.value.code == ErrorCode.INVALID_ARGUMENT
+
+
+async def test_idempotency_key_returns_the_existing_task(engine: RedisEngine) -> None:
+    [first] = await engine.enqueue([NewTask("t", {"n": 1}, idempotency_key="k")])
+    [again] = await engine.enqueue([NewTask("t", {"n": 2}, idempotency_key="k")])
+    assert (
+        again.deduplicated and again.task.id == first.task.id and again.task.task_data == {"n": 1}
+    )
+    assert (await engine.stats())["t"][Status.PENDING] == 1
+
+
+async def test_retention_counts_from_the_terminal_state(engine: RedisEngine) -> None:
+    live = await enqueue_one(engine, delay_seconds=10 * 86400)
+    done = await enqueue_one(engine)
+    [claimed] = await engine.claim("default", ["t"], 5, "w")
+    await engine.finish([Outcome(claimed.lease, result_json="{}")])
+    keys = engine.keys("default")
+    assert await engine.redis.ttl(keys.task(live)) == -1
+    assert 0 < await engine.redis.ttl(keys.task(done)) <= engine.settings.task_ttl_seconds
+    assert engine.settings.task_ttl_seconds < await engine.redis.ttl(keys.result(done))
+
+
+async def test_batch_is_all_or_nothing(engine: RedisEngine) -> None:
+    good = NewTask("t", {})
+    bad = NewTask("t", {}, depends_on=("default-" + "f" * 32,))
+    with pytest.raises(EngineError, match=r"tasks\[1\]"):
+        await engine.enqueue([good, bad])
+    assert await engine.stats() == {}
+
+
+async def test_queue_length_limit(engine: RedisEngine) -> None:
+    object.__setattr__(
+        engine,
+        "settings",
+        engine.settings.__class__(key_prefix=engine.settings.key_prefix, max_queue_length=2),
+    )
+    await engine.enqueue([NewTask("t", {}), NewTask("t", {})])
+    with pytest.raises(EngineError) as full:
+        await enqueue_one(engine)
+    assert full.value.code == ErrorCode.RESOURCE_EXHAUSTED
+
+
+async def test_unknown_and_malformed_ids(engine: RedisEngine) -> None:
+    with pytest.raises(TaskNotFound):
+        await engine.get_task("default-" + "a" * 32)
+    with pytest.raises(EngineError) as malformed:
+        await engine.get_task("default-../../etc")
+    assert malformed.value.code == ErrorCode.INVALID_ARGUMENT
