@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from fake_github_server import FakeGitHub
 from fake_smtp_server import Recorder, SmtpServer
 from taskqueue_server.worker.context import TaskContext
 
@@ -98,3 +99,13 @@ def start_smtp(recorder: Recorder) -> Iterator[Callable[..., SmtpServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    """A fake GitHub API on loopback, and TASKQUEUE_GITHUB_API_URL pointing at it."""
+    fake = FakeGitHub()
+    monkeypatch.setenv("TASKQUEUE_GITHUB_API_URL", fake.url)
+    monkeypatch.setenv("TASKQUEUE_GITHUB_TIMEOUT", "5")
+    yield fake
+    fake.stop()
