@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .engine.settings import EngineSettings, RetryPolicy
+from .service.security import SecuritySettings, security_from
 from .service.validation import InvalidArgument, RequestLimits, check_queue
 
 ENV_PREFIX = "TASKQUEUE_"
@@ -37,6 +38,7 @@ class ServerSettings:
     log_level: str = "INFO"
     engine: EngineSettings = field(default_factory=EngineSettings)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
 
 def _positive_int(text: str) -> int:
@@ -146,6 +148,27 @@ _OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
      "task fails as poison"),
     ("--accept-unknown-types", _flag, False, "accept task types no handler here is registered "
      "for (servers that only take work in)"),
+    ("--tls-cert", str, None, "PEM certificate chain; with --tls-key the port serves TLS only"),
+    ("--tls-key", str, None, "PEM private key for --tls-cert"),
+    (
+        "--tls-client-ca",
+        str,
+        None,
+        "PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS)",
+    ),
+    (
+        "--auth-tokens-file",
+        str,
+        None,
+        "file of '<role> <token>' lines, role producer or admin (also TASKQUEUE_AUTH_TOKENS="
+        "'role:token,...'); with neither, auth is off",
+    ),
+    (
+        "--auth-open-health",
+        _flag,
+        True,
+        "health and reflection need no token; false: they need any valid token",
+    ),
     ("--log-level", _log_level, _D.log_level, "DEBUG, INFO, WARNING or ERROR"),
 ]
 
@@ -200,7 +223,10 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None)
         queues = tuple(check_queue(q, "--queues") for q in values["queues"]) or ("default",)
     except InvalidArgument as exc:
         parser.error(exc.message)
-    return _settings_from(values, queues, env)
+    try:
+        return _settings_from(values, queues, env)
+    except ValueError as exc:  # security settings that cannot work (service/security.py)
+        parser.error(str(exc))
 
 
 def _settings_from(
@@ -242,6 +268,7 @@ def _settings_from(
             cap_seconds=values["retry_cap_seconds"],
             jitter=values["retry_jitter"],
         ),
+        security=security_from(values, env),
     )
 
 

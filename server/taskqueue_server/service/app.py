@@ -28,7 +28,9 @@ from ..engine.errors import StoreUnavailable
 from ..engine.store import open_engine
 from ..worker.loop import WorkerPool
 from ..worker.registry import Registration, load_handler_modules, registered
+from .auth import build_auth, reload_tokens
 from .servicer import TaskQueueServicer
+from .tls import listen
 
 log = logging.getLogger("taskqueue_server")
 # Its own logger at INFO, so the ready line prints even with --log-level WARNING.
@@ -81,7 +83,10 @@ class App:
         self.registrations = registrations
         self.engine: Engine | None = None
         self.pool: WorkerPool | None = None
-        self.server = grpc.aio.server(options=grpc_options(settings))
+        self.auth = build_auth(settings.security)
+        self.server = grpc.aio.server(
+            options=grpc_options(settings), interceptors=[self.auth] if self.auth else None
+        )
         self.servicer = TaskQueueServicer(
             None, registrations, settings.limits, max_watch_streams=settings.max_watch_streams
         )
@@ -155,7 +160,7 @@ class App:
         connected = await self.connect()
         address = display_address(settings.host, settings.port)
         try:
-            port = self.server.add_insecure_port(address)
+            port = listen(self.server, address, settings.security)
         except RuntimeError as exc:
             log.error("cannot listen on %s: %s", address, exc)
             await self._close_engine()
@@ -163,6 +168,8 @@ class App:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.shutdown, signum)
+        if self.auth is not None:  # SIGHUP re-reads the tokens: rotation without a restart
+            loop.add_signal_handler(signal.SIGHUP, reload_tokens, self.auth, settings.security)
         await self.health.set("", _SERVING if connected else _NOT_SERVING)
         await self.health.set(SERVICE_NAME, _SERVING if connected else _NOT_SERVING)
         await self.server.start()
