@@ -70,7 +70,8 @@ class ChaosCluster:
         return {k.decode(): int(v) for k, v in raw.items()}  # type: ignore[union-attr]
 
     def recorded_list(self, name: str, task_id: str) -> list[str]:
-        return [v.decode() for v in self.recorder.lrange(record_key(name, task_id, prefix=self.prefix), 0, -1)]  # type: ignore[union-attr]
+        key = record_key(name, task_id, prefix=self.prefix)
+        return [v.decode() for v in self.recorder.lrange(key, 0, -1)]  # type: ignore[union-attr]
 
     def close(self) -> None:
         for channel in self._channels.values():

@@ -20,7 +20,6 @@ import time
 from typing import Any
 
 from redis.asyncio import Redis
-
 from taskqueue_server import TaskContext, handler
 
 RECORD_URL = os.environ.get("TQCHAOS_RECORD_URL", "redis://127.0.0.1:6379/0")

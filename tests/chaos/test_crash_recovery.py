@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 
 from taskqueue.v1 import taskqueue_pb2 as pb
-
 from taskqueue_server.engine.keys import QueueKeys
 
 from .cluster import ChaosCluster
