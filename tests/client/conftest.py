@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from taskqueue_client import TaskQueueClient
 from tests.client.helpers import AsyncAsSync, LoopThread
 from tests.support.server_process import REDIS_URL, ServerFactory, ServerProcess
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 FAST_RETRY_ARGS = ["--retry-base-seconds", "0.2", "--retry-factor", "2", "--retry-jitter", "0"]
 
 

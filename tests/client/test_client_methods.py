@@ -216,7 +216,7 @@ def test_errors_keep_the_server_message(any_client: Any) -> None:
 
 def test_local_mistakes_fail_before_sending(any_client: Any) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        any_client.enqueue("echo", {}, run_at=datetime(2030, 1, 1))  # noqa: DTZ001
+        any_client.enqueue("echo", {}, run_at=datetime(2030, 1, 1))
     with pytest.raises(TypeError, match="JSON object"):
         any_client.enqueue("echo", ["not", "an", "object"])
     with pytest.raises(TypeError, match="unknown enqueue option"):
