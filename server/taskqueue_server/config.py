@@ -117,37 +117,77 @@ _R = RetryPolicy()
 _OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("--host", str, _D.host, "address to listen on; 0.0.0.0 for every interface"),
     ("--port", _port, _D.port, "port to listen on; 0 picks a free one (the ready line shows it)"),
-    ("--redis-url", str, None, "redis:// or rediss:// URL; unset runs the embedded, "
-     "non-durable in-memory store"),
+    (
+        "--redis-url",
+        str,
+        None,
+        "redis:// or rediss:// URL; unset runs the embedded, non-durable in-memory store",
+    ),
     ("--handlers", _names, [], "module that registers handlers (repeatable, or comma separated)"),
     ("--queues", _names, list(_D.queues), "queues this server's workers take tasks from"),
     ("--concurrency", _positive_int, _D.concurrency, "handlers running at once"),
-    ("--lease-seconds", _positive_seconds, _E.lease_seconds, "lease of a claimed task, renewed "
-     "while its handler runs"),
+    (
+        "--lease-seconds",
+        _positive_seconds,
+        _E.lease_seconds,
+        "lease of a claimed task, renewed while its handler runs",
+    ),
     ("--key-prefix", str, _E.key_prefix, "prefix of every Redis key"),
-    ("--max-task-data-bytes", _positive_int, RequestLimits().max_task_data_bytes,
-     "largest task_data accepted, as JSON"),
-    ("--max-batch-size", _positive_int, RequestLimits().max_batch_size,
-     "most tasks per EnqueueBatch"),
+    (
+        "--max-task-data-bytes",
+        _positive_int,
+        RequestLimits().max_task_data_bytes,
+        "largest task_data accepted, as JSON",
+    ),
+    (
+        "--max-batch-size",
+        _positive_int,
+        RequestLimits().max_batch_size,
+        "most tasks per EnqueueBatch",
+    ),
     ("--max-message-bytes", _positive_int, _D.max_message_bytes, "largest gRPC message"),
-    ("--max-concurrent-streams", _positive_int, _D.max_concurrent_streams,
-     "concurrent calls per client connection"),
-    ("--max-watch-streams", _positive_int, _D.max_watch_streams, "concurrent WatchTask streams "
-     "per server; past it RESOURCE_EXHAUSTED"),
-    ("--max-queue-length", _non_negative_int, _E.max_queue_length, "live tasks per queue; 0 "
-     "means no limit"),
-    ("--shutdown-grace-seconds", _seconds, _D.shutdown_grace_seconds, "on SIGTERM, how long "
-     "running handlers may finish before their tasks are handed back"),
+    (
+        "--max-concurrent-streams",
+        _positive_int,
+        _D.max_concurrent_streams,
+        "concurrent calls per client connection",
+    ),
+    (
+        "--max-watch-streams",
+        _positive_int,
+        _D.max_watch_streams,
+        "concurrent WatchTask streams per server; past it RESOURCE_EXHAUSTED",
+    ),
+    (
+        "--max-queue-length",
+        _non_negative_int,
+        _E.max_queue_length,
+        "live tasks per queue; 0 means no limit",
+    ),
+    (
+        "--shutdown-grace-seconds",
+        _seconds,
+        _D.shutdown_grace_seconds,
+        "on SIGTERM, how long running handlers may finish before their tasks are handed back",
+    ),
     ("--retry-base-seconds", _positive_seconds, _R.base_seconds, "backoff after the first failure"),
     ("--retry-factor", _factor, _R.factor, "backoff growth per failed attempt"),
     ("--retry-cap-seconds", _positive_seconds, _R.cap_seconds, "longest backoff"),
     ("--retry-jitter", _fraction, _R.jitter, "random spread of each backoff, as a fraction"),
     ("--task-ttl-seconds", _positive_int, _E.task_ttl_seconds, "how long finished tasks are kept"),
     ("--result-ttl-seconds", _positive_int, _E.result_ttl_seconds, "how long results are kept"),
-    ("--redelivery-cap", _positive_int, _E.redelivery_cap, "worker deaths in a row before a "
-     "task fails as poison"),
-    ("--accept-unknown-types", _flag, False, "accept task types no handler here is registered "
-     "for (servers that only take work in)"),
+    (
+        "--redelivery-cap",
+        _positive_int,
+        _E.redelivery_cap,
+        "worker deaths in a row before a task fails as poison",
+    ),
+    (
+        "--accept-unknown-types",
+        _flag,
+        False,
+        "accept task types no handler here is registered for (servers that only take work in)",
+    ),
     ("--tls-cert", str, None, "PEM certificate chain; with --tls-key the port serves TLS only"),
     ("--tls-key", str, None, "PEM private key for --tls-cert"),
     (

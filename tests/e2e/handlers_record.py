@@ -55,3 +55,15 @@ async def block(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
         raise
     _client.set(key("ended", ctx.task_id), "cancelled" if ctx.cancelled else "finished")
     return {"cancelled": ctx.cancelled}
+
+
+@handler("slow")
+async def slow(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """Sleeps `first` seconds on its first run and `then` seconds on later runs (async, so a
+    shutdown can interrupt it); counts runs and completions per task, notes the worker pid."""
+    runs = _client.incr(key("runs", ctx.task_id))
+    _client.rpush(key("worker", ctx.task_id), str(os.getpid()))
+    seconds = float(task_data.get("first", 0)) if runs == 1 else float(task_data.get("then", 0))
+    await asyncio.sleep(seconds)
+    _client.incr(key("completed_runs", ctx.task_id))
+    return {"runs": runs, "pid": os.getpid()}

@@ -157,14 +157,14 @@ class App:
     async def run(self) -> int:
         """Serve until SIGTERM/SIGINT; returns the exit status."""
         settings = self.settings
-        connected = await self.connect()
         address = display_address(settings.host, settings.port)
         try:
+            # Bind before connecting: a busy port must not leave a started worker pool behind.
             port = listen(self.server, address, settings.security)
         except RuntimeError as exc:
             log.error("cannot listen on %s: %s", address, exc)
-            await self._close_engine()
             return 1
+        connected = await self.connect()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.shutdown, signum)

@@ -45,9 +45,7 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     )
 
 
-async def abort_with(
-    context: grpc.aio.ServicerContext[Any, Any], exc: BaseException
-) -> NoReturn:
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> NoReturn:
     """End the RPC with the status for `exc`."""
     code, message = status_for(exc)
     await context.abort(code, message)

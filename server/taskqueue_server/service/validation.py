@@ -138,8 +138,9 @@ def check_depends_on(ids: list[str], queue: str, field: str = "depends_on") -> t
         dep_queue = parse_task_id(dep, item)
         if dep_queue != queue:
             raise InvalidArgument(
-                item, f"task {dep!r} is in queue {dep_queue!r}; dependencies must share "
-                f"the task's queue {queue!r}"
+                item,
+                f"task {dep!r} is in queue {dep_queue!r}; dependencies must share "
+                f"the task's queue {queue!r}",
             )
         if dep in seen:
             raise InvalidArgument(item, f"repeats {field}[{seen[dep]}]")
