@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import socket
+import threading
 
 import grpc
 import redis
@@ -38,6 +39,7 @@ class ChaosCluster:
         self.factory = ServerFactory(redis_url=redis_url, key_prefix=self.prefix)
         self.recorder = redis.Redis.from_url(REDIS_URL, socket_timeout=10)
         self._channels: dict[str, grpc.Channel] = {}
+        self._lock = threading.Lock()
 
     def start(self, *extra_args: str) -> ServerProcess:
         env = {"TQCHAOS_PREFIX": self.prefix, "TQCHAOS_RECORD_URL": REDIS_URL}
@@ -50,11 +52,16 @@ class ChaosCluster:
         return [s for s in self.factory.servers if s.running]
 
     def channel(self, server: ServerProcess) -> grpc.Channel:
-        channel = self._channels.get(server.target)
-        if channel is None:
-            channel = grpc.insecure_channel(server.target)
-            self._channels[server.target] = channel
-        return channel
+        with self._lock:  # a drill's producer thread asks too
+            channel = self._channels.get(server.target)
+            if channel is None:
+                channel = grpc.insecure_channel(server.target)
+                self._channels[server.target] = channel
+            return channel
+
+    def store(self) -> redis.Redis:
+        """A client of the Redis that holds the queue (for reading leases in drills)."""
+        return redis.Redis.from_url(self.redis_url, socket_timeout=10)
 
     def any_channel(self) -> grpc.Channel:
         return self.channel(random.choice(self.running))

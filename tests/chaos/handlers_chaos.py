@@ -45,7 +45,10 @@ def _recorder() -> Redis:
 async def _work(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
     """Counts the run, sleeps `sleep` s, fails while attempt <= `fail_times`, counts the end."""
     rec = _recorder()
-    runs = await rec.hincrby(record_key("runs"), ctx.task_id, 1)
+    async with rec.pipeline(transaction=False) as pipe:
+        pipe.hincrby(record_key("runs"), ctx.task_id, 1)
+        pipe.rpush(record_key("starts", ctx.task_id), f"{time.time() * 1000:.1f}")
+        runs, _ = await pipe.execute()
     sleep = float(task_data.get("sleep", 0))
     if sleep:
         await asyncio.sleep(sleep)
