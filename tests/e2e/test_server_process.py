@@ -78,6 +78,12 @@ def test_health_serving_and_reflection_with_grpcurl(servers: ServerFactory) -> N
     assert result["status"] == "TASK_STATUS_COMPLETED"
     assert result["result"]["echo"] == {"to": "grpcurl"}
     assert "SERVING" in grpcurl(server.target, "grpc.health.v1.Health/Check")
+    probe = subprocess.run(
+        [sys.executable, "-m", "taskqueue_server.service.probe"],
+        env={"TASKQUEUE_PROBE_TARGET": server.target}, capture_output=True, text=True,
+        timeout=30, check=False,
+    )
+    assert probe.returncode == 0 and "SERVING" in probe.stdout, probe.stderr
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
@@ -91,6 +97,12 @@ def test_not_serving_while_redis_is_away_then_serving(tmp_path: Path) -> None:
         driver = Driver(server.target)
         error = rpc_error(driver.enqueue, "echo", {})
         assert error.code() == grpc.StatusCode.UNAVAILABLE, error.details()
+        probe = subprocess.run(
+            [sys.executable, "-m", "taskqueue_server.service.probe"],
+            env={"TASKQUEUE_PROBE_TARGET": server.target}, capture_output=True, text=True,
+            timeout=30, check=False,
+        )
+        assert probe.returncode == 1 and "NOT_SERVING" in probe.stdout
         redis_server = subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(tmp_path)],
