@@ -7,6 +7,7 @@ import time
 
 import grpc
 from taskqueue.v1 import taskqueue_pb2 as pb
+from taskqueue_server.service.convert import struct_to_dict
 
 from tests.e2e.helpers import Driver, Records, result_dict, rpc_error
 
@@ -155,6 +156,8 @@ def test_idempotency_key_returns_the_first_task(driver: Driver, records: Records
     again = driver.enqueue_response("record", {"n": 2}, idempotency_key="order-42")
     assert not first.deduplicated and again.deduplicated
     assert again.task_id == first.task_id
+    # The first caller's data comes back, not the repeat's.
+    assert struct_to_dict(again.task.task_data) == {"n": 1}
     driver.finish(first.task_id)
     assert records.runs(first.task_id) == 1
 
@@ -196,3 +199,14 @@ def test_list_tasks_pages_through_everything_once(driver: Driver) -> None:
         timeout=10,
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_get_result_answers_before_the_callers_deadline(driver: Driver) -> None:
+    task = driver.enqueue("sleep", {"seconds": 5})
+    started = time.monotonic()
+    response = driver.stub.GetResult(
+        pb.GetResultRequest(task_id=task.id, wait_seconds=30), timeout=1.0
+    )
+    assert response.status in (pb.TASK_STATUS_PENDING, pb.TASK_STATUS_PROCESSING)
+    assert time.monotonic() - started < 1.0
+    driver.stub.CancelTask(pb.CancelTaskRequest(task_id=task.id), timeout=10)

@@ -73,3 +73,14 @@ def test_stats_map_every_status_to_its_field() -> None:
     entry = response.task_types["echo"]
     for status, count in counts.items():
         assert getattr(entry, status.value) == count
+
+
+def test_a_given_struct_is_copied_as_the_task_data() -> None:
+    record = TaskRecord(
+        id=f"default-{HEX}", queue="default", task_type="echo", task_data={"a": 1},
+        status=Status.PENDING, priority=0, attempts=0, max_retries=3,
+        created_at_ms=1, updated_at_ms=1, run_at_ms=1,
+    )
+    given = struct_pb2.Struct()
+    given.update({"a": 1})
+    assert task_to_proto(record, given).task_data == task_to_proto(record).task_data

@@ -87,9 +87,11 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
             (outcome,) = await self.engine.enqueue((task,))
         except Exception as exc:
             await abort_with(context, exc)
+        # A deduplicated task holds the first caller's data, not this request's.
+        data = None if outcome.deduplicated else request.task_data
         return pb.EnqueueResponse(
             task_id=outcome.task.id,
-            task=task_to_proto(outcome.task),
+            task=task_to_proto(outcome.task, data),
             deduplicated=outcome.deduplicated,
         )
 
@@ -101,7 +103,12 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
             outcomes = await self.engine.enqueue(tasks)
         except Exception as exc:
             await abort_with(context, exc)
-        return pb.EnqueueBatchResponse(tasks=[task_to_proto(o.task) for o in outcomes])
+        return pb.EnqueueBatchResponse(
+            tasks=[
+                task_to_proto(o.task, None if o.deduplicated else item.task_data)
+                for o, item in zip(outcomes, request.tasks, strict=True)
+            ]
+        )
 
     async def GetTask(self, request: pb.GetTaskRequest, context: Context) -> pb.GetTaskResponse:
         try:
