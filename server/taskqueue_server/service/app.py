@@ -29,6 +29,7 @@ from ..engine.store import open_engine
 from ..worker.loop import WorkerPool
 from ..worker.registry import Registration, load_handler_modules, registered
 from .auth import build_auth, reload_tokens
+from .decoding import DecodeGuard
 from .servicer import TaskQueueServicer
 from .tls import listen
 
@@ -85,7 +86,8 @@ class App:
         self.pool: WorkerPool | None = None
         self.auth = build_auth(settings.security)
         self.server = grpc.aio.server(
-            options=grpc_options(settings), interceptors=[self.auth] if self.auth else None
+            options=grpc_options(settings),
+            interceptors=[DecodeGuard(), *([self.auth] if self.auth else [])],
         )
         self.servicer = TaskQueueServicer(
             None, registrations, settings.limits, max_watch_streams=settings.max_watch_streams
