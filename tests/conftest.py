@@ -58,7 +58,7 @@ async def engine(
     store = RedisEngine(client, blocking, engine_settings, clock=clock)
     await store.start()
     yield store
-    keys = [k async for k in client.scan_iter(match=f"{engine_settings.key_prefix}:*", count=1000)]
+    keys = [k async for k in client.scan_iter(match=f"{engine_settings.key_prefix}:*", count=10000)]
     if keys:
         await client.delete(*keys)
     await store.close()

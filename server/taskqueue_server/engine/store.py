@@ -73,8 +73,9 @@ class RedisEngine(listing.ListingMixin, watching.WatchingMixin):
             await self.scripts.load_all()
 
     async def ping(self) -> None:
+        # A key read, not PING: a Redis ACL user may connect yet be barred from our keys.
         with unavailable_on_redis_errors():
-            await self.redis.ping()
+            await self.redis.exists(queue_registry(self.settings.key_prefix))
 
     async def close(self) -> None:
         await self.hub.close()
