@@ -82,12 +82,6 @@ def test_acl_user_from_the_url(acl_user: AclUser) -> None:
         assert f"{acl_user.name}:***@" in server.ready_line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="readiness only PINGs and loads scripts, which need no key permission: an ACL user "
-    "whose ~pattern misses --key-prefix gets health SERVING while every RPC answers INTERNAL "
-    "(NoPermissionError). Wanted: the start-up/health probe touches a key under the prefix.",
-)
 def test_acl_user_outside_its_keys_is_refused(acl_user: AclUser) -> None:
     """The same user with another prefix: Redis refuses, the server should say NOT_SERVING."""
     with ServerFactory(key_prefix=f"elsewhere-{acl_user.prefix}") as servers:
