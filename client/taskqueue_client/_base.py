@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any, Generic, cast
 
@@ -58,6 +59,7 @@ class ClientBase(Generic[ChannelT]):
         # Opened on first use: only enqueues without an idempotency key need it.
         self._unretried_channel: ChannelT | None = None
         self._unretried_stub: Any = None
+        self._opening = threading.Lock()  # a sync client may be shared between threads
 
     @property
     def target(self) -> str:
@@ -71,11 +73,12 @@ class ClientBase(Generic[ChannelT]):
         """The stub method for `call`, on a channel that retries only when that is safe."""
         if call.retry_safe or self._settings.retry is None:
             return getattr(self._stub, call.method)
-        if self._unretried_stub is None:
-            self._unretried_channel = self._open(retries=False)
-            self._unretried_stub = taskqueue_pb2_grpc.TaskQueueServiceStub(
-                cast(Any, self._unretried_channel)
-            )
+        with self._opening:
+            if self._unretried_stub is None:
+                self._unretried_channel = self._open(retries=False)
+                self._unretried_stub = taskqueue_pb2_grpc.TaskQueueServiceStub(
+                    cast(Any, self._unretried_channel)
+                )
         return getattr(self._unretried_stub, call.method)
 
     def _call_options(self, call: Call[Any]) -> dict[str, Any]:
