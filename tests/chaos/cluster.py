@@ -41,10 +41,14 @@ class ChaosCluster:
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
 
-    def start(self, *extra_args: str) -> ServerProcess:
+    def start(self, *extra_args: str, redis_url: str | None = None) -> ServerProcess:
+        """Start one more server; `redis_url` reaches the same Redis another way (a proxy)."""
         env = {"TQCHAOS_PREFIX": self.prefix, "TQCHAOS_RECORD_URL": REDIS_URL}
         return self.factory.start(
-            handlers=[HANDLERS], extra_args=[*self.args, *extra_args], env=env
+            handlers=[HANDLERS],
+            extra_args=[*self.args, *extra_args],
+            env=env,
+            redis_url=redis_url or self.redis_url,
         )
 
     @property

@@ -77,14 +77,18 @@ async def block(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
 
 @handler("chaos_interval")
 async def interval(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
-    """Runs `sleep` s and records its interval; flags the task if two runs overlap."""
+    """Runs `sleep` s (`rerun_sleep` s when run again) and records its interval.
+
+    Flags the task if two executions overlap.
+    """
     rec = _recorder()
     start = time.time() * 1000
-    await rec.hincrby(record_key("runs"), ctx.task_id, 1)
+    runs = await rec.hincrby(record_key("runs"), ctx.task_id, 1)
     if await rec.incr(record_key("active", ctx.task_id)) > 1:
         await rec.sadd(record_key("overlaps"), ctx.task_id)
     try:
-        await asyncio.sleep(float(task_data.get("sleep", 1)))
+        key = "sleep" if runs == 1 else "rerun_sleep"
+        await asyncio.sleep(float(task_data.get(key, task_data.get("sleep", 1))))
     finally:
         # Recorded even when the worker cancels the run (lease lost), so overlap shows.
         end = time.time() * 1000
