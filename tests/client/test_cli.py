@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import socket
+import subprocess
 
 import pytest
 
-from tests.client.helpers import run_cli
+from tests.client.helpers import cli_command, run_cli
 from tests.support.server_process import ServerProcess
 
 ID = re.compile(r"^default-[0-9a-f]{32}$")
@@ -71,13 +74,16 @@ def test_enqueue_options_reach_the_server(server: ServerProcess, tmp_path: objec
 
 def test_watch_exit_codes(server: ServerProcess) -> None:
     # Long enough that the watch starts while the handler still reports progress.
-    completed = enqueue(server.target, "sleep", "--data", '{"seconds": 2}')
+    completed = enqueue(server.target, "sleep", "--data", '{"seconds": 3}')
     done = run_cli("watch", completed, target=server.target)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[-1].startswith("[####################] 100%  completed")
-    assert any(line.startswith("[##################--]  90%  processing  attempt 1/4  step 9 of 10")
-               for line in lines)  # fmt: skip
+    assert lines[-1] == "[####################] 100%  completed  attempt 1/4"
+    frame = re.compile(r"^\[(#*)-*\]\s+(\d+)%  processing  attempt 1/4  step (\d+) of 10$")
+    progress = [m.groups() for m in map(frame.match, lines) if m]
+    assert progress, done.stdout
+    for bar, percent, step in progress:
+        assert int(percent) == 10 * int(step) and len(bar) == 2 * int(step)
 
     failed = enqueue(server.target, "fail", "--data", '{"permanent": true}', "--max-retries", "0")
     done = run_cli("watch", failed, target=server.target)
@@ -169,3 +175,30 @@ def test_flags_after_the_command_win(server: ServerProcess) -> None:
     dead = f"127.0.0.1:{free_port()}"
     done = run_cli("--target", dead, "stats", "--target", server.target, "--json")
     assert done.returncode == 0 and isinstance(json.loads(done.stdout), dict)
+
+
+def test_watch_redraws_one_line_on_a_terminal(server: ServerProcess) -> None:
+    task_id = enqueue(server.target, "sleep", "--data", '{"seconds": 3}')
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKQUEUE_")}
+    watcher = subprocess.Popen(
+        [*cli_command(), "--target", server.target, "watch", task_id],
+        stdout=follower, stderr=subprocess.PIPE, env={**env, "COLUMNS": "100"},
+    )  # fmt: skip
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the watcher closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(leader)
+    assert watcher.wait(30) == 0
+    drawn = screen.decode()
+    assert drawn.endswith("\r\n") and drawn.count("\n") == 1, "one line, redrawn in place"
+    frames = [frame.rstrip() for frame in drawn.strip().split("\r")]
+    assert len(frames) > 2 and all(len(frame) <= 99 for frame in frames)
+    assert frames[-1] == "[####################] 100%  completed  attempt 1/4"
