@@ -47,7 +47,7 @@ def overlapping(intervals: list[str]) -> list[tuple[float, float]]:
 
 
 def test_stalled_redis_never_lets_a_task_run_twice_at_once(
-    make_cluster: Callable[..., ChaosCluster], private_redis: PrivateRedis
+    private_redis: PrivateRedis, make_cluster: Callable[..., ChaosCluster]
 ) -> None:
     cluster = make_cluster(
         "--lease-seconds", str(LEASE_SECONDS), "--concurrency", "8",
