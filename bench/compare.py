@@ -134,12 +134,14 @@ def run_system(system: str, args: argparse.Namespace, url: str, redis_pid: int,
         proc.wait(timeout=limit)
     except subprocess.TimeoutExpired:
         print(f"!! {system} overran {limit:.0f} s; stopping it", file=sys.stderr)
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     finally:
+        # also reached on SIGTERM/Ctrl-C: the runner stops its worker on SIGTERM
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         kill_strays(pidfile, url)
     if proc.returncode != 0:
         print(f"!! {system} exited {proc.returncode}; worker log in {workdir}", file=sys.stderr)
@@ -180,6 +182,7 @@ def main() -> int:
         parser.error("redis-server is not on PATH (apt-get install redis-server)")
 
     ensure_peers(systems)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = dt.datetime.now(dt.UTC)
     results = []
     # worker logs, runner JSON and the Redis log of the latest run stay here for a look after

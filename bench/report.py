@@ -71,7 +71,11 @@ def render_report(results: list[dict[str, Any]], machine: dict[str, str],
     for r in results:
         versions = ", ".join(f"{k} {v}" for k, v in r["versions"].items())
         runs = len(r["runs"])
-        lines.append(f"- {r['system']}: {r['note']} ({versions}; {runs} run{'s' * (runs > 1)})")
+        loads = [run["load1"] for run in r["runs"] if "load1" in run]
+        load = f"; load average {min(loads):.1f}-{max(loads):.1f} at run starts" if loads else ""
+        lines.append(
+            f"- {r['system']}: {r['note']} ({versions}; {runs} run{'s' * (runs > 1)}{load})"
+        )
     notes = [n for r in results if (n := trips_note(r, args.trips))]
     if notes:
         lines += ["", *(f"- {n}" for n in notes)]

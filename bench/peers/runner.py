@@ -100,7 +100,9 @@ def percentile(sorted_values: list[float], q: float) -> float:
 def run_once(driver: Driver, args: argparse.Namespace, log_path: Path) -> dict[str, Any]:
     driver.redis.flushdb()
     driver.reset()
-    figures: dict[str, Any] = {"w1b": timed_rate(args.n, driver.enqueue_bulk)}
+    # others' jobs on the machine skew every figure; the 1-minute load says how much
+    figures: dict[str, Any] = {"load1": os.getloadavg()[0]}
+    figures["w1b"] = timed_rate(args.n, driver.enqueue_bulk)
     driver.redis.flushdb()
     driver.reset()
     figures["w1"] = timed_rate(args.n, driver.enqueue_each)

@@ -37,16 +37,32 @@ class TaskQueueDriver(Driver):
     def __init__(self, redis_url: str) -> None:
         super().__init__(redis_url)
         self.worker_port = free_port()
-        front_port = free_port()
+        self.at_worker = TaskQueueClient(f"127.0.0.1:{self.worker_port}")
+        self.front: subprocess.Popen[bytes] | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """A fresh front server after each flush: a running server caches its queue registry."""
+        self._stop_front()
+        port = free_port()
         log = (Path(os.environ.get("BENCH_LOG_DIR", "/tmp")) / "taskqueue-front.log").open("ab")
         self.front = subprocess.Popen(
-            self.server_command(front_port, "parked"), cwd=PEERS_DIR, stdin=subprocess.DEVNULL,
+            self.server_command(port, "parked"), cwd=PEERS_DIR, stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env=dict(os.environ, PYTHONPATH=str(PEERS_DIR)),
         )
-        self.producer = TaskQueueClient(f"127.0.0.1:{front_port}")
-        self.at_worker = TaskQueueClient(f"127.0.0.1:{self.worker_port}")
+        self.producer = TaskQueueClient(f"127.0.0.1:{port}")
         self._wait_ready(self.producer, self.front)
+
+    def _stop_front(self) -> None:
+        if self.front is None:
+            return
+        self.producer.close()
+        self.front.terminate()
+        try:
+            self.front.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.front.kill()
 
     def server_command(self, port: int, queue: str) -> list[str]:
         return [str(VENV_BIN / "taskqueue-server"), "--redis-url", self.redis_url,
@@ -89,13 +105,8 @@ class TaskQueueDriver(Driver):
 
     def close(self) -> None:
         super().close()
-        self.producer.close()
+        self._stop_front()
         self.at_worker.close()
-        self.front.terminate()
-        try:
-            self.front.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.front.kill()
 
     def versions(self) -> dict[str, str]:
         return {"taskqueue-server": version("taskqueue-server"),
