@@ -41,11 +41,13 @@ class ChaosCluster:
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
 
-    def start(self, *extra_args: str, redis_url: str | None = None) -> ServerProcess:
+    def start(
+        self, *extra_args: str, redis_url: str | None = None, handlers: tuple[str, ...] = ()
+    ) -> ServerProcess:
         """Start one more server; `redis_url` reaches the same Redis another way (a proxy)."""
         env = {"TQCHAOS_PREFIX": self.prefix, "TQCHAOS_RECORD_URL": REDIS_URL}
         return self.factory.start(
-            handlers=[HANDLERS],
+            handlers=[HANDLERS, *handlers],
             extra_args=[*self.args, *extra_args],
             env=env,
             redis_url=redis_url or self.redis_url,

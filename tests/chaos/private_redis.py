@@ -22,9 +22,12 @@ from .harness import free_port, wait_until
 class PrivateRedis:
     """`start()`, `kill()`, `restart()`, `pause()`, `resume()`, `close()`; `.url` for clients."""
 
-    def __init__(self, port: int | None = None, appendfsync: str = "always") -> None:
+    def __init__(
+        self, port: int | None = None, appendfsync: str = "always", appendonly: bool = True
+    ) -> None:
         self.port = port or free_port()
         self.appendfsync = appendfsync
+        self.appendonly = appendonly
         self.dir = Path(tempfile.mkdtemp(prefix="tq-private-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
         self.paused = False
@@ -42,7 +45,7 @@ class PrivateRedis:
             "--bind", "127.0.0.1",
             "--port", str(self.port),
             "--dir", str(self.dir),
-            "--appendonly", "yes",
+            "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", self.appendfsync,
             "--save", "",
             "--protected-mode", "yes",
