@@ -33,7 +33,7 @@ end
 -- Moves a task to a new status: status index, counters, version and the event watchers
 -- follow, all here so no transition can forget one of them. `fields` is a flat list of
 -- further field/value pairs to set with the status.
-local function set_status(id, task_type, created, old, new, now, fields)
+local function set_status(id, task_type, old, new, now, fields)
   local key = task_key(id)
   if old then
     redis.call('ZREM', P .. 's:' .. old, id)
@@ -82,9 +82,9 @@ local function cancel_dependents(root, now, ttl)
     local parent = queue[head]
     head = head + 1
     for _, child in ipairs(redis.call('SMEMBERS', P .. 'deps:' .. parent)) do
-      local h = redis.call('HMGET', task_key(child), 'status', 'type', 'created')
+      local h = redis.call('HMGET', task_key(child), 'status', 'type')
       if h[1] == 'waiting' then
-        set_status(child, h[2], h[3], 'waiting', 'cancelled', now,
+        set_status(child, h[2], 'waiting', 'cancelled', now,
           {'finished', now, 'error', 'dependency ' .. parent .. ' did not complete'})
         retain(child, ttl)
         queue[#queue + 1] = child
@@ -97,15 +97,15 @@ end
 local function release_dependents(parent, now)
   for _, child in ipairs(redis.call('SMEMBERS', P .. 'deps:' .. parent)) do
     local key = task_key(child)
-    local h = redis.call('HMGET', key, 'status', 'type', 'created', 'priority', 'seq', 'run_at')
+    local h = redis.call('HMGET', key, 'status', 'type', 'priority', 'seq', 'run_at')
     if h[1] == 'waiting' and redis.call('HINCRBY', key, 'deps_left', -1) <= 0 then
-      if tonumber(h[6]) > tonumber(now) then
-        set_status(child, h[2], h[3], 'waiting', 'scheduled', now, {})
-        redis.call('ZADD', P .. 'sched', h[6], child)
-        redis.call('PUBLISH', P .. 'timer', h[6])
+      if tonumber(h[5]) > tonumber(now) then
+        set_status(child, h[2], 'waiting', 'scheduled', now, {})
+        redis.call('ZADD', P .. 'sched', h[5], child)
+        redis.call('PUBLISH', P .. 'timer', h[5])
       else
-        set_status(child, h[2], h[3], 'waiting', 'pending', now, {})
-        make_ready(child, h[2], h[4], h[5])
+        set_status(child, h[2], 'waiting', 'pending', now, {})
+        make_ready(child, h[2], h[3], h[4])
       end
     end
   end

@@ -5,7 +5,7 @@
 -- Returns the task hash after cancellation; NOT_FOUND or FAILED_PRECONDITION otherwise.
 local now, ttl, id = ARGV[2], ARGV[3], ARGV[4]
 local key = task_key(id)
-local h = redis.call('HMGET', key, 'status', 'type', 'created')
+local h = redis.call('HMGET', key, 'status', 'type')
 local status = h[1]
 if not status then return fail_with(1, 'task ' .. id .. ' not found (unknown or expired)') end
 if TERMINAL[status] then
@@ -19,7 +19,7 @@ elseif status == 'processing' then
   redis.call('ZREM', KEYS[1], id)
   redis.call('PUBLISH', P .. 'cancel', id)
 end
-set_status(id, h[2], h[3], status, 'cancelled', now, {'finished', now, 'error', 'cancelled by request'})
+set_status(id, h[2], status, 'cancelled', now, {'finished', now, 'error', 'cancelled by request'})
 retain(id, ttl)
 cancel_dependents(id, now, ttl)
 return redis.call('HGETALL', key)

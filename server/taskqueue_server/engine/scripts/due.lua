@@ -10,10 +10,10 @@ local now, limit, cap, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV
 local promoted = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)) do
   redis.call('ZREM', KEYS[1], id)
-  local h = redis.call('HMGET', task_key(id), 'status', 'type', 'created', 'priority', 'seq')
+  local h = redis.call('HMGET', task_key(id), 'status', 'type', 'priority', 'seq')
   if h[1] == 'scheduled' or h[1] == 'retrying' then
-    set_status(id, h[2], h[3], h[1], 'pending', now, {})
-    make_ready(id, h[2], h[4], h[5])
+    set_status(id, h[2], h[1], 'pending', now, {})
+    make_ready(id, h[2], h[3], h[4])
     promoted = promoted + 1
   end
 end
@@ -22,22 +22,22 @@ local reclaimed = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)) do
   redis.call('ZREM', KEYS[2], id)
   local key = task_key(id)
-  local h = redis.call('HMGET', key, 'status', 'type', 'created', 'priority', 'seq',
-    'attempts', 'redeliveries')
+  local h = redis.call('HMGET', key, 'status', 'type', 'priority', 'seq', 'attempts',
+    'redeliveries')
   if h[1] == 'processing' then
-    local redeliveries = tonumber(h[7] or '0') + 1
+    local redeliveries = tonumber(h[6] or '0') + 1
     -- Bump the token so the lost worker's late report is refused.
     redis.call('HINCRBY', key, 'token', 1)
     if redeliveries > cap then
-      set_status(id, h[2], h[3], 'processing', 'failed', now, {'finished', now,
+      set_status(id, h[2], 'processing', 'failed', now, {'finished', now,
         'redeliveries', redeliveries, 'error', 'poison task: its worker was lost ' ..
         redeliveries .. ' times (lease expired); redelivery cap is ' .. cap})
       retain(id, ttl)
       cancel_dependents(id, now, ttl)
     else
-      set_status(id, h[2], h[3], 'processing', 'pending', now,
-        {'attempts', tonumber(h[6]) - 1, 'redeliveries', redeliveries})
-      make_ready(id, h[2], h[4], h[5])
+      set_status(id, h[2], 'processing', 'pending', now,
+        {'attempts', tonumber(h[5]) - 1, 'redeliveries', redeliveries})
+      make_ready(id, h[2], h[3], h[4])
     end
     reclaimed = reclaimed + 1
   end

@@ -75,7 +75,7 @@ local function store(t, deps_left)
   if #t.deps > 0 then redis.call('HSET', key, 'deps', cjson.encode(t.deps)) end
   if tonumber(t.timeout) > 0 then redis.call('HSET', key, 'timeout', t.timeout) end
   redis.call('ZADD', P .. 'all', 0, t.id)
-  set_status(t.id, t.type, now, nil, status, now, {})
+  set_status(t.id, t.type, nil, status, now, {})
   if status == 'waiting' then
     for _, dep in ipairs(t.deps) do
       local dep_status = redis.call('HGET', task_key(dep), 'status')

@@ -8,24 +8,24 @@ local now, task_ttl, result_ttl = ARGV[2], ARGV[3], ARGV[4]
 local stale = {}
 for position, o in ipairs(cjson.decode(ARGV[5])) do
   local key = task_key(o.id)
-  local h = redis.call('HMGET', key, 'status', 'token', 'type', 'created', 'attempts', 'max_retries')
+  local h = redis.call('HMGET', key, 'status', 'token', 'type', 'attempts', 'max_retries')
   if h[1] ~= 'processing' or h[2] ~= tostring(o.token) then
     stale[#stale + 1] = position
   else
     redis.call('ZREM', KEYS[1], o.id)
     if o.error == nil or o.error == '' then
       redis.call('SET', P .. 'res:' .. o.id, o.result, 'EX', result_ttl)
-      set_status(o.id, h[3], h[4], 'processing', 'completed', now,
+      set_status(o.id, h[3], 'processing', 'completed', now,
         {'finished', now, 'error', ''})
       retain(o.id, task_ttl)
       release_dependents(o.id, now)
-    elseif not o.permanent and tonumber(h[5]) <= tonumber(h[6]) then
+    elseif not o.permanent and tonumber(h[4]) <= tonumber(h[5]) then
       local due = tonumber(now) + tonumber(o.delay)
-      set_status(o.id, h[3], h[4], 'processing', 'retrying', now, {'error', o.error, 'run_at', due})
+      set_status(o.id, h[3], 'processing', 'retrying', now, {'error', o.error, 'run_at', due})
       redis.call('ZADD', KEYS[2], due, o.id)
       redis.call('PUBLISH', P .. 'timer', due)
     else
-      set_status(o.id, h[3], h[4], 'processing', 'failed', now, {'finished', now, 'error', o.error})
+      set_status(o.id, h[3], 'processing', 'failed', now, {'finished', now, 'error', o.error})
       retain(o.id, task_ttl)
       cancel_dependents(o.id, now, task_ttl)
     end

@@ -5,11 +5,11 @@ local now = ARGV[2]
 for i = 3, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local key = task_key(id)
-  local h = redis.call('HMGET', key, 'status', 'token', 'type', 'created', 'priority', 'seq', 'attempts')
+  local h = redis.call('HMGET', key, 'status', 'token', 'type', 'priority', 'seq', 'attempts')
   if h[1] == 'processing' and h[2] == token then
     redis.call('ZREM', KEYS[1], id)
-    set_status(id, h[3], h[4], 'processing', 'pending', now, {'attempts', tonumber(h[7]) - 1})
-    make_ready(id, h[3], h[5], h[6])
+    set_status(id, h[3], 'processing', 'pending', now, {'attempts', tonumber(h[6]) - 1})
+    make_ready(id, h[3], h[4], h[5])
   end
 end
 return 0

@@ -4,7 +4,7 @@
 -- Returns the task hash; NOT_FOUND or FAILED_PRECONDITION otherwise.
 local now, id = ARGV[2], ARGV[3]
 local key = task_key(id)
-local h = redis.call('HMGET', key, 'status', 'type', 'created', 'priority', 'idem')
+local h = redis.call('HMGET', key, 'status', 'type', 'priority', 'idem')
 local status = h[1]
 if not status then return fail_with(1, 'task ' .. id .. ' not found (unknown or expired)') end
 if status ~= 'failed' and status ~= 'cancelled' then
@@ -13,11 +13,11 @@ end
 -- Live again: nothing of it may expire while it waits.
 redis.call('PERSIST', key)
 redis.call('PERSIST', P .. 'deps:' .. id)
-if h[5] and h[5] ~= '' then redis.call('PERSIST', P .. 'idem:' .. h[5]) end
+if h[4] and h[4] ~= '' then redis.call('PERSIST', P .. 'idem:' .. h[4]) end
 redis.call('DEL', P .. 'res:' .. id)
 -- A fresh sequence number: the requeued task goes behind work already waiting.
 local seq = redis.call('INCR', KEYS[1])
-set_status(id, h[2], h[3], status, 'pending', now, {'attempts', 0, 'redeliveries', 0,
+set_status(id, h[2], status, 'pending', now, {'attempts', 0, 'redeliveries', 0,
   'finished', 0, 'error', '', 'progress', 0, 'progress_msg', '', 'seq', seq, 'run_at', now})
-make_ready(id, h[2], h[4], seq)
+make_ready(id, h[2], h[3], seq)
 return redis.call('HGETALL', key)

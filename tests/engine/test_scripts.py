@@ -1,0 +1,40 @@
+"""The Lua scripts themselves: every error code they can return is one Python knows."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+from redis.exceptions import ResponseError
+from taskqueue_server.engine.errors import EngineError, ErrorCode
+from taskqueue_server.engine.scripts import SCRIPT_NAMES, as_engine_error, script_source
+
+
+def test_every_code_a_script_returns_is_mapped() -> None:
+    folder = resources.files("taskqueue_server.engine").joinpath("scripts")
+    lua = "\n".join(f.read_text() for f in folder.iterdir() if f.name.endswith(".lua"))
+    codes = {int(c) for c in re.findall(r"fail_with\((\d+)", lua)}
+    codes |= {int(c) for c in re.findall(r"return nil, \{(\d+),", lua)}
+    assert codes, "the pattern must find the scripts' codes"
+    assert codes <= {code.value for code in ErrorCode}
+
+
+def test_every_script_file_is_loaded_and_documents_its_keys() -> None:
+    folder = resources.files("taskqueue_server.engine").joinpath("scripts")
+    files = {f.name[:-4] for f in folder.iterdir() if f.name.endswith(".lua")} - {"_lib"}
+    assert files == set(SCRIPT_NAMES)
+    for name in SCRIPT_NAMES:
+        header = folder.joinpath(f"{name}.lua").read_text().split("\nlocal ", 1)[0]
+        assert "KEYS[1]" in header and "ARGV[1]" in header, name
+        assert script_source(name).startswith(folder.joinpath("_lib.lua").read_text())
+
+
+def test_error_replies_become_engine_errors() -> None:
+    error = as_engine_error(ResponseError("TQ3 task x is already completed script: abc"))
+    assert isinstance(error, EngineError)
+    assert (error.code, error.message) == (
+        ErrorCode.FAILED_PRECONDITION,
+        "task x is already completed",
+    )
+    unknown = ResponseError("ERR something else")
+    assert as_engine_error(unknown) is unknown
