@@ -25,6 +25,9 @@ class TaskWatch(Protocol):
 
     def __aiter__(self) -> AsyncIterator[TaskRecord]: ...
 
+    def until(self, deadline: float | None) -> AsyncIterator[TaskRecord]:
+        """The same states, ending quietly at `deadline` (event-loop time)."""
+
 
 class Engine(Protocol):
     """Every task operation. All raise `EngineError` subclasses for refused requests."""

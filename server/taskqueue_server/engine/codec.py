@@ -12,19 +12,19 @@ from .models import Status, TaskRecord
 
 def pairs_to_dict(flat: Sequence[Any]) -> dict[str, Any]:
     """A Lua HGETALL reply (a flat list) as a dict with str keys."""
-    return {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+    return {text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
 def decode_task(fields: Mapping[Any, Any]) -> TaskRecord:
     """Build a TaskRecord from a task hash (bytes or str keys and values)."""
-    h = {_text(k): v for k, v in fields.items()}
+    h = {text(k): v for k, v in fields.items()}
     deps = h.get("deps")
     return TaskRecord(
-        id=_text(h["id"]),
-        queue=_text(h["id"]).rsplit("-", 1)[0],
-        task_type=_text(h["type"]),
+        id=text(h["id"]),
+        queue=text(h["id"]).rsplit("-", 1)[0],
+        task_type=text(h["type"]),
         task_data=orjson.loads(h["data"]),
-        status=Status(_text(h["status"])),
+        status=Status(text(h["status"])),
         priority=_int(h.get("priority")),
         attempts=_int(h.get("attempts")),
         max_retries=_int(h.get("max_retries")),
@@ -33,10 +33,10 @@ def decode_task(fields: Mapping[Any, Any]) -> TaskRecord:
         run_at_ms=_int(h.get("run_at")),
         started_at_ms=_int(h.get("started")),
         finished_at_ms=_int(h.get("finished")),
-        last_error=_text(h.get("error", b"")),
+        last_error=text(h.get("error", b"")),
         progress=_int(h.get("progress")),
-        progress_message=_text(h.get("progress_msg", b"")),
-        idempotency_key=_text(h.get("idem", b"")),
+        progress_message=text(h.get("progress_msg", b"")),
+        idempotency_key=text(h.get("idem", b"")),
         depends_on=tuple(orjson.loads(deps)) if deps else (),
         timeout_seconds=float(h.get("timeout") or 0),
         redeliveries=_int(h.get("redeliveries")),
@@ -44,7 +44,8 @@ def decode_task(fields: Mapping[Any, Any]) -> TaskRecord:
     )
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
+    """Redis replies are bytes; Lua-decoded events are str or numbers."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 

@@ -78,7 +78,10 @@ class EventHub:
             self._confirmations.setdefault(channel, []).append(confirmed)
             await self._pubsub.subscribe(channel)
             self._start_reader()
-        await asyncio.wait_for(confirmed, timeout=10)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives as the confirmation does, and a caller's own deadline would be lost.
+        async with asyncio.timeout(10):
+            await confirmed
 
     async def _remove(self, channel: str, sub: Subscription) -> None:
         async with self._lock:

@@ -48,7 +48,7 @@ class ListingMixin:
         with unavailable_on_redis_errors():
             while len(tasks) < page_size and scanned < MAX_SCANNED_PER_PAGE:
                 upper = f"({after}" if after else "+"
-                ids: list[bytes] = await self.redis.zrevrangebylex(index, upper, "-", 0, page_size)  # type: ignore[assignment]
+                ids: list[bytes] = await self.redis.zrevrangebylex(index, upper, "-", 0, page_size)
                 if not ids:
                     after = ""
                     break
@@ -127,7 +127,7 @@ class ListingMixin:
         keys = self.keys(queue)
         lower = f"({start_after}" if start_after else "-"
         with unavailable_on_redis_errors():
-            ids: list[bytes] = await self.redis.zrangebylex(keys.all_tasks, lower, "+", 0, limit)  # type: ignore[assignment]
+            ids: list[bytes] = await self.redis.zrangebylex(keys.all_tasks, lower, "+", 0, limit)
             if not ids:
                 return ""
             async with self.redis.pipeline(transaction=False) as pipe:

@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 
-from . import listing, watching
+from . import leasing, listing, watching
 from .coalesce import Coalescer
-from .codec import decode_task, pairs_to_dict
+from .codec import decode_task, pairs_to_dict, text
 from .errors import EngineError, ErrorCode, TaskNotFound
-from .events import EventHub, Subscription
+from .events import EventHub
 from .ids import check_queue, new_task_id, queue_of
 from .keys import QueueKeys, queue_registry
-from .models import ClaimedTask, EnqueueOutcome, Lease, NewTask, Outcome, Status, TaskRecord
+from .models import EnqueueOutcome, NewTask, Status, TaskRecord
 from .redis_errors import unavailable_on_redis_errors
 from .scripts import Scripts
 from .settings import EngineSettings
@@ -36,7 +34,7 @@ MAX_COALESCED = 500
 DUE_BATCH = 1000
 
 
-class RedisEngine(listing.ListingMixin, watching.WatchingMixin):
+class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingMixin):
     """Implements engine.api.Engine on a redis.asyncio client (real Redis or fakeredis)."""
 
     def __init__(
@@ -97,7 +95,7 @@ class RedisEngine(listing.ListingMixin, watching.WatchingMixin):
             self._enqueuers[queue] = coalescer
         reply = await coalescer.submit(group)
         if reply[0] != 0:
-            raise EngineError(ErrorCode(int(reply[0])), _text(reply[1]))
+            raise EngineError(ErrorCode(int(reply[0])), text(reply[1]))
         return [
             self._outcome(task, task_id, item)
             for (task, task_id), item in zip(group, reply[1], strict=True)
@@ -143,7 +141,7 @@ class RedisEngine(listing.ListingMixin, watching.WatchingMixin):
             queue=task.queue,
             task_type=task.task_type,
             task_data=task.task_data,
-            status=Status(_text(item[1])),
+            status=Status(text(item[1])),
             priority=task.priority,
             attempts=0,
             max_retries=task.max_retries,
@@ -160,19 +158,19 @@ class RedisEngine(listing.ListingMixin, watching.WatchingMixin):
     async def _register_queue(self, queue: str) -> None:
         if queue not in self._registered_queues:
             with unavailable_on_redis_errors():
-                await self.redis.sadd(queue_registry(self.settings.key_prefix), queue)
+                await self.redis.sadd(queue_registry(self.settings.key_prefix), queue)  # type: ignore[misc]
             self._registered_queues.add(queue)
 
     async def queues(self) -> list[str]:
         with unavailable_on_redis_errors():
-            members = await self.redis.smembers(queue_registry(self.settings.key_prefix))
-        return sorted(_text(m) for m in members)
+            members = await self.redis.smembers(queue_registry(self.settings.key_prefix))  # type: ignore[misc]
+        return sorted(text(m) for m in members)
 
     async def get_task(self, task_id: str) -> TaskRecord:
         keys = self.keys(queue_of(task_id))
         self.round_trips += 1
         with unavailable_on_redis_errors():
-            fields = await self.redis.hgetall(keys.task(task_id))
+            fields = await self.redis.hgetall(keys.task(task_id))  # type: ignore[misc]
         if not fields:
             raise TaskNotFound(task_id)
         return decode_task(fields)
@@ -188,112 +186,6 @@ class RedisEngine(listing.ListingMixin, watching.WatchingMixin):
         queue = queue_of(task_id)
         reply = await self.run("retry", queue, [self.keys(queue).seq], [self.now_ms(), task_id])
         return decode_task(pairs_to_dict(reply))
-
-    # --- workers ---------------------------------------------------------------
-    async def claim(
-        self, queue: str, task_types: Sequence[str], count: int, worker_id: str
-    ) -> list[ClaimedTask]:
-        args = [self.now_ms(), self._lease_ms, count, worker_id, *task_types]
-        flat = await self.run("claim", queue, [self.keys(queue).lease], args)
-        return [
-            ClaimedTask(
-                lease=Lease(_text(flat[i]), int(flat[i + 1])),
-                queue=queue,
-                task_type=_text(flat[i + 2]),
-                task_data=orjson.loads(flat[i + 3]),
-                attempt=int(flat[i + 4]),
-                max_retries=int(flat[i + 5]),
-                timeout_seconds=float(flat[i + 6]),
-            )
-            for i in range(0, len(flat), 7)
-        ]
-
-    async def wait_for_work(self, queue: str, task_types: Sequence[str], seconds: float) -> bool:
-        keys = self.keys(queue)
-        with unavailable_on_redis_errors():
-            popped = await self._blocking.blpop([keys.wake(t) for t in task_types], seconds)
-        return popped is not None
-
-    async def renew_leases(self, leases: Sequence[Lease]) -> list[Lease]:
-        lost: list[Lease] = []
-        for queue, group in _by_queue(leases).items():
-            args = [self.now_ms(), self._lease_ms, *_lease_args(group)]
-            positions = await self.run("renew", queue, [self.keys(queue).lease], args)
-            lost.extend(group[int(p) - 1] for p in positions)
-        return lost
-
-    async def finish(self, outcomes: Sequence[Outcome]) -> list[Lease]:
-        stale: list[Lease] = []
-        grouped: dict[str, list[Outcome]] = defaultdict(list)
-        for outcome in outcomes:
-            grouped[queue_of(outcome.lease.task_id)].append(outcome)
-        settings = self.settings
-        for queue, group in grouped.items():
-            keys = self.keys(queue)
-            encoded = orjson.dumps([_encode_outcome(o) for o in group])
-            args = [self.now_ms(), settings.task_ttl_seconds, settings.result_ttl_seconds, encoded]
-            positions = await self.run("finish", queue, [keys.lease, keys.scheduled], args)
-            stale.extend(group[int(p) - 1].lease for p in positions)
-        return stale
-
-    async def release(self, leases: Sequence[Lease]) -> None:
-        for queue, group in _by_queue(leases).items():
-            await self.run(
-                "release", queue, [self.keys(queue).lease], [self.now_ms(), *_lease_args(group)]
-            )
-
-    async def report_progress(self, lease: Lease, progress: int, message: str) -> None:
-        queue = queue_of(lease.task_id)
-        args = [self.now_ms(), lease.task_id, lease.token, progress, message]
-        await self.run("progress", queue, [self.keys(queue).lease], args)
-
-    async def run_due(self, queue: str) -> float:
-        keys = self.keys(queue)
-        settings = self.settings
-        args = [self.now_ms(), DUE_BATCH, settings.redelivery_cap, settings.task_ttl_seconds]
-        next_ms, promoted, reclaimed = await self.run(
-            "due", queue, [keys.scheduled, keys.lease], args
-        )
-        if int(reclaimed):
-            log.warning(
-                "queue %s: handed back %d task(s) whose lease expired", queue, int(reclaimed)
-            )
-        if int(promoted) >= DUE_BATCH or int(reclaimed) >= DUE_BATCH:
-            return 0.0
-        cap = settings.max_timer_sleep_seconds
-        return cap if int(next_ms) < 0 else min(cap, int(next_ms) / 1000)
-
-    def cancel_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
-        return self.hub.subscribe(self.keys(queue).cancel_channel)
-
-    def schedule_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
-        return self.hub.subscribe(self.keys(queue).timer_channel)
-
-
-def _by_queue(leases: Sequence[Lease]) -> dict[str, list[Lease]]:
-    grouped: dict[str, list[Lease]] = defaultdict(list)
-    for lease in leases:
-        grouped[queue_of(lease.task_id)].append(lease)
-    return grouped
-
-
-def _lease_args(leases: Sequence[Lease]) -> list[Any]:
-    return [value for lease in leases for value in (lease.task_id, lease.token)]
-
-
-def _encode_outcome(outcome: Outcome) -> dict[str, Any]:
-    encoded: dict[str, Any] = {"id": outcome.lease.task_id, "token": outcome.lease.token}
-    if outcome.error:
-        encoded.update(
-            error=outcome.error, permanent=outcome.permanent, delay=outcome.retry_delay_ms
-        )
-    else:
-        encoded["result"] = outcome.result_json
-    return encoded
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 async def open_engine(redis_url: str | None, settings: EngineSettings) -> RedisEngine:

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from .codec import decode_task
+from .codec import decode_task, text
 from .errors import EngineError, ErrorCode, TaskNotFound
 from .events import GAP, OVERFLOW, EventHub, Subscription
 from .ids import queue_of
@@ -30,11 +30,17 @@ class TaskWatcher:
         self._sub = sub
         self._reread = reread
 
-    async def __aiter__(self) -> AsyncIterator[TaskRecord]:
+    def __aiter__(self) -> AsyncIterator[TaskRecord]:
+        return self.until(None)
+
+    async def until(self, deadline: float | None) -> AsyncIterator[TaskRecord]:
+        """Like iterating, but ends quietly at `deadline` (event-loop time) if one is given."""
         record = decode_task(self._fields)
         yield record
         while not record.status.is_terminal:
-            payload = await self._sub.queue.get()
+            payload = await self._next_payload(deadline)
+            if payload is None:
+                return
             if payload == OVERFLOW:
                 raise EngineError(
                     ErrorCode.RESOURCE_EXHAUSTED,
@@ -44,7 +50,7 @@ class TaskWatcher:
                 fresh = await self._reread()
                 if not fresh:
                     raise TaskNotFound(self._task_id)
-                self._fields = {_key(k): v for k, v in fresh.items()}
+                self._fields = {text(k): v for k, v in fresh.items()}
             else:
                 event = orjson.loads(payload)
                 if int(event["version"]) <= int(self._fields.get("version") or 0):
@@ -54,6 +60,17 @@ class TaskWatcher:
             if newer.version > record.version:
                 record = newer
                 yield record
+
+    async def _next_payload(self, deadline: float | None) -> bytes | None:
+        # The deadline covers only this wait, never a Redis command: cancelling a command
+        # mid-flight is not reliably propagated by every redis-py release.
+        if deadline is None:
+            return await self._sub.queue.get()
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._sub.queue.get()
+        except TimeoutError:
+            return None
 
 
 class WatchingMixin:
@@ -69,19 +86,19 @@ class WatchingMixin:
         with unavailable_on_redis_errors():
             async with self.hub.subscribe(keys.task_events(task_id)) as sub:
                 # Subscribed first, so nothing between this read and now is missed.
-                fields = await self.redis.hgetall(keys.task(task_id))
+                fields = await self.redis.hgetall(keys.task(task_id))  # type: ignore[misc]
                 if not fields:
                     raise TaskNotFound(task_id)
                 reread = lambda: self.redis.hgetall(keys.task(task_id))  # noqa: E731
-                yield TaskWatcher(task_id, {_key(k): v for k, v in fields.items()}, sub, reread)
+                yield TaskWatcher(task_id, {text(k): v for k, v in fields.items()}, sub, reread)
 
     async def get_result(self, task_id: str, wait_seconds: float = 0.0) -> TaskResult:
         if wait_seconds <= 0:
             return await self._read_result(task_id)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait_seconds), self.watch(task_id) as watcher:
-                async for _ in watcher:
-                    pass
+        deadline = asyncio.get_running_loop().time() + wait_seconds
+        async with self.watch(task_id) as watcher:
+            async for _ in watcher.until(deadline):
+                pass
         return await self._read_result(task_id)
 
     async def _read_result(self, task_id: str) -> TaskResult:
@@ -103,7 +120,3 @@ class WatchingMixin:
             orjson.loads(result) if result is not None else None,
             record.last_error,
         )
-
-
-def _key(key: Any) -> str:
-    return key.decode() if isinstance(key, bytes) else str(key)

@@ -30,7 +30,8 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0
     redis.call('HINCRBY', key, 'token', 1)
     if redeliveries > cap then
       set_status(id, h[2], 'processing', 'failed', now, {'finished', now,
-        'redeliveries', redeliveries, 'error', 'poison task: its worker was lost ' ..
+        'attempts', tonumber(h[5]) - 1, 'redeliveries', redeliveries,
+        'error', 'poison task: its worker was lost ' ..
         redeliveries .. ' times (lease expired); redelivery cap is ' .. cap})
       retain(id, ttl)
       cancel_dependents(id, now, ttl)

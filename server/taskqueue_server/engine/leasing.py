@@ -1,0 +1,141 @@
+"""The worker side of the engine: claims, leases, outcomes and the timers' due call."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from .codec import text
+from .events import EventHub, Subscription
+from .ids import queue_of
+from .keys import QueueKeys
+from .models import ClaimedTask, Lease, Outcome
+from .redis_errors import unavailable_on_redis_errors
+from .settings import EngineSettings
+
+log = logging.getLogger(__name__)
+
+DUE_BATCH = 1000
+
+
+class LeasingMixin:
+    settings: EngineSettings
+    hub: EventHub
+    _blocking: Redis
+    _lease_ms: int
+
+    def keys(self, queue: str) -> QueueKeys:
+        raise NotImplementedError
+
+    def now_ms(self) -> int:
+        raise NotImplementedError
+
+    async def run(self, name: str, queue: str, keys: list[str], args: list[Any]) -> Any:
+        raise NotImplementedError
+
+    async def claim(
+        self, queue: str, task_types: Sequence[str], count: int, worker_id: str
+    ) -> list[ClaimedTask]:
+        args = [self.now_ms(), self._lease_ms, count, worker_id, *task_types]
+        flat = await self.run("claim", queue, [self.keys(queue).lease], args)
+        return [
+            ClaimedTask(
+                lease=Lease(text(flat[i]), int(flat[i + 1])),
+                queue=queue,
+                task_type=text(flat[i + 2]),
+                task_data=orjson.loads(flat[i + 3]),
+                attempt=int(flat[i + 4]),
+                max_retries=int(flat[i + 5]),
+                timeout_seconds=float(flat[i + 6]),
+            )
+            for i in range(0, len(flat), 7)
+        ]
+
+    async def wait_for_work(self, queue: str, task_types: Sequence[str], seconds: float) -> bool:
+        keys = self.keys(queue)
+        with unavailable_on_redis_errors():
+            popped = await self._blocking.blpop([keys.wake(t) for t in task_types], seconds)  # type: ignore[misc]
+        return popped is not None
+
+    async def renew_leases(self, leases: Sequence[Lease]) -> list[Lease]:
+        lost: list[Lease] = []
+        for queue, group in _by_queue(leases).items():
+            args = [self.now_ms(), self._lease_ms, *_lease_args(group)]
+            positions = await self.run("renew", queue, [self.keys(queue).lease], args)
+            lost.extend(group[int(p) - 1] for p in positions)
+        return lost
+
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[Lease]:
+        stale: list[Lease] = []
+        grouped: dict[str, list[Outcome]] = defaultdict(list)
+        for outcome in outcomes:
+            grouped[queue_of(outcome.lease.task_id)].append(outcome)
+        settings = self.settings
+        for queue, group in grouped.items():
+            keys = self.keys(queue)
+            encoded = orjson.dumps([_encode_outcome(o) for o in group])
+            args = [self.now_ms(), settings.task_ttl_seconds, settings.result_ttl_seconds, encoded]
+            positions = await self.run("finish", queue, [keys.lease, keys.scheduled], args)
+            stale.extend(group[int(p) - 1].lease for p in positions)
+        return stale
+
+    async def release(self, leases: Sequence[Lease]) -> None:
+        for queue, group in _by_queue(leases).items():
+            await self.run(
+                "release", queue, [self.keys(queue).lease], [self.now_ms(), *_lease_args(group)]
+            )
+
+    async def report_progress(self, lease: Lease, progress: int, message: str) -> None:
+        queue = queue_of(lease.task_id)
+        args = [self.now_ms(), lease.task_id, lease.token, progress, message]
+        await self.run("progress", queue, [self.keys(queue).lease], args)
+
+    async def run_due(self, queue: str) -> float:
+        keys = self.keys(queue)
+        settings = self.settings
+        args = [self.now_ms(), DUE_BATCH, settings.redelivery_cap, settings.task_ttl_seconds]
+        next_ms, promoted, reclaimed = await self.run(
+            "due", queue, [keys.scheduled, keys.lease], args
+        )
+        if int(reclaimed):
+            log.warning(
+                "queue %s: handed back %d task(s) whose lease expired", queue, int(reclaimed)
+            )
+        if int(promoted) >= DUE_BATCH or int(reclaimed) >= DUE_BATCH:
+            return 0.0
+        cap = settings.max_timer_sleep_seconds
+        return cap if int(next_ms) < 0 else min(cap, int(next_ms) / 1000)
+
+    def cancel_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
+        return self.hub.subscribe(self.keys(queue).cancel_channel)
+
+    def schedule_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
+        return self.hub.subscribe(self.keys(queue).timer_channel)
+
+
+def _by_queue(leases: Sequence[Lease]) -> dict[str, list[Lease]]:
+    grouped: dict[str, list[Lease]] = defaultdict(list)
+    for lease in leases:
+        grouped[queue_of(lease.task_id)].append(lease)
+    return grouped
+
+
+def _lease_args(leases: Sequence[Lease]) -> list[Any]:
+    return [value for lease in leases for value in (lease.task_id, lease.token)]
+
+
+def _encode_outcome(outcome: Outcome) -> dict[str, Any]:
+    encoded: dict[str, Any] = {"id": outcome.lease.task_id, "token": outcome.lease.token}
+    if outcome.error:
+        encoded.update(
+            error=outcome.error, permanent=outcome.permanent, delay=outcome.retry_delay_ms
+        )
+    else:
+        encoded["result"] = outcome.result_json
+    return encoded
