@@ -5,12 +5,11 @@ again; what must never happen is two executions of one task at the same time, an
 may be lost. The handler records each execution's interval in the shared test Redis (which
 is not stopped), and flags a task whose executions overlap.
 
-Known bug (reported to the lead): a worker keeps running a handler after its lease has run
-out when it cannot renew, so once the store hands the task to another worker both run at
-once. With the whole Redis frozen that happens only when a timer call with a late clock is
-queued as Redis wakes (a race); with one server cut off from Redis while the others still
-reach it, it happens every time: `test_cut_off_worker_stops_before_its_lease_passes_on`
-shows it deterministically. Set KNOWN_OVERLAP_BUG to False once the worker fences itself.
+A worker that cannot renew its leases stops its handlers before the leases can end
+(worker/loop.py's lease guard), and a renewal never revives a lease past its deadline, so a
+task handed to another worker is no longer running where it was. With one server cut off
+from Redis while the others still reach it, `test_cut_off_worker_stops_before_its_lease_passes_on`
+shows it deterministically.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlparse
 
-import pytest
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue_server.engine.keys import QueueKeys
 
@@ -32,7 +30,6 @@ from .harness import enqueue_all, list_all, live_count, request, stub, wait_unti
 from .private_redis import PrivateRedis
 from .proxy import StallingProxy
 
-KNOWN_OVERLAP_BUG = True
 REDIS_PORT = urlparse(REDIS_URL).port or 6379
 LEASE_SECONDS = 2.0
 # 6 leases, and more than twice the servers' 5 s Redis socket timeout, so calls sent late
@@ -73,33 +70,17 @@ def test_stalled_redis_never_lets_a_task_run_twice_at_once(
     assert completed == set(ids), "no task lost"
     store = private_redis.client()
     assert store.zcard(QueueKeys(cluster.prefix, "default").lease) == 0, "no lease left behind"
-    redelivered = [
-        t for t in list_all(api) if t.redeliveries > 0
-    ]
-    overlaps = {
-        task_id: overlapping(cluster.recorded_list("iv", task_id)) for task_id in ids
-    }
+    redelivered = [t for t in list_all(api) if t.redeliveries > 0]
+    overlaps = {task_id: overlapping(cluster.recorded_list("iv", task_id)) for task_id in ids}
     overlaps = {k: v for k, v in overlaps.items() if v}
     flagged = cluster.recorder.smembers(record_key("overlaps", prefix=cluster.prefix))
     print(
         f"\nstall {STALL_SECONDS} s, lease {LEASE_SECONDS} s: {len(redelivered)} tasks "
         f"redelivered, {len(overlaps)} ran twice at once (flagged live: {len(flagged)})"
     )
-    if KNOWN_OVERLAP_BUG and (overlaps or flagged):
-        pytest.xfail(f"known bug, see module docstring: executions overlapped: {overlaps}")
     assert overlaps == {} and not flagged, f"executions overlapped: {overlaps}"
 
 
-@pytest.mark.xfail(
-    KNOWN_OVERLAP_BUG,
-    strict=True,
-    reason=(
-        "worker/loop.py keeps a handler running after its lease expired when renewals fail "
-        "(_renew_loop only logs the EngineError and retries; nothing stops the task once "
-        "lease_seconds pass without a successful renewal), so after the due script reclaims "
-        "the task another server runs it while the cut-off worker's handler still runs"
-    ),
-)
 def test_cut_off_worker_stops_before_its_lease_passes_on(
     make_cluster: Callable[..., ChaosCluster],
 ) -> None:
@@ -108,9 +89,7 @@ def test_cut_off_worker_stops_before_its_lease_passes_on(
     try:
         cut_off = cluster.start("--concurrency", "4", redis_url=f"redis://127.0.0.1:{proxy.port}/0")
         api = stub(cluster.channel(cut_off))
-        ids = enqueue_all(
-            api, [request("chaos_interval", {"sleep": 9.0, "rerun_sleep": 0.5})] * 4
-        )
+        ids = enqueue_all(api, [request("chaos_interval", {"sleep": 9.0, "rerun_sleep": 0.5})] * 4)
         wait_until(lambda: len(cluster.recorded("runs")) == 4, 15, "the first server runs all 4")
         healthy = cluster.start("--concurrency", "4")
         proxy.pause()  # the first server can no longer reach Redis; the second still can

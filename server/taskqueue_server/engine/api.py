@@ -100,16 +100,13 @@ class Engine(Protocol):
         """Ids of running tasks of `queue` whose cancellation was asked for."""
 
     async def run_due(self, queue: str) -> float:
-        """Promote due scheduled/retrying tasks and reclaim expired leases.
+        """Promote due scheduled/retrying tasks, reclaim expired leases, trim expired entries.
 
         Returns seconds until the next thing is due (capped), for the timer to sleep.
         """
 
     def schedule_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
         """Due times (ms) of tasks newly scheduled in `queue`, so timers can wake sooner."""
-
-    async def sweep_expired(self, queue: str, start_after: str, limit: int = 1000) -> str:
-        """Drop index entries of tasks whose retention ran out; returns where to resume."""
 
     async def close(self) -> None:
         """Release connections."""

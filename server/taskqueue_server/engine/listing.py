@@ -13,7 +13,7 @@ from .codec import decode_task
 from .errors import EngineError, ErrorCode
 from .ids import check_queue
 from .keys import QueueKeys
-from .models import TERMINAL, Page, Status, TaskRecord
+from .models import Page, Status, TaskRecord
 from .redis_errors import unavailable_on_redis_errors
 from .settings import EngineSettings
 
@@ -121,24 +121,3 @@ class ListingMixin:
                 per_type = totals.setdefault(kind, dict.fromkeys(Status, 0))
                 per_type[Status(status)] += int(value)
         return totals
-
-    async def sweep_expired(self, queue: str, start_after: str, limit: int = 1000) -> str:
-        """Drop index entries of tasks whose retention ran out; returns where to resume."""
-        keys = self.keys(queue)
-        lower = f"({start_after}" if start_after else "-"
-        with unavailable_on_redis_errors():
-            ids: list[bytes] = await self.redis.zrangebylex(keys.all_tasks, lower, "+", 0, limit)
-            if not ids:
-                return ""
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for task_id in ids:
-                    pipe.exists(keys.task(task_id.decode()))
-                alive = await pipe.execute()
-            gone = [task_id for task_id, exists in zip(ids, alive, strict=True) if not exists]
-            if gone:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.zrem(keys.all_tasks, *gone)
-                    for status in TERMINAL:
-                        pipe.zrem(keys.by_status(status.value), *gone)
-                    await pipe.execute()
-        return ids[-1].decode()

@@ -35,6 +35,9 @@ MAX_FINISH_BATCH = 500
 class Running:
     task: ClaimedTask
     ctx: TaskContext
+    # Event-loop time by which the lease surely ends unless renewed: measured from when the
+    # claim or renewal was sent, so it is never later than the deadline Redis holds.
+    lease_until: float
     job: asyncio.Task[None] | None = None
     # Set when the outcome must not be reported: cancelled by request or lease lost.
     abandoned: bool = False
@@ -72,6 +75,7 @@ class WorkerPool:
             self._duties.append(spawn(self._listen_for_cancels(queue), name=f"cancels-{queue}"))
             self._duties.append(spawn(run_timers(self.engine, queue), name=f"timers-{queue}"))
         self._duties.append(spawn(self._renew_loop(), name="renew-leases"))
+        self._duties.append(spawn(self._lease_guard(), name="lease-guard"))
 
     async def stop(self, grace_seconds: float) -> None:
         """Stop claiming; let running handlers finish within the grace, hand back the rest."""
@@ -92,7 +96,7 @@ class WorkerPool:
             log.info("handed back %d unfinished task(s)", len(unfinished))
         for duty in self._duties:
             duty.cancel()
-        await asyncio.gather(*self._duties, return_exceptions=True)
+        await asyncio.wait(self._duties, timeout=5)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     @property
@@ -107,6 +111,7 @@ class WorkerPool:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
+            sent = asyncio.get_running_loop().time()
             try:
                 claimed = await self.engine.claim(queue, self._types, free, self.worker_id)
                 if not claimed:
@@ -118,9 +123,9 @@ class WorkerPool:
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
                 continue
             for task in claimed:
-                self._launch(task)
+                self._launch(task, sent + self.lease_seconds)
 
-    def _launch(self, task: ClaimedTask) -> None:
+    def _launch(self, task: ClaimedTask, lease_until: float) -> None:
         loop = asyncio.get_running_loop()
         lease = task.lease
         ctx = TaskContext(
@@ -132,7 +137,7 @@ class WorkerPool:
             _progress_sink=lambda pct, msg: self.engine.report_progress(lease, pct, msg),
             _loop=loop,
         )
-        running = Running(task, ctx)
+        running = Running(task, ctx, lease_until)
         self._running[lease.task_id] = running
         running.job = asyncio.create_task(self._execute(running), name=f"task-{lease.task_id}")
 
@@ -183,41 +188,60 @@ class WorkerPool:
 
     async def _renew_loop(self) -> None:
         interval = self.lease_seconds / 3
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval)
-            leases = [r.task.lease for r in self._running.values()]
-            if not leases:
+            holding = list(self._running.values())
+            if not holding:
                 continue
+            sent = loop.time()
             try:
-                lost = await self.engine.renew_leases(leases)
+                lost = set(await self.engine.renew_leases([r.task.lease for r in holding]))
             except EngineError as exc:
-                log.warning("renewing %d lease(s) failed (%s)", len(leases), exc.message)
+                log.warning("renewing %d lease(s) failed (%s)", len(holding), exc.message)
                 continue
-            for lease in lost:
-                self._abandon(lease.task_id, "its lease was lost or it was cancelled")
+            for running in holding:
+                if running.task.lease in lost:
+                    self._abandon(running, "its lease was lost or it was cancelled")
+                else:
+                    running.lease_until = sent + self.lease_seconds
+
+    async def _lease_guard(self) -> None:
+        """Stop handlers whose lease is about to run out unrenewed (Redis unreachable).
+
+        Once the lease ends, another worker may take the task; stopping first keeps a task
+        from running twice at once (sync handlers can only be asked, via ctx.cancelled).
+        """
+        tick = self.lease_seconds / 10
+        margin = tick + self.lease_seconds / 20
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(tick)
+            for running in list(self._running.values()):
+                if not running.abandoned and running.lease_until - loop.time() < margin:
+                    self._abandon(running, "could not renew its lease; stopping before it ends")
 
     async def _listen_for_cancels(self, queue: str) -> None:
         while True:
             try:
                 async with self.engine.cancel_signals(queue) as signals:
                     while True:
-                        task_id = await signals.queue.get()
-                        self._abandon(task_id.decode(errors="replace"), "cancelled by request")
+                        task_id = (await signals.queue.get()).decode(errors="replace")
+                        running = self._running.get(task_id)
+                        if running is not None:
+                            self._abandon(running, "cancelled by request")
             except EngineError as exc:
                 log.warning("cancel signals for %s unavailable (%s); retrying", queue, exc.message)
                 await asyncio.sleep(1.0)
 
-    def _abandon(self, task_id: str, why: str) -> None:
-        running = self._running.get(task_id)
-        if running is None or running.job is None:
+    def _abandon(self, running: Running, why: str) -> None:
+        if running.job is None:
             return
-        log.info("stopping task %s: %s", task_id, why)
+        log.info("stopping task %s: %s", running.task.lease.task_id, why)
         running.abandoned = True
         running.ctx.mark_cancelled()
-        if (
-            running.task.task_type in self.registrations
-            and self.registrations[running.task.task_type].is_async
-        ):
+        registration = self.registrations.get(running.task.task_type)
+        if registration is not None and registration.is_async:
             running.job.cancel()
 
 

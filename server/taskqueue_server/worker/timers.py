@@ -18,8 +18,6 @@ from ..engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 
-SWEEP_EVERY_SECONDS = 60.0
-
 
 async def run_timers(engine: Engine, queue: str) -> None:
     while True:
@@ -32,14 +30,8 @@ async def run_timers(engine: Engine, queue: str) -> None:
 
 
 async def _tick_forever(engine: Engine, queue: str, signals: asyncio.Queue[bytes]) -> None:
-    loop = asyncio.get_running_loop()
-    next_sweep = loop.time() + SWEEP_EVERY_SECONDS
-    sweep_from = ""
     while True:
         delay = await engine.run_due(queue)
-        if loop.time() >= next_sweep:
-            sweep_from = await engine.sweep_expired(queue, sweep_from)
-            next_sweep = loop.time() + SWEEP_EVERY_SECONDS
         if delay > 0:
             await _sleep_until_due(signals, time.time() + delay)
 

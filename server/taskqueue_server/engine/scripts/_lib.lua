@@ -60,14 +60,16 @@ local function set_status(id, task_type, old, new, now, fields)
   redis.call('PUBLISH', P .. 'ev:' .. id, cjson.encode(event))
 end
 
--- Terminal tasks are kept for the retention period, counted from now.
-local function retain(id, ttl)
+-- Terminal tasks are kept for the retention period, counted from now. Redis expires the
+-- keys; <P>expiry remembers when, so the timers' due script can drop the index entries too.
+local function retain(id, now, ttl)
   redis.call('EXPIRE', task_key(id), ttl)
   redis.call('EXPIRE', P .. 'deps:' .. id, ttl)
   local idem = redis.call('HGET', task_key(id), 'idem')
   if idem and idem ~= '' then
     redis.call('EXPIRE', P .. 'idem:' .. idem, ttl)
   end
+  redis.call('ZADD', P .. 'expiry', tonumber(now) + tonumber(ttl) * 1000, id)
 end
 
 local function make_ready(id, task_type, priority, seq)
@@ -86,7 +88,7 @@ local function cancel_dependents(root, now, ttl)
       if h[1] == 'waiting' then
         set_status(child, h[2], 'waiting', 'cancelled', now,
           {'finished', now, 'error', 'dependency ' .. parent .. ' did not complete'})
-        retain(child, ttl)
+        retain(child, now, ttl)
         queue[#queue + 1] = child
       end
     end

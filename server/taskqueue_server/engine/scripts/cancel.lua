@@ -20,6 +20,6 @@ elseif status == 'processing' then
   redis.call('PUBLISH', P .. 'cancel', id)
 end
 set_status(id, h[2], status, 'cancelled', now, {'finished', now, 'error', 'cancelled by request'})
-retain(id, ttl)
+retain(id, now, ttl)
 cancel_dependents(id, now, ttl)
 return redis.call('HGETALL', key)

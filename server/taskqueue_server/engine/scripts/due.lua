@@ -1,10 +1,12 @@
 -- The timers' one call: promotes due scheduled and retrying tasks, and hands back tasks
 -- whose lease expired (worker died or hung) without spending their retry budget. A task
--- whose worker was lost more than the redelivery cap allows ends failed as poison.
+-- whose worker was lost more than the redelivery cap allows ends failed as poison. Last, it
+-- drops the index entries of terminal tasks whose retention ran out.
 -- KEYS[1]  <P>sched, KEYS[2] <P>lease
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] most tasks to move per index, ARGV[4] redelivery cap,
 -- ARGV[5]  task retention (s)
--- Returns {ms until the next due item or -1 when nothing waits, promoted, reclaimed}.
+-- Returns {ms until the next due item or -1 when nothing waits, promoted, reclaimed,
+-- index entries dropped}.
 local now, limit, cap, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 
 local promoted = 0
@@ -33,7 +35,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0
         'attempts', tonumber(h[5]) - 1, 'redeliveries', redeliveries,
         'error', 'poison task: its worker was lost ' ..
         redeliveries .. ' times (lease expired); redelivery cap is ' .. cap})
-      retain(id, ttl)
+      retain(id, now, ttl)
       cancel_dependents(id, now, ttl)
     else
       set_status(id, h[2], 'processing', 'pending', now,
@@ -44,6 +46,16 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0
   end
 end
 
+local dropped = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'expiry', '-inf', now, 'LIMIT', 0, limit)) do
+  redis.call('ZREM', P .. 'expiry', id)
+  redis.call('ZREM', P .. 'all', id)
+  for _, status in ipairs({'completed', 'failed', 'cancelled'}) do
+    redis.call('ZREM', P .. 's:' .. status, id)
+  end
+  dropped = dropped + 1
+end
+
 local next_due = -1
 for i = 1, 2 do
   local head = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
@@ -52,4 +64,4 @@ for i = 1, 2 do
     if next_due < 0 or wait < next_due then next_due = wait end
   end
 end
-return {next_due, promoted, reclaimed}
+return {next_due, promoted, reclaimed, dropped}

@@ -17,7 +17,7 @@ for position, o in ipairs(cjson.decode(ARGV[5])) do
       redis.call('SET', P .. 'res:' .. o.id, o.result, 'EX', result_ttl)
       set_status(o.id, h[3], 'processing', 'completed', now,
         {'finished', now, 'error', ''})
-      retain(o.id, task_ttl)
+      retain(o.id, now, task_ttl)
       release_dependents(o.id, now)
     elseif not o.permanent and tonumber(h[4]) <= tonumber(h[5]) then
       local due = tonumber(now) + tonumber(o.delay)
@@ -26,7 +26,7 @@ for position, o in ipairs(cjson.decode(ARGV[5])) do
       redis.call('PUBLISH', P .. 'timer', due)
     else
       set_status(o.id, h[3], 'processing', 'failed', now, {'finished', now, 'error', o.error})
-      retain(o.id, task_ttl)
+      retain(o.id, now, task_ttl)
       cancel_dependents(o.id, now, task_ttl)
     end
   end
