@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import redis
 import service_load as sl
 from benchlib import (
     REPO_ROOT,
@@ -77,7 +78,22 @@ def our_server(url: str) -> Iterator[ServerProcess]:
         server.stop()
 
 
-async def one_round(echo: tuple[str, int], ours: ServerProcess, f: Figures) -> None:
+async def unary_with_redis_calls(
+    stub: pb_grpc.TaskQueueServiceStub, pid: int, redis_url: str, f: Figures
+) -> sl.Load:
+    """The unary load on our server, counting the script calls Redis saw per Enqueue."""
+    client = redis.Redis.from_url(redis_url)
+    before = client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    load = await sl.unary_load(stub, pid, CALLERS, SECONDS)
+    after = client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    client.close()
+    f.add("unary_redis_calls", (after - before) / load.total_calls)
+    return load
+
+
+async def one_round(
+    echo: tuple[str, int], ours: ServerProcess, redis_url: str, f: Figures
+) -> None:
     async with grpc.aio.insecure_channel(echo[0]) as echo_ch, \
             grpc.aio.insecure_channel(ours.target) as our_ch:
         echo_stub = pb_grpc.TaskQueueServiceStub(echo_ch)
@@ -86,7 +102,7 @@ async def one_round(echo: tuple[str, int], ours: ServerProcess, f: Figures) -> N
         note("unary Enqueue: echo, then ours")
         for key, load in (
             ("echo", await sl.unary_load(echo_stub, echo[1], CALLERS, SECONDS)),
-            ("unary", await sl.unary_load(stub, pid, CALLERS, SECONDS)),
+            ("unary", await unary_with_redis_calls(stub, pid, redis_url, f)),
         ):
             f.add(key, load.rate)
             f.add(f"{key}_server_us", load.server_cpu_us)
@@ -127,6 +143,8 @@ def rows(f: Figures) -> list[list[str]]:
          f"{unary_ratio:.2f}x echo", ">= 0.75x", verdict(unary_ratio, 0.75, True)],
         ["  CPU", cpu.format(s=f.cell("unary_server_us"), share=f.cell("unary_server_share"),
                              c=f.cell("unary_client_us")), "", "", ""],
+        ["  Redis script calls per Enqueue (coalescing; timer calls included)",
+         f.cell("unary_redis_calls", 3), "", "", ""],
         ["EnqueueBatch of 1,000 tasks (2 in flight), tasks/s", f.cell("batch"),
          f"{batch_ratio:.1f}x unary", ">= 20x", verdict(batch_ratio, 20, True)],
         [f"end to end no-op tasks/s, EnqueueBatch producer ({E2E_N:,} tasks)",
@@ -151,7 +169,7 @@ def render(f: Figures, url: str, runs: int) -> str:
     return "\n".join([
         f"# Service benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        f"Machine: {machine(url)}.; 1-min load average at the end "
+        f"Machine: {machine(url)}; 1-min load average at the end "
         f"{load_average()} (other work on the machine skews absolute figures; ratios less).",
         "Processes: the client (this bench; every caller an asyncio task on one grpc.aio "
         "channel), the echo server, taskqueue-server (concurrency 16, no-op async handler) and "
@@ -168,19 +186,23 @@ async def profile(url: str, out: Path) -> None:
     """py-spy the server under the unary Enqueue load and the drain; raw stacks in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     spy = str(Path(sys.executable).parent / "py-spy")
-    with our_server(url) as ours:
-        async with grpc.aio.insecure_channel(ours.target) as channel:
+    with echo_server() as echo, our_server(url) as ours:
+        async with grpc.aio.insecure_channel(ours.target) as channel, \
+                grpc.aio.insecure_channel(echo[0]) as echo_channel:
             stub = pb_grpc.TaskQueueServiceStub(channel)
-            for name, seconds in (("unary", 10), ("drain", 10)):
+            echo_stub = pb_grpc.TaskQueueServiceStub(echo_channel)
+            for name, seconds in (("echo", 8), ("unary", 8), ("drain", 8)):
+                pid = echo[1] if name == "echo" else ours.process.pid
                 record = subprocess.Popen([
-                    spy, "record", "--pid", str(ours.process.pid), "--duration", str(seconds),
-                    "--rate", "250", "--format", "raw", "--nonblocking",
+                    spy, "record", "--pid", str(pid), "--duration", str(seconds),
+                    "--rate", "100", "--format", "raw", "--native",
                     "--output", str(out / f"{name}.txt"),
                 ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                if name == "unary":
-                    await sl.unary_load(stub, ours.process.pid, CALLERS, seconds + 1)
+                if name == "drain":
+                    await sl.end_to_end(stub, 30_000, sl.batch_producer(stub))
                 else:
-                    await sl.end_to_end(stub, 40_000, sl.batch_producer(stub))
+                    await sl.unary_load(echo_stub if name == "echo" else stub, pid, CALLERS,
+                                        seconds + 1)
                 record.wait(60)
     print(f"profiles in {out}; summarise with bench/profile_top.py {out}/unary.txt")
 
@@ -193,7 +215,7 @@ async def main_async(args: argparse.Namespace) -> str | None:
         f = Figures()
         with echo_server() as echo, our_server(url) as ours:
             for _ in range(args.runs):
-                await one_round(echo, ours, f)
+                await one_round(echo, ours, url, f)
             for _ in range(args.runs):
                 await watch_round(ours, f)
         return render(f, url, args.runs)

@@ -51,6 +51,7 @@ class Load:
     server_cpu_us: float
     client_cpu_us: float
     server_cpu_share: float  # of one core, over the window
+    total_calls: int  # warm-up included
 
 
 async def unary_load(
@@ -60,13 +61,14 @@ async def unary_load(
     """`callers` concurrent loops of unary Enqueue for `seconds` (after a short warm-up)."""
     req = request(task_type)
     counting = False
-    calls = 0
+    calls = total = 0
     stop = False
 
     async def caller() -> None:
-        nonlocal calls
+        nonlocal calls, total
         while not stop:
             await stub.Enqueue(req)
+            total += 1
             if counting:
                 calls += 1
 
@@ -82,7 +84,7 @@ async def unary_load(
     stop = True
     await asyncio.gather(*tasks)
     return Load(calls / elapsed, server_cpu / calls * 1e6, client_cpu / calls * 1e6,
-                server_cpu / elapsed)
+                server_cpu / elapsed, total)
 
 
 async def batch_load(
