@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import fakeredis
 import pytest
+import redis
 from redis.asyncio import Redis
 from taskqueue_server.engine.settings import EngineSettings
 from taskqueue_server.engine.store import RedisEngine
 
-REDIS_URL = os.environ.get("TASKQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.support.server_process import REDIS_URL, ServerFactory
+
+
+@pytest.fixture(scope="session")
+def redis_available() -> None:
+    """Fail clearly, once, when the suite's Redis does not answer."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.exceptions.ConnectionError as exc:
+        pytest.fail(f"these tests need Redis at {REDIS_URL} (TASKQUEUE_TEST_REDIS_URL): {exc}")
 
 
 @pytest.fixture
-def redis_url() -> str:
-    return REDIS_URL
+def servers(redis_available: None) -> Iterator[ServerFactory]:
+    """Real server processes for this test; they share one fresh key prefix, deleted after."""
+    with ServerFactory() as factory:
+        yield factory
 
 
 @dataclass

@@ -11,25 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 from taskqueue_client import TaskQueueClient
 
 from tests.client.helpers import AsyncAsSync, LoopThread
-from tests.support.server_process import REDIS_URL, ServerFactory, ServerProcess
-
-FAST_RETRY_ARGS = ["--retry-base-seconds", "0.2", "--retry-factor", "2", "--retry-jitter", "0"]
-
-
-@pytest.fixture(scope="session")
-def redis_up() -> None:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.exceptions.ConnectionError as exc:
-        pytest.fail(f"the client tests need Redis at {REDIS_URL} (TASKQUEUE_TEST_REDIS_URL): {exc}")
+from tests.support.server_process import FAST_RETRY_ARGS, ServerFactory, ServerProcess
 
 
 @pytest.fixture(scope="module")
-def factory(redis_up: None) -> Iterator[ServerFactory]:
+def factory(redis_available: None) -> Iterator[ServerFactory]:
     with ServerFactory() as servers:
         yield servers
 

@@ -5,37 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from tests.e2e.helpers import RECORD_HANDLERS, Driver, Records
 from tests.support.server_process import (
     DEMO_HANDLERS,
+    FAST_RETRY_ARGS,
     REDIS_URL,
     ServerFactory,
     ServerProcess,
 )
 
-# Fast, exact backoff so retry timing is measurable in a test: 0.2, 0.4, 0.8 s ...
-FAST_RETRY_ARGS = ["--retry-base-seconds", "0.2", "--retry-factor", "2", "--retry-jitter", "0"]
-
-
-@pytest.fixture(scope="session")
-def redis_available() -> None:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.exceptions.ConnectionError as exc:
-        pytest.fail(f"the e2e tests need Redis at {REDIS_URL} (TASKQUEUE_TEST_REDIS_URL): {exc}")
-
 
 def record_env(factory: ServerFactory) -> dict[str, str]:
     return {"TQTEST_REDIS_URL": REDIS_URL, "TQTEST_PREFIX": factory.key_prefix}
-
-
-@pytest.fixture
-def servers(redis_available: None) -> Iterator[ServerFactory]:
-    """A factory for this test's own servers; they share one fresh key prefix."""
-    with ServerFactory() as factory:
-        yield factory
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ from taskqueue_server.engine.models import Lease, NewTask, Outcome, Status
 from taskqueue_server.engine.settings import EngineSettings
 from taskqueue_server.engine.store import RedisEngine
 
-from tests.conftest import REDIS_URL, FakeClock
+from tests.conftest import FakeClock
+from tests.support.server_process import REDIS_URL
 
 LEASE = 10.0
 TYPES = ["a", "b"]

@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
-import redis
 import trustme
-
-from tests.support.server_process import REDIS_URL, ServerFactory
-
-
-@pytest.fixture(scope="session")
-def redis_available() -> None:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.exceptions.ConnectionError as exc:
-        pytest.fail(f"the security tests need Redis at {REDIS_URL}: {exc}")
-
-
-@pytest.fixture
-def servers(redis_available: None) -> Iterator[ServerFactory]:
-    with ServerFactory() as factory:
-        yield factory
 
 
 @dataclass(frozen=True)

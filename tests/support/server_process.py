@@ -29,6 +29,8 @@ from types import TracebackType
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("TASKQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Fast, exact backoff so retry timing is measurable in a test: 0.2, 0.4, 0.8 s ...
+FAST_RETRY_ARGS = ["--retry-base-seconds", "0.2", "--retry-factor", "2", "--retry-jitter", "0"]
 DEMO_HANDLERS = "taskqueue_server.handlers.demo"
 READY_RE = re.compile(r"taskqueue-server ready on (\S+):(\d+)")
 
