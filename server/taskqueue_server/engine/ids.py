@@ -13,10 +13,14 @@ TASK_ID_PATTERN = re.compile(r"([A-Za-z0-9_.]{1,64})-([0-9a-f]{32})")
 TASK_TYPE_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 
 
-def new_task_id(queue: str) -> str:
-    """48 bits of milliseconds then 80 random bits: unique, and sorted by creation."""
-    millis = time.time_ns() // 1_000_000
-    return f"{queue}-{millis:012x}{os.urandom(10).hex()}"
+def new_task_ids(queue: str, count: int) -> list[str]:
+    """Ids of 48 bits of milliseconds then 80 random bits: unique, and sorted by creation.
+
+    One urandom call per batch, not per task: a syscall each was measurable in EnqueueBatch.
+    """
+    stamp = f"{queue}-{time.time_ns() // 1_000_000:012x}"
+    noise = os.urandom(10 * count).hex()
+    return [stamp + noise[20 * i : 20 * (i + 1)] for i in range(count)]
 
 
 def queue_of(task_id: str) -> str:

@@ -19,7 +19,7 @@ from .coalesce import Coalescer
 from .codec import decode_task, pairs_to_dict, text
 from .errors import EngineError, ErrorCode, TaskNotFound
 from .events import EventHub
-from .ids import check_queue, new_task_id, queue_of
+from .ids import check_queue, new_task_ids, queue_of
 from .keys import QueueKeys, queue_registry
 from .models import EnqueueOutcome, NewTask, Status, TaskRecord
 from .redis_errors import unavailable_on_redis_errors
@@ -88,7 +88,7 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
         if any(t.queue != queue for t in tasks):
             raise EngineError(ErrorCode.INVALID_ARGUMENT, "a batch must use one queue")
         await self._register_queue(queue)
-        group = [(t, new_task_id(queue)) for t in tasks]
+        group = list(zip(tasks, new_task_ids(queue, len(tasks)), strict=True))
         coalescer = self._enqueuers.get(queue)
         if coalescer is None:
             coalescer = Coalescer(lambda groups: self._store_groups(queue, groups), MAX_COALESCED)

@@ -93,9 +93,10 @@ class WatchingMixin:
                 yield TaskWatcher(task_id, {text(k): v for k, v in fields.items()}, sub, reread)
 
     async def get_result(self, task_id: str, wait_seconds: float = 0.0) -> TaskResult:
-        if wait_seconds <= 0:
-            return await self._read_result(task_id)
         deadline = asyncio.get_running_loop().time() + wait_seconds
+        first = await self._read_result(task_id)
+        if wait_seconds <= 0 or first.status.is_terminal:
+            return first
         async with self.watch(task_id) as watcher:
             async for _ in watcher.until(deadline):
                 pass
