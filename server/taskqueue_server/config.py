@@ -32,13 +32,26 @@ class ServerSettings:
     limits: RequestLimits = field(default_factory=RequestLimits)
     max_message_bytes: int = 4 * MiB
     max_concurrent_streams: int = 2048
-    max_watch_streams: int = 10_000
+    # One count for every open RPC: WatchTask streams and GetResult waits hold a slot while
+    # open, so watchers are capped below it and 256 slots are always left to other calls
+    # (the benchmark's 32 unary callers never reach them).
+    max_concurrent_rpcs: int = 1280
+    max_watch_streams: int = 1024
     shutdown_grace_seconds: float = 25.0
     health_interval_seconds: float = 0.5
     log_level: str = "INFO"
     engine: EngineSettings = field(default_factory=EngineSettings)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+
+    def __post_init__(self) -> None:
+        if self.max_watch_streams >= self.max_concurrent_rpcs:
+            raise ValueError(
+                f"--max-watch-streams ({self.max_watch_streams}) must be below "
+                f"--max-concurrent-rpcs ({self.max_concurrent_rpcs}): every open WatchTask "
+                "holds one of the server's RPC slots, and watchers must leave some to other "
+                "calls; lower --max-watch-streams or raise --max-concurrent-rpcs"
+            )
 
 
 def _positive_int(text: str) -> int:
@@ -153,10 +166,18 @@ _OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
         "concurrent calls per client connection",
     ),
     (
+        "--max-concurrent-rpcs",
+        _positive_int,
+        _D.max_concurrent_rpcs,
+        "concurrent RPCs per server, open streams and waits included; past it "
+        "RESOURCE_EXHAUSTED at once",
+    ),
+    (
         "--max-watch-streams",
         _positive_int,
         _D.max_watch_streams,
-        "concurrent WatchTask streams per server; past it RESOURCE_EXHAUSTED",
+        "concurrent WatchTask streams per server, below --max-concurrent-rpcs; past it "
+        "RESOURCE_EXHAUSTED",
     ),
     (
         "--max-queue-length",
@@ -265,7 +286,7 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None)
         parser.error(exc.message)
     try:
         return _settings_from(values, queues, env)
-    except ValueError as exc:  # security settings that cannot work (service/security.py)
+    except ValueError as exc:  # settings that cannot work together (here, service/security.py)
         parser.error(str(exc))
 
 
@@ -290,6 +311,7 @@ def _settings_from(
         ),
         max_message_bytes=values["max_message_bytes"],
         max_concurrent_streams=values["max_concurrent_streams"],
+        max_concurrent_rpcs=values["max_concurrent_rpcs"],
         max_watch_streams=values["max_watch_streams"],
         shutdown_grace_seconds=values["shutdown_grace_seconds"],
         log_level=values["log_level"],

@@ -87,6 +87,9 @@ class App:
         self.auth = build_auth(settings.security)
         self.server = grpc.aio.server(
             options=grpc_options(settings),
+            # Past it gRPC answers RESOURCE_EXHAUSTED before any handler runs: callers are
+            # shed at once instead of queueing until their deadline.
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
             interceptors=[DecodeGuard(), *([self.auth] if self.auth else [])],
         )
         self.servicer = TaskQueueServicer(
