@@ -140,6 +140,10 @@ class Driver(ABC):
         """W1b: the library's bulk path; raise NoBulkAPI where it has none."""
         raise NoBulkAPI
 
+    def purge_queued(self) -> bool:
+        """Drop jobs still queued after a drain that hit its limit; False if not supported."""
+        return False
+
     @abstractmethod
     def done_count(self) -> int:
         """How many enqueued jobs have finished, from where the library records it."""

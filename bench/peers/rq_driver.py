@@ -33,6 +33,10 @@ class RQDriver(Driver):
             [Queue.prepare_data("rq_app.noop", (bench_job_data(i),)) for i in range(n)]
         )
 
+    def purge_queued(self) -> bool:
+        self.queue.empty()
+        return True
+
     def done_count(self) -> int:
         return self.finished.get_job_count(cleanup=False)
 
