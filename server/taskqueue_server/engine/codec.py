@@ -10,20 +10,25 @@ import orjson
 from .models import Status, TaskRecord
 
 
+def decode_reply(task_id: str, reply: Sequence[Any]) -> TaskRecord:
+    """A script's task_reply: {flat HGETALL, data}."""
+    return decode_task(task_id, pairs_to_dict(reply[0]), reply[1])
+
+
 def pairs_to_dict(flat: Sequence[Any]) -> dict[str, Any]:
     """A Lua HGETALL reply (a flat list) as a dict with str keys."""
     return {text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
-def decode_task(fields: Mapping[Any, Any]) -> TaskRecord:
-    """Build a TaskRecord from a task hash (bytes or str keys and values)."""
+def decode_task(task_id: str, fields: Mapping[Any, Any], data: bytes | str | None) -> TaskRecord:
+    """Build a TaskRecord from a task hash (bytes or str keys and values) and its data."""
     h = {text(k): v for k, v in fields.items()}
     deps = h.get("deps")
     return TaskRecord(
-        id=text(h["id"]),
-        queue=text(h["id"]).rsplit("-", 1)[0],
+        id=task_id,
+        queue=task_id.rsplit("-", 1)[0],
         task_type=text(h["type"]),
-        task_data=orjson.loads(h["data"]),
+        task_data=orjson.loads(data) if data else {},
         status=Status(text(h["status"])),
         priority=_int(h.get("priority")),
         attempts=_int(h.get("attempts")),

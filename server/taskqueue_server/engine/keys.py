@@ -24,6 +24,9 @@ class QueueKeys:
     def task(self, task_id: str) -> str:
         return f"{self.base}t:{task_id}"
 
+    def data(self, task_id: str) -> str:
+        return f"{self.base}d:{task_id}"
+
     def result(self, task_id: str) -> str:
         return f"{self.base}res:{task_id}"
 

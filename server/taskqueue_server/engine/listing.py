@@ -71,15 +71,17 @@ class ListingMixin:
         async with self.redis.pipeline(transaction=False) as pipe:
             for task_id in ids:
                 pipe.hgetall(keys.task(task_id.decode()))
-            hashes = await pipe.execute()
+                pipe.get(keys.data(task_id.decode()))
+            replies = await pipe.execute()
+        hashes, data = replies[0::2], replies[1::2]
         gone = [task_id for task_id, fields in zip(ids, hashes, strict=True) if not fields]
         if gone:
             # Retention expired these tasks; drop them from the index as we pass.
             await self.redis.zrem(index, *gone)
             await self.redis.zrem(keys.all_tasks, *gone)
         return [
-            (task_id.decode(), decode_task(fields) if fields else None)
-            for task_id, fields in zip(ids, hashes, strict=True)
+            (task_id.decode(), decode_task(task_id.decode(), fields, blob) if fields else None)
+            for task_id, fields, blob in zip(ids, hashes, data, strict=True)
         ]
 
     def _seal_cursor(self, scope: list[str], after: str) -> str:

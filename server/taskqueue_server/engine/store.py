@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from . import leasing, listing, watching
 from .coalesce import Coalescer
-from .codec import decode_task, pairs_to_dict, text
+from .codec import decode_reply, decode_task, text
 from .errors import EngineError, ErrorCode, TaskNotFound
 from .events import EventHub
 from .ids import check_queue, new_task_ids, queue_of
@@ -134,7 +134,7 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
 
     def _outcome(self, task: NewTask, task_id: str, item: list[Any]) -> EnqueueOutcome:
         if int(item[0]) == 1:
-            return EnqueueOutcome(decode_task(pairs_to_dict(item[1])), deduplicated=True)
+            return EnqueueOutcome(decode_reply(text(item[2]), item[1]), deduplicated=True)
         created = int(item[2])
         record = TaskRecord(
             id=task_id,
@@ -167,25 +167,23 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
         return sorted(text(m) for m in members)
 
     async def get_task(self, task_id: str) -> TaskRecord:
-        keys = self.keys(queue_of(task_id))
         self.round_trips += 1
-        with unavailable_on_redis_errors():
-            fields = await self.redis.hgetall(keys.task(task_id))  # type: ignore[misc]
+        fields, data = await self.read_raw(task_id)
         if not fields:
             raise TaskNotFound(task_id)
-        return decode_task(fields)
+        return decode_task(task_id, fields, data)
 
     async def cancel(self, task_id: str) -> TaskRecord:
         queue = queue_of(task_id)
         keys = self.keys(queue)
         args = [self.now_ms(), self.settings.task_ttl_seconds, task_id]
         reply = await self.run("cancel", queue, [keys.lease, keys.scheduled], args)
-        return decode_task(pairs_to_dict(reply))
+        return decode_reply(task_id, reply)
 
     async def retry(self, task_id: str) -> TaskRecord:
         queue = queue_of(task_id)
         reply = await self.run("retry", queue, [self.keys(queue).seq], [self.now_ms(), task_id])
-        return decode_task(pairs_to_dict(reply))
+        return decode_reply(task_id, reply)
 
 
 async def open_engine(redis_url: str | None, settings: EngineSettings) -> RedisEngine:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -18,24 +18,34 @@ from .keys import QueueKeys
 from .models import Status, TaskRecord, TaskResult
 from .redis_errors import unavailable_on_redis_errors
 
+# A task as read from Redis: its hash with str keys, and its data (JSON text).
+RawTask = tuple[dict[str, Any], bytes | None]
+
 
 class TaskWatcher:
     """Yields the snapshot, then each newer state, and stops after a terminal one."""
 
     def __init__(
-        self, task_id: str, fields: dict[str, Any], sub: Subscription, reread: Callable[[], Any]
+        self,
+        task_id: str,
+        snapshot: RawTask,
+        sub: Subscription,
+        reread: Callable[[], Awaitable[RawTask]],
     ) -> None:
         self._task_id = task_id
-        self._fields = fields
+        self._fields, self._data = snapshot
         self._sub = sub
         self._reread = reread
+
+    def _decode(self) -> TaskRecord:
+        return decode_task(self._task_id, self._fields, self._data)
 
     def __aiter__(self) -> AsyncIterator[TaskRecord]:
         return self.until(None)
 
     async def until(self, deadline: float | None) -> AsyncIterator[TaskRecord]:
         """Like iterating, but ends quietly at `deadline` (event-loop time) if one is given."""
-        record = decode_task(self._fields)
+        record = self._decode()
         yield record
         while not record.status.is_terminal:
             payload = await self._next_payload(deadline)
@@ -47,16 +57,15 @@ class TaskWatcher:
                     "watcher fell too far behind the task's changes; watch again to resume",
                 )
             if payload == GAP:
-                fresh = await self._reread()
-                if not fresh:
+                self._fields, self._data = await self._reread()
+                if not self._fields:
                     raise TaskNotFound(self._task_id)
-                self._fields = {text(k): v for k, v in fresh.items()}
             else:
                 event = orjson.loads(payload)
                 if int(event["version"]) <= int(self._fields.get("version") or 0):
                     continue
                 self._fields.update(event)
-            newer = decode_task(self._fields)
+            newer = self._decode()
             if newer.version > record.version:
                 record = newer
                 yield record
@@ -86,11 +95,20 @@ class WatchingMixin:
         with unavailable_on_redis_errors():
             async with self.hub.subscribe(keys.task_events(task_id)) as sub:
                 # Subscribed first, so nothing between this read and now is missed.
-                fields = await self.redis.hgetall(keys.task(task_id))  # type: ignore[misc]
-                if not fields:
+                snapshot = await self.read_raw(task_id)
+                if not snapshot[0]:
                     raise TaskNotFound(task_id)
-                reread = lambda: self.redis.hgetall(keys.task(task_id))  # noqa: E731
-                yield TaskWatcher(task_id, {text(k): v for k, v in fields.items()}, sub, reread)
+                yield TaskWatcher(task_id, snapshot, sub, lambda: self.read_raw(task_id))
+
+    async def read_raw(self, task_id: str) -> RawTask:
+        """A task's hash (str keys; empty when unknown) and its data, in one round trip."""
+        keys = self.keys(queue_of(task_id))
+        with unavailable_on_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(keys.task(task_id))
+                pipe.get(keys.data(task_id))
+                fields, data = await pipe.execute()
+        return {text(k): v for k, v in fields.items()}, data
 
     async def get_result(self, task_id: str, wait_seconds: float = 0.0) -> TaskResult:
         deadline = asyncio.get_running_loop().time() + wait_seconds
@@ -106,18 +124,17 @@ class WatchingMixin:
         keys = self.keys(queue_of(task_id))
         with unavailable_on_redis_errors():
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hgetall(keys.task(task_id))
+                pipe.hmget(keys.task(task_id), ["status", "error"])
                 pipe.get(keys.result(task_id))
-                fields, result = await pipe.execute()
-        if not fields:
+                (status, error), result = await pipe.execute()
+        if status is None:
             if result is None:
                 raise TaskNotFound(task_id)
             # Metadata expired before the (longer-kept) result: it can only have completed.
             return TaskResult(task_id, Status.COMPLETED, orjson.loads(result), "")
-        record = decode_task(fields)
         return TaskResult(
             task_id,
-            record.status,
+            Status(text(status)),
             orjson.loads(result) if result is not None else None,
-            record.last_error,
+            text(error or b""),
         )

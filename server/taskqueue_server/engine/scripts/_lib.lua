@@ -6,13 +6,16 @@
 -- Status indexes and the all-tasks index use score 0: ids sort by creation time, so
 -- ZRANGEBYLEX pages them exactly.
 --
--- Task hash fields: id queue type data status priority max_retries attempts redeliveries
+-- A task is a hash <P>t:<id> and its task_data, JSON text, in <P>d:<id>: kept apart so the
+-- hash stays small enough for Redis' compact listpack encoding (about 300 bytes instead of
+-- about 1,200 for a 100-byte payload). Hash fields: type status priority max_retries attempts redeliveries
 -- created updated run_at started finished error progress progress_msg idem deps deps_left
 -- timeout seq token version.
 local P = ARGV[1]
 local PRIORITY_SPAN = 4398046511104  -- 2^42: FIFO sequence numbers below, priority above
 
 local function task_key(id) return P .. 't:' .. id end
+local function data_key(id) return P .. 'd:' .. id end
 local function ready_key(task_type) return P .. 'r:' .. task_type end
 local function wake_key(task_type) return P .. 'w:' .. task_type end
 
@@ -64,6 +67,7 @@ end
 -- keys; <P>expiry remembers when, so the timers' due script can drop the index entries too.
 local function retain(id, now, ttl)
   redis.call('EXPIRE', task_key(id), ttl)
+  redis.call('EXPIRE', data_key(id), ttl)
   redis.call('EXPIRE', P .. 'deps:' .. id, ttl)
   local idem = redis.call('HGET', task_key(id), 'idem')
   if idem and idem ~= '' then
@@ -111,6 +115,11 @@ local function release_dependents(parent, now)
       end
     end
   end
+end
+
+-- A task as scripts return it: its hash (flat field/value list) and its data.
+local function task_reply(id)
+  return {redis.call('HGETALL', task_key(id)), redis.call('GET', data_key(id))}
 end
 
 local function fail_with(code, message)

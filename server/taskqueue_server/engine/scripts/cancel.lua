@@ -2,7 +2,7 @@
 -- whatever its handler reports afterwards is refused.
 -- KEYS[1]  <P>lease, KEYS[2] <P>sched
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] task retention (s), ARGV[4] id
--- Returns the task hash after cancellation; NOT_FOUND or FAILED_PRECONDITION otherwise.
+-- Returns the task (task_reply) after cancellation; NOT_FOUND or FAILED_PRECONDITION otherwise.
 local now, ttl, id = ARGV[2], ARGV[3], ARGV[4]
 local key = task_key(id)
 local h = redis.call('HMGET', key, 'status', 'type')
@@ -22,4 +22,4 @@ end
 set_status(id, h[2], status, 'cancelled', now, {'finished', now, 'error', 'cancelled by request'})
 retain(id, now, ttl)
 cancel_dependents(id, now, ttl)
-return redis.call('HGETALL', key)
+return task_reply(id)

@@ -24,14 +24,15 @@ for n = 1, math.min(count, #candidates) do
   local c = candidates[n]
   redis.call('ZREM', ready_key(c.type), c.id)
   local key = task_key(c.id)
-  local h = redis.call('HMGET', key, 'data', 'max_retries', 'timeout', 'status')
-  if h[4] == 'pending' then
+  local h = redis.call('HMGET', key, 'max_retries', 'timeout', 'status')
+  if h[3] == 'pending' then
     local attempts = redis.call('HINCRBY', key, 'attempts', 1)
     local token = redis.call('HINCRBY', key, 'token', 1)
     set_status(c.id, c.type, 'pending', 'processing', now,
       {'started', now, 'worker', worker, 'attempts', attempts})
     redis.call('ZADD', KEYS[1], deadline, c.id)
-    local rest = {c.id, token, c.type, h[1], attempts, h[2], h[3] or '0'}
+    local data = redis.call('GET', data_key(c.id))
+    local rest = {c.id, token, c.type, data, attempts, h[1], h[2] or '0'}
     for _, v in ipairs(rest) do claimed[#claimed + 1] = v end
   end
 end

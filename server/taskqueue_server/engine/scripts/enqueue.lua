@@ -4,7 +4,7 @@
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] max live tasks in the queue (0: no limit)
 -- ARGV[4]  JSON: [[{id, type, d (index of its data in ARGV[5..]), priority, max_retries, run_at, idem, deps, timeout}, ...], ...]
 -- ARGV[5..] each task's data as JSON text, passed apart so it is not escaped twice
--- Returns, per group: {0, {per task: {0, status, created, seq} | {1, <existing task hash>}}}
+-- Returns, per group: {0, {per task: {0, status, created, seq} | {1, <existing task reply>, its id}}}
 --   or {code, message} when the group was refused (codes as in errors.py).
 local now, max_live = ARGV[2], tonumber(ARGV[3])
 local groups = cjson.decode(ARGV[4])
@@ -65,9 +65,12 @@ local function store(t, deps_left)
   else
     status = 'pending'
   end
-  redis.call('HSET', key, 'id', t.id, 'type', t.type, 'data', data, 'priority', t.priority,
-    'max_retries', t.max_retries, 'attempts', 0, 'created', now, 'run_at', t.run_at,
-    'seq', seq, 'version', 0, 'deps_left', deps_left)
+  redis.call('SET', data_key(t.id), data)
+  -- Zero counters (attempts, version, deps_left) are left out: a missing field reads as 0
+  -- and HINCRBY creates it, and every field saved keeps a backlog smaller.
+  redis.call('HSET', key, 'type', t.type, 'priority', t.priority,
+    'max_retries', t.max_retries, 'created', now, 'run_at', t.run_at, 'seq', seq)
+  if deps_left > 0 then redis.call('HSET', key, 'deps_left', deps_left) end
   if t.idem ~= '' then
     redis.call('HSET', key, 'idem', t.idem)
     redis.call('SET', P .. 'idem:' .. t.idem, t.id)
@@ -99,7 +102,7 @@ for g, group in ipairs(groups) do
     local results = {}
     for i, t in ipairs(group) do
       if plan[i].dedup then
-        results[i] = {1, redis.call('HGETALL', task_key(plan[i].dedup))}
+        results[i] = {1, task_reply(plan[i].dedup), plan[i].dedup}
       else
         results[i] = store(t, plan[i].deps_left)
       end

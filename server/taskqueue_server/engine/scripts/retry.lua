@@ -1,7 +1,7 @@
 -- Puts a failed or cancelled task back in its queue with a fresh retry budget.
 -- KEYS[1]  <P>seq
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] id
--- Returns the task hash; NOT_FOUND or FAILED_PRECONDITION otherwise.
+-- Returns the task (task_reply); NOT_FOUND or FAILED_PRECONDITION otherwise.
 local now, id = ARGV[2], ARGV[3]
 local key = task_key(id)
 local h = redis.call('HMGET', key, 'status', 'type', 'priority', 'idem')
@@ -12,6 +12,7 @@ if status ~= 'failed' and status ~= 'cancelled' then
 end
 -- Live again: nothing of it may expire while it waits.
 redis.call('PERSIST', key)
+redis.call('PERSIST', data_key(id))
 redis.call('PERSIST', P .. 'deps:' .. id)
 if h[4] and h[4] ~= '' then redis.call('PERSIST', P .. 'idem:' .. h[4]) end
 redis.call('DEL', P .. 'res:' .. id)
@@ -21,4 +22,4 @@ local seq = redis.call('INCR', KEYS[1])
 set_status(id, h[2], status, 'pending', now, {'attempts', 0, 'redeliveries', 0,
   'finished', 0, 'error', '', 'progress', 0, 'progress_msg', '', 'seq', seq, 'run_at', now})
 make_ready(id, h[2], h[3], seq)
-return redis.call('HGETALL', key)
+return task_reply(id)
