@@ -47,6 +47,8 @@ def trips_note(report: dict[str, Any], wanted: int) -> str | None:
     counts = [r.get("trips", 0) for r in report["runs"]]
     if min(counts, default=0) >= wanted:
         return None
+    if max(counts) == 0:
+        return f"{report['system']}: no W3 (its drain hit the limit with jobs still queued)"
     return f"{report['system']}: W3 over {min(counts)}-{max(counts)} trips (time budget reached)"
 
 
