@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import orjson
 import pytest
 from taskqueue_server.engine.errors import EngineError, ErrorCode, TaskNotFound
 from taskqueue_server.engine.models import NewTask, Outcome, Status
@@ -200,3 +203,35 @@ async def test_unknown_and_malformed_ids(engine: RedisEngine) -> None:
     with pytest.raises(EngineError) as malformed:
         await engine.get_task("default-../../etc")
     assert malformed.value.code == ErrorCode.INVALID_ARGUMENT
+
+
+async def test_result_wait_answers_with_the_outcome(engine: RedisEngine) -> None:
+    done, failed = await enqueue_one(engine), await enqueue_one(engine, max_retries=0)
+    waiters = [asyncio.create_task(engine.get_result(t, wait_seconds=10)) for t in (done, failed)]
+    claimed = {c.lease.task_id: c.lease for c in await engine.claim("default", ["t"], 5, "w")}
+    await engine.finish(
+        [Outcome(claimed[done], result_json='{"n": 7}'), Outcome(claimed[failed], error="boom")]
+    )
+    completed, refused = await asyncio.gather(*waiters)
+    assert (completed.status, completed.result) == (Status.COMPLETED, {"n": 7})
+    assert (refused.status, refused.result, refused.error) == (Status.FAILED, None, "boom")
+
+
+async def test_result_wait_ends_at_its_deadline_with_the_task_unfinished(
+    engine: RedisEngine,
+) -> None:
+    task_id = await enqueue_one(engine)
+    started = asyncio.get_running_loop().time()
+    result = await engine.get_result(task_id, wait_seconds=0.2)
+    assert result.status == Status.PENDING and result.result is None
+    assert 0.2 <= asyncio.get_running_loop().time() - started < 2
+
+
+async def test_completion_event_carries_the_result(engine: RedisEngine) -> None:
+    """What lets a waiting GetResult answer without reading Redis again."""
+    task_id = await enqueue_one(engine)
+    [claimed] = await engine.claim("default", ["t"], 5, "w")
+    async with engine.hub.subscribe(engine.keys("default").task_events(task_id)) as sub:
+        await engine.finish([Outcome(claimed.lease, result_json='{"n": 7}')])
+        event = orjson.loads(await asyncio.wait_for(sub.queue.get(), 5))
+    assert (event["status"], orjson.loads(event["result"])) == ("completed", {"n": 7})

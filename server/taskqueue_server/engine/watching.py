@@ -48,7 +48,7 @@ class TaskWatcher:
         record = self._decode()
         yield record
         while not record.status.is_terminal:
-            payload = await self._next_payload(deadline)
+            payload = await next_payload(self._sub, deadline)
             if payload is None:
                 return
             if payload == OVERFLOW:
@@ -70,16 +70,18 @@ class TaskWatcher:
                 record = newer
                 yield record
 
-    async def _next_payload(self, deadline: float | None) -> bytes | None:
-        # The deadline covers only this wait, never a Redis command: cancelling a command
-        # mid-flight is not reliably propagated by every redis-py release.
-        if deadline is None:
-            return await self._sub.queue.get()
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await self._sub.queue.get()
-        except TimeoutError:
-            return None
+
+async def next_payload(sub: Subscription, deadline: float | None) -> bytes | None:
+    """The next event, or None once `deadline` (event-loop time) passes."""
+    # The deadline covers only this wait, never a Redis command: cancelling a command
+    # mid-flight is not reliably propagated by every redis-py release.
+    if deadline is None:
+        return await sub.queue.get()
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await sub.queue.get()
+    except TimeoutError:
+        return None
 
 
 class WatchingMixin:
@@ -111,14 +113,29 @@ class WatchingMixin:
         return {text(k): v for k, v in fields.items()}, data
 
     async def get_result(self, task_id: str, wait_seconds: float = 0.0) -> TaskResult:
+        if wait_seconds <= 0:
+            return await self._read_result(task_id)
         deadline = asyncio.get_running_loop().time() + wait_seconds
-        first = await self._read_result(task_id)
-        if wait_seconds <= 0 or first.status.is_terminal:
-            return first
-        async with self.watch(task_id) as watcher:
-            async for _ in watcher.until(deadline):
-                pass
-        return await self._read_result(task_id)
+        channel = self.keys(queue_of(task_id)).task_events(task_id)
+        with unavailable_on_redis_errors():
+            async with self.hub.subscribe(channel) as sub:
+                # Subscribed first, so the outcome cannot slip between this read and the wait.
+                current = await self._read_result(task_id)
+                while not current.status.is_terminal:
+                    payload = await next_payload(sub, deadline)
+                    if payload is None:
+                        return current  # still unfinished; the caller may ask again
+                    if payload in (GAP, OVERFLOW):
+                        # Events were lost: read again. A flooded subscription stays
+                        # flooded, so after OVERFLOW answer with what the read says.
+                        current = await self._read_result(task_id)
+                        if payload == OVERFLOW:
+                            return current
+                        continue
+                    outcome = _outcome_of(task_id, orjson.loads(payload))
+                    if outcome is not None:
+                        return outcome
+        return current
 
     async def _read_result(self, task_id: str) -> TaskResult:
         keys = self.keys(queue_of(task_id))
@@ -138,3 +155,14 @@ class WatchingMixin:
             orjson.loads(result) if result is not None else None,
             text(error or b""),
         )
+
+
+def _outcome_of(task_id: str, event: dict[str, Any]) -> TaskResult | None:
+    """A terminal event carries everything GetResult answers (the result travels with it)."""
+    status = event.get("status")
+    if status is None or not Status(status).is_terminal:
+        return None
+    result = event.get("result")
+    return TaskResult(
+        task_id, Status(status), orjson.loads(result) if result else None, event.get("error", "")
+    )

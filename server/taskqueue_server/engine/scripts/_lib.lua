@@ -35,8 +35,9 @@ end
 
 -- Moves a task to a new status: status index, counters, version and the event watchers
 -- follow, all here so no transition can forget one of them. `fields` is a flat list of
--- further field/value pairs to set with the status.
-local function set_status(id, task_type, old, new, now, fields)
+-- further field/value pairs to set with the status; `result`, when given, goes out with
+-- the event only (it is stored under its own key), so a waiting GetResult needs no re-read.
+local function set_status(id, task_type, old, new, now, fields, result)
   local key = task_key(id)
   if old then
     redis.call('ZREM', P .. 's:' .. old, id)
@@ -52,7 +53,7 @@ local function set_status(id, task_type, old, new, now, fields)
     redis.call('DECR', P .. 'live')
   end
   local version = redis.call('HINCRBY', key, 'version', 1)
-  local event = {version = version, status = new, updated = now}
+  local event = {version = version, status = new, updated = now, result = result}
   local args = {'status', new, 'updated', now}
   for i = 1, #fields, 2 do
     args[#args + 1] = fields[i]

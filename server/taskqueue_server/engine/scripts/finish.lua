@@ -16,7 +16,7 @@ for position, o in ipairs(cjson.decode(ARGV[5])) do
     if o.error == nil or o.error == '' then
       redis.call('SET', P .. 'res:' .. o.id, o.result, 'EX', result_ttl)
       set_status(o.id, h[3], 'processing', 'completed', now,
-        {'finished', now, 'error', ''})
+        {'finished', now, 'error', ''}, o.result)
       retain(o.id, now, task_ttl)
       release_dependents(o.id, now)
     elseif not o.permanent and tonumber(h[4]) <= tonumber(h[5]) then
