@@ -235,3 +235,15 @@ async def test_completion_event_carries_the_result(engine: RedisEngine) -> None:
         await engine.finish([Outcome(claimed.lease, result_json='{"n": 7}')])
         event = orjson.loads(await asyncio.wait_for(sub.queue.get(), 5))
     assert (event["status"], orjson.loads(event["result"])) == ("completed", {"n": 7})
+
+
+async def test_finishing_claims_the_next_tasks_in_the_same_call(engine: RedisEngine) -> None:
+    first, second, third = [await enqueue_one(engine) for _ in range(3)]
+    [claimed] = await engine.claim("default", ["t"], 1, "w")
+    stale, following = await engine.finish_and_claim(
+        [Outcome(claimed.lease, result_json="{}")], "default", ["t"], 2, "w"
+    )
+    assert stale == [] and claimed.lease.task_id == first
+    assert [c.lease.task_id for c in following] == [second, third]
+    assert (await engine.get_task(first)).status == Status.COMPLETED
+    assert (await engine.get_task(third)).status == Status.PROCESSING

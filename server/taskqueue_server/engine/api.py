@@ -90,6 +90,16 @@ class Engine(Protocol):
     async def finish(self, outcomes: Sequence[Outcome]) -> list[Lease]:
         """Record completed and failed attempts in one call; returns the refused (stale) ones."""
 
+    async def finish_and_claim(
+        self,
+        outcomes: Sequence[Outcome],
+        queue: str,
+        task_types: Sequence[str],
+        count: int,
+        worker_id: str,
+    ) -> tuple[list[Lease], list[ClaimedTask]]:
+        """`finish`, and in the same call claim up to `count` tasks of `queue` (as `claim`)."""
+
     async def release(self, leases: Sequence[Lease]) -> None:
         """Hand unfinished tasks back without spending their retry budget (shutdown)."""
 

@@ -26,6 +26,11 @@ class Coalescer(Generic[Item, Reply]):
         self._waiting: list[tuple[Item, asyncio.Future[Reply]]] = []
         self._running: asyncio.Task[None] | None = None
 
+    @property
+    def pending(self) -> bool:
+        """True while items wait or a flush is in flight."""
+        return bool(self._waiting) or (self._running is not None and not self._running.done())
+
     async def submit(self, item: Item) -> Reply:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))

@@ -43,19 +43,7 @@ class LeasingMixin:
         self, queue: str, task_types: Sequence[str], count: int, worker_id: str
     ) -> list[ClaimedTask]:
         args = [self.now_ms(), self._lease_ms, count, worker_id, *task_types]
-        flat = await self.run("claim", queue, [self.keys(queue).lease], args)
-        return [
-            ClaimedTask(
-                lease=Lease(text(flat[i]), int(flat[i + 1])),
-                queue=queue,
-                task_type=text(flat[i + 2]),
-                task_data=orjson.loads(flat[i + 3]),
-                attempt=int(flat[i + 4]),
-                max_retries=int(flat[i + 5]),
-                timeout_seconds=float(flat[i + 6]),
-            )
-            for i in range(0, len(flat), 7)
-        ]
+        return _claimed(queue, await self.run("claim", queue, [self.keys(queue).lease], args))
 
     async def wait_for_work(self, queue: str, task_types: Sequence[str], seconds: float) -> bool:
         keys = self.keys(queue)
@@ -72,18 +60,41 @@ class LeasingMixin:
         return lost
 
     async def finish(self, outcomes: Sequence[Outcome]) -> list[Lease]:
+        stale, _ = await self.finish_and_claim(outcomes, "", (), 0, "")
+        return stale
+
+    async def finish_and_claim(
+        self,
+        outcomes: Sequence[Outcome],
+        queue: str,
+        task_types: Sequence[str],
+        count: int,
+        worker_id: str,
+    ) -> tuple[list[Lease], list[ClaimedTask]]:
         stale: list[Lease] = []
+        claimed: list[ClaimedTask] = []
         grouped: dict[str, list[Outcome]] = defaultdict(list)
         for outcome in outcomes:
             grouped[queue_of(outcome.lease.task_id)].append(outcome)
         settings = self.settings
-        for queue, group in grouped.items():
-            keys = self.keys(queue)
+        for group_queue, group in grouped.items():
+            keys = self.keys(group_queue)
             encoded = orjson.dumps([_encode_outcome(o) for o in group])
-            args = [self.now_ms(), settings.task_ttl_seconds, settings.result_ttl_seconds, encoded]
-            positions = await self.run("finish", queue, [keys.lease, keys.scheduled], args)
+            # The claim rides with the outcomes of its own queue only (one slot per call).
+            claim = [count, self._lease_ms, worker_id, *task_types] if group_queue == queue else [0]
+            args = [
+                self.now_ms(),
+                settings.task_ttl_seconds,
+                settings.result_ttl_seconds,
+                encoded,
+                *claim,
+            ]
+            positions, flat = await self.run(
+                "finish", group_queue, [keys.lease, keys.scheduled], args
+            )
             stale.extend(group[int(p) - 1].lease for p in positions)
-        return stale
+            claimed.extend(_claimed(group_queue, flat))
+        return stale, claimed
 
     async def release(self, leases: Sequence[Lease]) -> None:
         for queue, group in _by_queue(leases).items():
@@ -117,6 +128,22 @@ class LeasingMixin:
 
     def schedule_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
         return self.hub.subscribe(self.keys(queue).timer_channel)
+
+
+def _claimed(queue: str, flat: list[Any]) -> list[ClaimedTask]:
+    """claim_tasks' flat reply: 7 entries per task."""
+    return [
+        ClaimedTask(
+            lease=Lease(text(flat[i]), int(flat[i + 1])),
+            queue=queue,
+            task_type=text(flat[i + 2]),
+            task_data=orjson.loads(flat[i + 3]),
+            attempt=int(flat[i + 4]),
+            max_retries=int(flat[i + 5]),
+            timeout_seconds=float(flat[i + 6]),
+        )
+        for i in range(0, len(flat), 7)
+    ]
 
 
 def _by_queue(leases: Sequence[Lease]) -> dict[str, list[Lease]]:

@@ -58,6 +58,8 @@ class WorkerPool:
     _duties: list[asyncio.Task[None]] = field(default_factory=list)
     _slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: bool = False
+    _busy: int = 0  # handlers running now
+    _reserved: int = 0  # slots promised to claims in flight
 
     def __post_init__(self) -> None:
         self._executor = ThreadPoolExecutor(
@@ -103,27 +105,37 @@ class WorkerPool:
     def running_count(self) -> int:
         return len(self._running)
 
+    def _free_slots(self) -> int:
+        return 0 if self._stopping else self.concurrency - self._busy - self._reserved
+
     async def _fetch_loop(self, queue: str) -> None:
         failures = 0
         while not self._stopping:
-            free = self.concurrency - len(self._running)
-            if free <= 0:
+            free = self._free_slots()
+            # While outcomes are being recorded, their call claims the next tasks (see _record).
+            if free <= 0 or self._finisher.pending:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
             sent = asyncio.get_running_loop().time()
+            self._reserved += free
             try:
                 claimed = await self.engine.claim(queue, self._types, free, self.worker_id)
-                if not claimed:
-                    await self.engine.wait_for_work(queue, self._types, IDLE_BLOCK_SECONDS)
                 failures = 0
             except EngineError as exc:
                 failures += 1
                 log.warning("claiming from %s failed (%s); retrying", queue, exc.message)
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
                 continue
+            finally:
+                self._reserved -= free
             for task in claimed:
                 self._launch(task, sent + self.lease_seconds)
+            if not claimed:
+                try:
+                    await self.engine.wait_for_work(queue, self._types, IDLE_BLOCK_SECONDS)
+                except EngineError as exc:
+                    log.warning("waiting for work on %s failed (%s)", queue, exc.message)
 
     def _launch(self, task: ClaimedTask, lease_until: float) -> None:
         loop = asyncio.get_running_loop()
@@ -139,28 +151,34 @@ class WorkerPool:
         )
         running = Running(task, ctx, lease_until)
         self._running[lease.task_id] = running
+        self._busy += 1
         running.job = asyncio.create_task(self._execute(running), name=f"task-{lease.task_id}")
 
     async def _execute(self, running: Running) -> None:
-        task = running.task
         try:
-            registration = self.registrations[task.task_type]
             try:
-                outcome = success(
-                    task, await run_handler(registration, task, running.ctx, self._executor)
-                )
-            except asyncio.CancelledError:
-                if running.abandoned:
-                    return
-                raise
-            except Exception as exc:
-                if running.abandoned:
-                    return
-                outcome = failure(task, exc, self.retry)
-            await self._report(outcome)
+                outcome = await self._outcome_of(running)
+            finally:
+                # The slot is free once the handler is done; recording is the finisher's.
+                self._busy -= 1
+                self._slot_freed.set()
+            if outcome is not None:
+                await self._report(outcome)
         finally:
-            self._running.pop(task.lease.task_id, None)
-            self._slot_freed.set()
+            self._running.pop(running.task.lease.task_id, None)
+
+    async def _outcome_of(self, running: Running) -> Outcome | None:
+        """Run the handler; None when its outcome must not be reported (abandoned)."""
+        task = running.task
+        registration = self.registrations[task.task_type]
+        try:
+            return success(task, await run_handler(registration, task, running.ctx, self._executor))
+        except asyncio.CancelledError:
+            if running.abandoned:
+                return None
+            raise
+        except Exception as exc:
+            return None if running.abandoned else failure(task, exc, self.retry)
 
     async def _report(self, outcome: Outcome) -> None:
         """Record the outcome, retrying while Redis is away; the lease fences a late report."""
@@ -183,8 +201,23 @@ class WorkerPool:
             return
 
     async def _record(self, outcomes: list[Outcome]) -> list[bool]:
-        stale = set(await self.engine.finish(outcomes))
-        return [o.lease not in stale for o in outcomes]
+        """Record outcomes and, in the same call, claim tasks for the slots now free."""
+        first = self._running.get(outcomes[0].lease.task_id)
+        queue = first.task.queue if first is not None else self.queues[0]
+        want = self._free_slots() if self._types else 0
+        sent = asyncio.get_running_loop().time()
+        self._reserved += want
+        try:
+            stale, claimed = await self.engine.finish_and_claim(
+                outcomes, queue, self._types, want, self.worker_id
+            )
+        finally:
+            self._reserved -= want
+            self._slot_freed.set()
+        for task in claimed:
+            self._launch(task, sent + self.lease_seconds)
+        refused = set(stale)
+        return [o.lease not in refused for o in outcomes]
 
     async def _renew_loop(self) -> None:
         interval = self.lease_seconds / 3

@@ -2,8 +2,11 @@
 -- KEYS[1]  <P>lease, KEYS[2] <P>sched
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] task retention (s), ARGV[4] result retention (s)
 -- ARGV[5]  JSON: [{id, token, result (JSON text) | error, permanent, delay (ms)}, ...]
--- Returns the positions (1-based) of outcomes refused because the lease was no longer
--- theirs (fencing).
+-- ARGV[6]  how many tasks to claim in the same call (0: none; a busy worker takes its next
+-- tasks with the outcomes of its last ones), ARGV[7] lease (ms), ARGV[8] worker id,
+-- ARGV[9..] task types this worker can run
+-- Returns {positions (1-based) of outcomes refused because the lease was no longer theirs
+-- (fencing), claimed tasks as claim.lua returns them}.
 local now, task_ttl, result_ttl = ARGV[2], ARGV[3], ARGV[4]
 local stale = {}
 for position, o in ipairs(cjson.decode(ARGV[5])) do
@@ -31,4 +34,9 @@ for position, o in ipairs(cjson.decode(ARGV[5])) do
     end
   end
 end
-return stale
+local claimed = {}
+if tonumber(ARGV[6]) > 0 then
+  claimed = claim_tasks(KEYS[1], now, tonumber(ARGV[7]), tonumber(ARGV[6]), ARGV[8],
+    {unpack(ARGV, 9)})
+end
+return {stale, claimed}

@@ -29,8 +29,12 @@ class ImportRequest:
 
     def issues_path(self) -> str:
         """Oldest first, so issues opened while we page land at the end, not shift pages."""
-        query: dict[str, str | int] = {"state": self.state, "sort": "created",
-                                       "direction": "asc", "per_page": 100}
+        query: dict[str, str | int] = {
+            "state": self.state,
+            "sort": "created",
+            "direction": "asc",
+            "per_page": 100,
+        }
         if self.since is not None:
             query["since"] = self.since.strftime("%Y-%m-%dT%H:%M:%SZ")
         if self.labels:
@@ -59,8 +63,15 @@ def parse_import(task_data: object, *, labels_allowed: bool) -> ImportRequest:
     labels = _labels(task_data.get("labels"))
     if labels and not labels_allowed:
         raise ValueError("task_data.labels: milestones cannot be filtered by label")
-    return ImportRequest(owner, repo, state, _since(task_data.get("since")), labels,
-                         _token(task_data.get("token")), _max_items(task_data.get("max_items")))
+    return ImportRequest(
+        owner,
+        repo,
+        state,
+        _since(task_data.get("since")),
+        labels,
+        _token(task_data.get("token")),
+        _max_items(task_data.get("max_items")),
+    )
 
 
 def _name(value: object, field: str, pattern: re.Pattern[str]) -> str:

@@ -88,10 +88,18 @@ async def _import(
         if url is not None and not same_origin(url, settings.api_url):
             # Following it would send the token to another host.
             raise PermanentError("GitHub pagination pointed at another host; refusing to follow")
-        await ctx.report_progress(_percent(pages, page.last_page, done=url is None),
-                                  f"page {pages}: {len(items)} {kind} so far")
-    log.info("imported %d %s from %s/%s in %d pages", len(items), kind, request.owner,
-             request.repo, pages)
+        await ctx.report_progress(
+            _percent(pages, page.last_page, done=url is None),
+            f"page {pages}: {len(items)} {kind} so far",
+        )
+    log.info(
+        "imported %d %s from %s/%s in %d pages",
+        len(items),
+        kind,
+        request.owner,
+        request.repo,
+        pages,
+    )
     result_items = list(items.values())[: request.max_items]
     result: JsonObject = {
         "success": True,
