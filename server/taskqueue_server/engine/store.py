@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 EnqueueGroup = list[tuple[NewTask, str]]  # each task with its id
 GroupReply = list[Any]
 MAX_COALESCED = 500
+# Script replies carry statuses as bytes; a dict lookup is cheaper than Status(text(...)).
+_STATUS = {status.value.encode(): status for status in Status}
 DUE_BATCH = 1000
 
 
@@ -141,13 +143,13 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
             queue=task.queue,
             task_type=task.task_type,
             task_data=task.task_data,
-            status=Status(text(item[1])),
+            status=_STATUS[item[1]],
             priority=task.priority,
             attempts=0,
             max_retries=task.max_retries,
             created_at_ms=created,
             updated_at_ms=created,
-            run_at_ms=self._run_at(task, created),
+            run_at_ms=int(item[3]),
             idempotency_key=task.idempotency_key,
             depends_on=task.depends_on,
             timeout_seconds=task.timeout_seconds,

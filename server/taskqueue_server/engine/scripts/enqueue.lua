@@ -4,7 +4,7 @@
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] max live tasks in the queue (0: no limit)
 -- ARGV[4]  JSON: [[{id, type, d (index of its data in ARGV[5..]), priority, max_retries, run_at, idem, deps, timeout}, ...], ...]
 -- ARGV[5..] each task's data as JSON text, passed apart so it is not escaped twice
--- Returns, per group: {0, {per task: {0, status, created, seq} | {1, <existing task reply>, its id}}}
+-- Returns, per group: {0, {per task: {0, status, created, run_at} | {1, <existing task reply>, its id}}}
 --   or {code, message} when the group was refused (codes as in errors.py).
 local now, max_live = ARGV[2], tonumber(ARGV[3])
 local groups = cjson.decode(ARGV[4])
@@ -90,7 +90,7 @@ local function store(t, deps_left)
   else
     make_ready(t.id, t.type, t.priority, seq)
   end
-  return {0, status, now, seq}
+  return {0, status, now, t.run_at}
 end
 
 local replies = {}
