@@ -1,0 +1,126 @@
+"""W2 at scale (issue 7): how the drain rate of taskqueue-server holds up with depth and workers.
+
+Loads N no-op tasks through a front server whose workers watch an unused queue, then starts
+K worker servers and times the drain the way bench/compare.py does: from the first Stats poll
+that sees a completed task to the poll that sees all N. Runs on a private Redis.
+
+    .venv/bin/python bench/drain_scale.py                      # 20k x1, 20k x2, 1M x1
+    .venv/bin/python bench/drain_scale.py --cases 20000:1,1000000:2
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+
+import redis
+from benchlib import (
+    REPO_ROOT,
+    free_port,
+    load_average,
+    machine,
+    private_redis,
+    table,
+    write_results,
+)
+from taskqueue_client import TaskQueueClient
+
+TASK_TYPE = "noop"
+BATCH = 1000
+POLL_SECONDS = 0.05
+
+
+@contextlib.contextmanager
+def server(redis_url: str, queue: str) -> Iterator[TaskQueueClient]:
+    """One taskqueue-server with the bench's no-op handler, serving `queue`."""
+    port = free_port()
+    command = [
+        str(REPO_ROOT / ".venv/bin/taskqueue-server"), "--redis-url", redis_url,
+        "--handlers", "bench.noop_handlers", "--concurrency", "16", "--queues", queue,
+        "--port", str(port), "--log-level", "WARNING",
+    ]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    client = TaskQueueClient(f"127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.stats()
+                break
+            except Exception:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield client
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(30)
+
+
+def completed(client: TaskQueueClient) -> int:
+    counts = client.stats(TASK_TYPE).get(TASK_TYPE)
+    return 0 if counts is None else counts.completed
+
+
+def drain(redis_url: str, tasks: int, workers: int) -> dict[str, float]:
+    """Tasks/s for `workers` servers draining `tasks` queued before they start."""
+    redis.Redis.from_url(redis_url).flushall()
+    with server(redis_url, "parked") as front:
+        loaded = time.perf_counter()
+        for start in range(0, tasks, BATCH):
+            count = min(BATCH, tasks - start)
+            front.enqueue_many(
+                [{"task_type": TASK_TYPE, "task_data": {"i": start + i}} for i in range(count)]
+            )
+        load_seconds = time.perf_counter() - loaded
+        memory = redis.Redis.from_url(redis_url).info("memory")["used_memory"]
+        with contextlib.ExitStack() as stack:
+            for _ in range(workers):
+                stack.enter_context(server(redis_url, "default"))
+            while completed(front) == 0:
+                time.sleep(POLL_SECONDS)
+            first = time.perf_counter()
+            while (done := completed(front)) < tasks:
+                time.sleep(POLL_SECONDS)
+            return {
+                "rate": (done - 1) / (time.perf_counter() - first),
+                "load_rate": tasks / load_seconds,
+                "memory_mib": memory / 2**20,
+            }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--cases", default="20000:1,20000:2,1000000:1",
+                        help="comma-separated TASKS:WORKER_SERVERS")  # fmt: skip
+    args = parser.parse_args()
+    rows = []
+    with private_redis() as url:
+        about = machine(url)
+        for case in args.cases.split(","):
+            tasks, workers = (int(part) for part in case.split(":"))
+            print(f"drain_scale: {tasks:,} tasks, {workers} server(s)", flush=True)
+            result = drain(url, tasks, workers)
+            rows.append([
+                f"{tasks:,}", str(workers), f"{result['rate']:,.0f}",
+                f"{result['load_rate']:,.0f}", f"{result['memory_mib']:,.0f}", load_average(),
+            ])  # fmt: skip
+    header = ["queued tasks", "worker servers", "W2 drain tasks/s", "EnqueueBatch load tasks/s",
+              "Redis MiB when loaded", "load average after"]  # fmt: skip
+    write_results(
+        "drain-scale",
+        f"# W2 at scale, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
+        f"Machine: {about}. One run per case; each worker server runs 16 slots.\n\n"
+        + table(header, rows)
+        + "\n",
+    )
+
+
+if __name__ == "__main__":
+    main()
