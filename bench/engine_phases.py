@@ -98,10 +98,18 @@ class CountingEngine:
 
     async def finish(self, outcomes: Any) -> Any:
         stale = await self._engine.finish(outcomes)
+        self._count(outcomes)
+        return stale
+
+    async def finish_and_claim(self, outcomes: Any, *claim: Any) -> Any:
+        reply = await self._engine.finish_and_claim(outcomes, *claim)
+        self._count(outcomes)
+        return reply
+
+    def _count(self, outcomes: Any) -> None:
         self.recorded += len(outcomes)
         if self.recorded >= self.target:
             self.all_done.set()
-        return stale
 
 
 async def _noop(task_data: dict[str, Any], ctx: TaskContext) -> None:
