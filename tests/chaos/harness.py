@@ -16,6 +16,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue.v1 import taskqueue_pb2_grpc as pb_grpc
 
+from tests.support.statuses import STATUS_NAMES
+
 T = TypeVar("T")
 TERMINAL = (
     pb.TASK_STATUS_COMPLETED,
@@ -29,16 +31,7 @@ LIVE = (
     pb.TASK_STATUS_PROCESSING,
     pb.TASK_STATUS_RETRYING,
 )
-STATS_FIELD = {
-    pb.TASK_STATUS_PENDING: "pending",
-    pb.TASK_STATUS_SCHEDULED: "scheduled",
-    pb.TASK_STATUS_WAITING: "waiting",
-    pb.TASK_STATUS_PROCESSING: "processing",
-    pb.TASK_STATUS_RETRYING: "retrying",
-    pb.TASK_STATUS_COMPLETED: "completed",
-    pb.TASK_STATUS_FAILED: "failed",
-    pb.TASK_STATUS_CANCELLED: "cancelled",
-}
+STATS_FIELD = STATUS_NAMES
 
 
 def wait_until(

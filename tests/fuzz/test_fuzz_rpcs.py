@@ -25,6 +25,7 @@ from tests.fuzz import wire
 from tests.fuzz.conftest import FuzzServer
 from tests.fuzz.strategies import MARKER, Call, Known, calls
 from tests.support.server_process import REDIS_URL
+from tests.support.statuses import STATUS_NAMES
 
 Code = grpc.StatusCode
 DOCUMENTED = {
@@ -41,16 +42,7 @@ METHODS = (
     "Enqueue", "EnqueueBatch", "GetTask", "GetResult", "WatchTask",
     "CancelTask", "RetryTask", "ListTasks", "Stats",
 )  # fmt: skip
-STATUSES = {
-    pb.TASK_STATUS_PENDING: "pending",
-    pb.TASK_STATUS_SCHEDULED: "scheduled",
-    pb.TASK_STATUS_WAITING: "waiting",
-    pb.TASK_STATUS_PROCESSING: "processing",
-    pb.TASK_STATUS_RETRYING: "retrying",
-    pb.TASK_STATUS_COMPLETED: "completed",
-    pb.TASK_STATUS_FAILED: "failed",
-    pb.TASK_STATUS_CANCELLED: "cancelled",
-}
+STATUSES = STATUS_NAMES
 known = Known()
 # (method, code name) of every fuzz call, so a later test can show the fuzz reached deep.
 outcomes: Counter[tuple[str, str]] = Counter()

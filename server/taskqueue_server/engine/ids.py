@@ -35,18 +35,16 @@ def queue_of(task_id: str) -> str:
 
 
 def check_queue(queue: str) -> str:
-    if QUEUE_PATTERN.fullmatch(queue) is None:
-        raise EngineError(
-            ErrorCode.INVALID_ARGUMENT,
-            f"invalid queue name {queue[:80]!r}: use 1-64 of A-Z a-z 0-9 _ .",
-        )
-    return queue
+    return _checked(QUEUE_PATTERN, queue, "invalid queue name", "use 1-64 of A-Z a-z 0-9 _ .")
 
 
 def check_task_type(task_type: str) -> str:
-    if TASK_TYPE_PATTERN.fullmatch(task_type) is None:
-        raise EngineError(
-            ErrorCode.INVALID_ARGUMENT,
-            f"invalid task_type {task_type[:80]!r}: use 1-128 of A-Z a-z 0-9 _ . : -",
-        )
-    return task_type
+    return _checked(
+        TASK_TYPE_PATTERN, task_type, "invalid task_type", "use 1-128 of A-Z a-z 0-9 _ . : -"
+    )
+
+
+def _checked(pattern: re.Pattern[str], value: str, problem: str, hint: str) -> str:
+    if pattern.fullmatch(value) is None:
+        raise EngineError(ErrorCode.INVALID_ARGUMENT, f"{problem} {value[:80]!r}: {hint}")
+    return value

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import Sequence
+from typing import Any
 
 import grpc
 
+from .interceptor_types import Continuation, Handler, Interceptor
 from .security import SecuritySettings, load_tokens
 
 log = logging.getLogger("taskqueue_server.auth")
@@ -29,13 +30,6 @@ PRODUCER_METHODS = frozenset(
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _ROLE_RANK = {"producer": 1, "admin": 2}
 
-if TYPE_CHECKING:  # the stubs make these generic; at run time they are plain classes
-    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
-    _Interceptor: TypeAlias = grpc.aio.ServerInterceptor[Any, Any]
-else:
-    Handler = grpc.RpcMethodHandler
-    _Interceptor = grpc.aio.ServerInterceptor
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler]]
 
 
 def required_role(method: str, open_health: bool) -> str | None:
@@ -88,7 +82,7 @@ def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | No
     return None
 
 
-class AuthInterceptor(_Interceptor):
+class AuthInterceptor(Interceptor):
     """Refuses calls without a valid token (UNAUTHENTICATED) or with too weak a role
     (PERMISSION_DENIED) before the servicer sees the request."""
 

@@ -12,21 +12,16 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 
+from .interceptor_types import Continuation, Handler, Interceptor
+
 log = logging.getLogger("taskqueue_server.service")
 
-if TYPE_CHECKING:  # the stubs make these generic; at run time they are plain classes
-    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
-    _Interceptor: TypeAlias = grpc.aio.ServerInterceptor[Any, Any]
-else:
-    Handler = grpc.RpcMethodHandler
-    _Interceptor = grpc.aio.ServerInterceptor
 Context = grpc.aio.ServicerContext[Any, Any]
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler]]
 
 UNDECODABLE = (
     "the request is not a valid protobuf message for this method "
@@ -51,7 +46,7 @@ def _never_raises(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any
     return decode
 
 
-class DecodeGuard(_Interceptor):
+class DecodeGuard(Interceptor):
     """Answers INVALID_ARGUMENT to unary-request calls whose message does not parse."""
 
     async def intercept_service(
