@@ -175,8 +175,10 @@ class App:
             loop.add_signal_handler(signum, self.shutdown, signum)
         if self.auth is not None:  # SIGHUP re-reads the tokens: rotation without a restart
             loop.add_signal_handler(signal.SIGHUP, reload_tokens, self.auth, settings.security)
-        await self.health.set("", _SERVING if connected else _NOT_SERVING)
-        await self.health.set(SERVICE_NAME, _SERVING if connected else _NOT_SERVING)
+        # The same check the health loop runs: connecting alone needs no rights on our keys.
+        status = _SERVING if connected and await self._store_answers(report=True) else _NOT_SERVING
+        await self.health.set("", status)
+        await self.health.set(SERVICE_NAME, status)
         await self.server.start()
         background = [asyncio.create_task(self.watch_store_health())]
         if not connected:
