@@ -127,13 +127,17 @@ class ServerProcess:
         """Send `sig`, wait for the exit, return the exit code (kills after `timeout`)."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                raise TimeoutError(
-                    f"taskqueue-server ignored signal {sig} for {timeout}s:\n{self.output()}"
-                ) from None
+        return self.wait_exit(timeout)
+
+    def wait_exit(self, timeout: float = 20.0) -> int:
+        """Wait for the exit of a server already signalled; return the exit code."""
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise TimeoutError(
+                f"taskqueue-server did not exit within {timeout}s:\n{self.output()}"
+            ) from None
         self._reader.join(2)
         return self.process.returncode
 
@@ -250,4 +254,5 @@ def stop_all(servers: Iterable[ServerProcess], sig: int = signal.SIGTERM) -> lis
     for server in servers:
         if server.running:
             server.process.send_signal(sig)
-    return [server.stop(sig) for server in servers]
+    # Waiting only: a second signal would mean "stop now" to a server still shutting down.
+    return [server.wait_exit() for server in servers]
