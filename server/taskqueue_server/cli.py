@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     logging.getLogger("taskqueue_server.ready").setLevel(logging.INFO)
     # Imported late so `taskqueue-server --help` works before the engine is importable.
-    from .service.app import serve
+    from .app import serve
 
     try:
         code = asyncio.run(serve(settings))

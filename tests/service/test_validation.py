@@ -6,12 +6,12 @@ import math
 
 import pytest
 from taskqueue.v1 import taskqueue_pb2 as pb
+from taskqueue_server.config.settings import RequestLimits
 from taskqueue_server.engine.errors import ErrorCode
 from taskqueue_server.engine.models import DEFAULT_MAX_RETRIES, NewTask
 from taskqueue_server.service.convert import new_task_from_request, new_tasks_from_batch
 from taskqueue_server.service.validation import (
     InvalidArgument,
-    RequestLimits,
     check_page_size,
     check_queue,
     parse_task_id,

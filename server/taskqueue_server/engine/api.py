@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from .events import Subscription
 from .models import (
     ClaimedTask,
     EnqueueOutcome,
@@ -29,13 +28,9 @@ class TaskWatch(Protocol):
         """The same states, ending quietly at `deadline` (event-loop time)."""
 
 
-class Engine(Protocol):
-    """Every task operation. All raise `EngineError` subclasses for refused requests."""
+class CallerEngine(Protocol):
+    """What callers may do to tasks (the gRPC service's side). Refusals raise `EngineError`."""
 
-    async def ping(self) -> None:
-        """Raise `StoreUnavailable` unless the store answers."""
-
-    # --- callers ---------------------------------------------------------------
     async def enqueue(self, tasks: Sequence[NewTask]) -> list[EnqueueOutcome]:
         """Store tasks of one queue all or nothing, in one round trip."""
 
@@ -75,7 +70,11 @@ class Engine(Protocol):
     async def queues(self) -> list[str]:
         """Every queue that has held a task."""
 
-    # --- workers ---------------------------------------------------------------
+
+
+class WorkerEngine(Protocol):
+    """What running tasks takes: claims, leases, outcomes, timers. Refusals raise `EngineError`."""
+
     async def claim(
         self, queue: str, task_types: Sequence[str], count: int, worker_id: str
     ) -> list[ClaimedTask]:
@@ -106,8 +105,12 @@ class Engine(Protocol):
     async def report_progress(self, lease: Lease, progress: int, message: str) -> None:
         """Store progress on the task and publish it to watchers."""
 
-    def cancel_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
-        """Ids of running tasks of `queue` whose cancellation was asked for."""
+    def cancel_signals(self, queue: str) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+        """Ids of running tasks of `queue` whose cancellation was asked for, as they come.
+
+        One missed while the connection was down is caught by the next lease renewal,
+        which reports cancelled tasks as lost.
+        """
 
     async def run_due(self, queue: str) -> float:
         """Promote due scheduled/retrying tasks, reclaim expired leases, trim expired entries.
@@ -115,8 +118,16 @@ class Engine(Protocol):
         Returns seconds until the next thing is due (capped), for the timer to sleep.
         """
 
-    def schedule_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
-        """Due times (ms) of tasks newly scheduled in `queue`, so timers can wake sooner."""
+    def schedule_signals(self, queue: str) -> AbstractAsyncContextManager[AsyncIterator[float]]:
+        """Due times (epoch seconds) of tasks newly scheduled in `queue`, so timers can wake
+        sooner; 0.0 when announcements may have been missed (check now)."""
+
+
+class Engine(CallerEngine, WorkerEngine, Protocol):
+    """Both sides, plus the connection itself; what the wiring in app.py holds."""
+
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the store answers."""
 
     async def close(self) -> None:
         """Release connections."""

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 
 from .codec import text
-from .events import EventHub, Subscription
+from .events import GAP, OVERFLOW, EventHub, Subscription
 from .ids import queue_of
 from .keys import QueueKeys
 from .models import ClaimedTask, Lease, Outcome
@@ -123,11 +123,29 @@ class LeasingMixin:
         cap = settings.max_timer_sleep_seconds
         return cap if int(next_ms) < 0 else min(cap, int(next_ms) / 1000)
 
-    def cancel_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
-        return self.hub.subscribe(self.keys(queue).cancel_channel)
+    @contextlib.asynccontextmanager
+    async def cancel_signals(self, queue: str) -> AsyncIterator[AsyncIterator[str]]:
+        async with self.hub.subscribe(self.keys(queue).cancel_channel) as subscription:
+            yield _task_ids(subscription)
 
-    def schedule_signals(self, queue: str) -> AbstractAsyncContextManager[Subscription]:
-        return self.hub.subscribe(self.keys(queue).timer_channel)
+    @contextlib.asynccontextmanager
+    async def schedule_signals(self, queue: str) -> AsyncIterator[AsyncIterator[float]]:
+        async with self.hub.subscribe(self.keys(queue).timer_channel) as subscription:
+            yield _due_times(subscription)
+
+
+async def _task_ids(subscription: Subscription) -> AsyncIterator[str]:
+    while True:
+        payload = await subscription.queue.get()
+        if payload not in (GAP, OVERFLOW):
+            yield payload.decode(errors="replace")
+
+
+async def _due_times(subscription: Subscription) -> AsyncIterator[float]:
+    while True:
+        payload = await subscription.queue.get()
+        # A marker means announcements were lost: 0.0 is "due now", so timers re-check.
+        yield int(payload) / 1000 if payload.isdigit() else 0.0
 
 
 def _claimed(queue: str, flat: list[Any]) -> list[ClaimedTask]:

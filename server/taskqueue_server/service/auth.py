@@ -17,8 +17,8 @@ from typing import Any
 
 import grpc
 
+from ..config.security import SecuritySettings, load_tokens
 from .interceptor_types import Continuation, Handler, Interceptor
-from .security import SecuritySettings, load_tokens
 
 log = logging.getLogger("taskqueue_server.auth")
 

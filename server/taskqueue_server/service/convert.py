@@ -13,6 +13,7 @@ import orjson
 from google.protobuf import struct_pb2
 from taskqueue.v1 import taskqueue_pb2 as pb
 
+from ..config.settings import RequestLimits
 from ..engine.models import (
     DEFAULT_MAX_RETRIES,
     JsonObject,
@@ -26,7 +27,6 @@ from .validation import (
     MAX_DELAY_SECONDS,
     MAX_TIMEOUT_SECONDS,
     InvalidArgument,
-    RequestLimits,
     check_depends_on,
     check_idempotency_key,
     check_max_retries,

@@ -9,7 +9,8 @@ import grpc
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue.v1 import taskqueue_pb2_grpc as pb_grpc
 
-from ..engine.api import Engine
+from ..config.settings import RequestLimits
+from ..engine.api import CallerEngine
 from ..engine.errors import EngineError, ErrorCode, StoreUnavailable
 from ..worker.registry import Registration
 from .convert import (
@@ -23,7 +24,6 @@ from .convert import (
 from .status import abort_with
 from .validation import (
     MAX_WAIT_SECONDS,
-    RequestLimits,
     check_page_size,
     check_page_token,
     check_queue,
@@ -60,7 +60,7 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
 
     def __init__(
         self,
-        engine: Engine | None,
+        engine: CallerEngine | None,
         registrations: Mapping[str, Registration],
         limits: RequestLimits,
         max_watch_streams: int = 10_000,
@@ -70,12 +70,12 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
         self._limits = limits
         self.watch_slots = StreamSlots(max_watch_streams)
 
-    def attach(self, engine: Engine) -> None:
+    def attach(self, engine: CallerEngine) -> None:
         """Serve with `engine` from now on (the server may start before Redis answers)."""
         self._engine = engine
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> CallerEngine:
         engine = self._engine
         if engine is None:
             raise StoreUnavailable("not connected yet; the server keeps trying")

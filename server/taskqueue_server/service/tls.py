@@ -6,7 +6,7 @@ from pathlib import Path
 
 import grpc
 
-from .security import SecuritySettings
+from ..config.security import SecuritySettings
 
 
 def server_credentials(settings: SecuritySettings) -> grpc.ServerCredentials:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
 from ..engine.errors import EngineError, ErrorCode
 from ..engine.models import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
@@ -40,15 +39,6 @@ class InvalidArgument(EngineError):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(ErrorCode.INVALID_ARGUMENT, f"{field}: {problem}" if field else problem)
         self.field = field
-
-
-@dataclass(frozen=True, slots=True)
-class RequestLimits:
-    """Service-side limits on what one request may carry; defaults are the documented ones."""
-
-    max_task_data_bytes: int = 1024 * 1024
-    max_batch_size: int = 1000
-    accept_unknown_types: bool = False
 
 
 def check_queue(queue: str, field: str = "queue") -> str:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..engine.api import Engine
+from ..engine.api import WorkerEngine
 from ..engine.coalesce import Coalescer
 from ..engine.errors import EngineError
 from ..engine.models import ClaimedTask, Lease, Outcome
@@ -47,7 +47,7 @@ class Running:
 class WorkerPool:
     """Runs handlers for `registrations` on `queues`; see module docstring."""
 
-    engine: Engine
+    engine: WorkerEngine
     registrations: Mapping[str, Registration]
     queues: Sequence[str] = ("default",)
     concurrency: int = 16
@@ -258,8 +258,7 @@ class WorkerPool:
         while True:
             try:
                 async with self.engine.cancel_signals(queue) as signals:
-                    while True:
-                        task_id = (await signals.queue.get()).decode(errors="replace")
+                    async for task_id in signals:
                         running = self._running.get(task_id)
                         if running is not None:
                             self._abandon(running, "cancelled by request")

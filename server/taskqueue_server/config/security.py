@@ -1,6 +1,6 @@
 """Security settings (TLS files, auth tokens) and their checks at start-up.
 
-Stdlib only: config.py imports this before anything heavy, so `--help` stays cheap.
+Stdlib only: config imports this before anything heavy, so `--help` stays cheap.
 Tokens are accepted from a file or the environment, never as a flag, because a flag's
 value shows in `ps` output to every user of the machine.
 """

@@ -22,16 +22,16 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from taskqueue.v1 import taskqueue_pb2, taskqueue_pb2_grpc
 
-from ..config import ServerSettings, redact_url
-from ..engine.api import Engine
-from ..engine.errors import StoreUnavailable
-from ..engine.store import open_engine
-from ..worker.loop import WorkerPool
-from ..worker.registry import Registration, load_handler_modules, registered
-from .auth import build_auth, reload_tokens
-from .decoding import DecodeGuard
-from .servicer import TaskQueueServicer
-from .tls import listen
+from .config import ServerSettings, redact_url
+from .engine.api import Engine
+from .engine.errors import StoreUnavailable
+from .engine.store import open_engine
+from .service.auth import build_auth, reload_tokens
+from .service.decoding import DecodeGuard
+from .service.servicer import TaskQueueServicer
+from .service.tls import listen
+from .worker.loop import WorkerPool
+from .worker.registry import Registration, load_handler_modules, registered
 
 log = logging.getLogger("taskqueue_server")
 # Its own logger at INFO, so the ready line prints even with --log-level WARNING.
