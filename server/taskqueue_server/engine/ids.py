@@ -8,8 +8,11 @@ import time
 
 from .errors import EngineError, ErrorCode
 
-QUEUE_PATTERN = re.compile(r"[A-Za-z0-9_.]{1,64}")
-TASK_ID_PATTERN = re.compile(r"([A-Za-z0-9_.]{1,64})-([0-9a-f]{32})")
+# The one definition of names and ids; the service's request checks use these too.
+_QUEUE_NAME = r"[A-Za-z0-9_.]{1,64}"
+QUEUE_PATTERN = re.compile(_QUEUE_NAME)
+# The queue part cannot hold "-", so an id splits unambiguously at its last dash.
+TASK_ID_PATTERN = re.compile(rf"({_QUEUE_NAME})-([0-9a-f]{{32}})")
 TASK_TYPE_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 
 

@@ -37,15 +37,9 @@ from .validation import (
     check_timestamp_ms,
 )
 
+# The contract names every status TASK_STATUS_<NAME>; the engine's Status uses the same names.
 STATUS_TO_PROTO: dict[Status, pb.TaskStatus.ValueType] = {
-    Status.PENDING: pb.TASK_STATUS_PENDING,
-    Status.SCHEDULED: pb.TASK_STATUS_SCHEDULED,
-    Status.WAITING: pb.TASK_STATUS_WAITING,
-    Status.PROCESSING: pb.TASK_STATUS_PROCESSING,
-    Status.RETRYING: pb.TASK_STATUS_RETRYING,
-    Status.COMPLETED: pb.TASK_STATUS_COMPLETED,
-    Status.FAILED: pb.TASK_STATUS_FAILED,
-    Status.CANCELLED: pb.TASK_STATUS_CANCELLED,
+    status: pb.TaskStatus.Value(f"TASK_STATUS_{status.name}") for status in Status
 }
 STATUS_FROM_PROTO: dict[int, Status] = {int(v): k for k, v in STATUS_TO_PROTO.items()}
 

@@ -8,17 +8,10 @@ so one status table covers engine and service errors alike.
 from __future__ import annotations
 
 import math
-import re
 
 from ..engine.errors import EngineError, ErrorCode
+from ..engine.ids import QUEUE_PATTERN, TASK_ID_PATTERN, TASK_TYPE_PATTERN
 from ..engine.models import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
-
-QUEUE_PATTERN = r"[A-Za-z0-9_.]{1,64}"
-_QUEUE_RE = re.compile(rf"\A{QUEUE_PATTERN}\Z")
-# The queue part cannot hold "-", so the id splits unambiguously at its last dash.
-_TASK_ID_RE = re.compile(rf"\A({QUEUE_PATTERN})-[0-9a-f]{{32}}\Z")
-# Task types are names, not text; the same alphabet as engine/ids.py.
-_TASK_TYPE_RE = re.compile(r"\A[A-Za-z0-9_.:\-]{1,128}\Z")
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 MAX_DEPENDENCIES = 100
@@ -45,7 +38,7 @@ def check_queue(queue: str, field: str = "queue") -> str:
     """The queue name, "default" when empty; letters, digits, "_" and "." only."""
     if not queue:
         return DEFAULT_QUEUE
-    if not _QUEUE_RE.match(queue):
+    if not QUEUE_PATTERN.fullmatch(queue):
         raise InvalidArgument(
             field, f"{_shorten(queue)} is not a queue name (1-64 of A-Z a-z 0-9 _ .)"
         )
@@ -56,7 +49,7 @@ def parse_task_id(task_id: str, field: str = "task_id") -> str:
     """Check a task id ("<queue>-<32 lowercase hex>") and return its queue."""
     if not task_id:
         raise InvalidArgument(field, "a task id is required")
-    match = _TASK_ID_RE.match(task_id)
+    match = TASK_ID_PATTERN.fullmatch(task_id)
     if match is None:
         raise InvalidArgument(
             field, f"{_shorten(task_id)} is not a task id (expected <queue>-<32 lowercase hex>)"
@@ -67,7 +60,7 @@ def parse_task_id(task_id: str, field: str = "task_id") -> str:
 def check_task_type(task_type: str, field: str = "task_type") -> str:
     if not task_type or not task_type.strip():
         raise InvalidArgument(field, "a task type is required")
-    if not _TASK_TYPE_RE.match(task_type):
+    if not TASK_TYPE_PATTERN.fullmatch(task_type):
         raise InvalidArgument(
             field, f"{_shorten(task_type)} is not a task type (1-128 of A-Z a-z 0-9 _ . : -)"
         )
