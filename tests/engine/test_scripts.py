@@ -8,6 +8,7 @@ from importlib import resources
 from redis.exceptions import ResponseError
 from taskqueue_server.engine.errors import EngineError, ErrorCode
 from taskqueue_server.engine.scripts import SCRIPT_NAMES, as_engine_error, script_source
+from taskqueue_server.engine.store import RedisEngine
 
 
 def test_every_code_a_script_returns_is_mapped() -> None:
@@ -38,3 +39,30 @@ def test_error_replies_become_engine_errors() -> None:
     )
     unknown = ResponseError("ERR something else")
     assert as_engine_error(unknown) is unknown
+
+
+async def test_lua_and_python_spell_every_key_alike(engine: RedisEngine) -> None:
+    """_lib.lua's key builders and engine/keys.py name the same keys, on Redis itself."""
+    keys = engine.keys("q1")
+    expected = {
+        "task_key('x')": keys.task("x"),
+        "data_key('x')": keys.data("x"),
+        "result_key('x')": keys.result("x"),
+        "ready_key('x')": keys.ready("x"),
+        "wake_key('x')": keys.wake("x"),
+        "status_key('pending')": keys.by_status("pending"),
+        "deps_key('x')": keys.dependents("x"),
+        "idem_key('x')": keys.idempotency("x"),
+        "events_channel('x')": keys.task_events("x"),
+        "SCHEDULED_KEY": keys.scheduled,
+        "ALL_TASKS_KEY": keys.all_tasks,
+        "COUNTS_KEY": keys.counts,
+        "LIVE_KEY": keys.live_count,
+        "EXPIRY_KEY": keys.expiry,
+        "TIMER_CHANNEL": keys.timer_channel,
+        "CANCEL_CHANNEL": keys.cancel_channel,
+    }
+    lib = resources.files("taskqueue_server.engine").joinpath("scripts/_lib.lua").read_text()
+    probe = lib + "\nreturn {" + ", ".join(expected) + "}"
+    spelled = await engine.redis.eval(probe, 0, keys.base)  # type: ignore[misc]
+    assert [s.decode() for s in spelled] == list(expected.values())

@@ -42,6 +42,12 @@ class QueueKeys:
     def task_events(self, task_id: str) -> str:
         return f"{self.base}ev:{task_id}"
 
+    def dependents(self, task_id: str) -> str:
+        return f"{self.base}deps:{task_id}"
+
+    def idempotency(self, idempotency_key: str) -> str:
+        return f"{self.base}idem:{idempotency_key}"
+
     @property
     def seq(self) -> str:
         return f"{self.base}seq"
@@ -57,6 +63,14 @@ class QueueKeys:
     @property
     def all_tasks(self) -> str:
         return f"{self.base}all"
+
+    @property
+    def live_count(self) -> str:
+        return f"{self.base}live"
+
+    @property
+    def expiry(self) -> str:
+        return f"{self.base}expiry"
 
     @property
     def counts(self) -> str:

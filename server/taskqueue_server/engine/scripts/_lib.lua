@@ -14,10 +14,24 @@
 local P = ARGV[1]
 local PRIORITY_SPAN = 4398046511104  -- 2^42: FIFO sequence numbers below, priority above
 
+-- Every key and channel name, spelled here only (engine/keys.py spells the same for Python;
+-- tests/engine/test_scripts.py checks that the two agree).
 local function task_key(id) return P .. 't:' .. id end
 local function data_key(id) return P .. 'd:' .. id end
+local function result_key(id) return P .. 'res:' .. id end
 local function ready_key(task_type) return P .. 'r:' .. task_type end
 local function wake_key(task_type) return P .. 'w:' .. task_type end
+local function status_key(status) return P .. 's:' .. status end
+local function deps_key(id) return P .. 'deps:' .. id end
+local function idem_key(idem) return P .. 'idem:' .. idem end
+local function events_channel(id) return P .. 'ev:' .. id end
+local SCHEDULED_KEY = P .. 'sched'
+local ALL_TASKS_KEY = P .. 'all'
+local COUNTS_KEY = P .. 'count'
+local LIVE_KEY = P .. 'live'
+local EXPIRY_KEY = P .. 'expiry'
+local TIMER_CHANNEL = P .. 'timer'
+local CANCEL_CHANNEL = P .. 'cancel'
 
 -- Lower score runs first: priority descending, then sequence (enqueue order) ascending.
 -- (1000 - priority) * 2^42 + seq stays below 2^53, so a double holds it exactly.
@@ -40,17 +54,17 @@ end
 local function set_status(id, task_type, old, new, now, fields, result)
   local key = task_key(id)
   if old then
-    redis.call('ZREM', P .. 's:' .. old, id)
-    redis.call('HINCRBY', P .. 'count', old .. '|' .. task_type, -1)
+    redis.call('ZREM', status_key(old), id)
+    redis.call('HINCRBY', COUNTS_KEY, old .. '|' .. task_type, -1)
   end
-  redis.call('ZADD', P .. 's:' .. new, 0, id)
-  redis.call('HINCRBY', P .. 'count', new .. '|' .. task_type, 1)
+  redis.call('ZADD', status_key(new), 0, id)
+  redis.call('HINCRBY', COUNTS_KEY, new .. '|' .. task_type, 1)
   local was_live = old and not TERMINAL[old]
   local is_live = not TERMINAL[new]
   if is_live and not was_live then
-    redis.call('INCR', P .. 'live')
+    redis.call('INCR', LIVE_KEY)
   elseif was_live and not is_live then
-    redis.call('DECR', P .. 'live')
+    redis.call('DECR', LIVE_KEY)
   end
   local version = redis.call('HINCRBY', key, 'version', 1)
   local event = {version = version, status = new, updated = now, result = result}
@@ -61,7 +75,7 @@ local function set_status(id, task_type, old, new, now, fields, result)
     event[fields[i]] = fields[i + 1]
   end
   redis.call('HSET', key, unpack(args))
-  redis.call('PUBLISH', P .. 'ev:' .. id, cjson.encode(event))
+  redis.call('PUBLISH', events_channel(id), cjson.encode(event))
 end
 
 -- Terminal tasks are kept for the retention period, counted from now. Redis expires the
@@ -69,12 +83,12 @@ end
 local function retain(id, now, ttl)
   redis.call('EXPIRE', task_key(id), ttl)
   redis.call('EXPIRE', data_key(id), ttl)
-  redis.call('EXPIRE', P .. 'deps:' .. id, ttl)
+  redis.call('EXPIRE', deps_key(id), ttl)
   local idem = redis.call('HGET', task_key(id), 'idem')
   if idem and idem ~= '' then
-    redis.call('EXPIRE', P .. 'idem:' .. idem, ttl)
+    redis.call('EXPIRE', idem_key(idem), ttl)
   end
-  redis.call('ZADD', P .. 'expiry', tonumber(now) + tonumber(ttl) * 1000, id)
+  redis.call('ZADD', EXPIRY_KEY, tonumber(now) + tonumber(ttl) * 1000, id)
 end
 
 local function make_ready(id, task_type, priority, seq)
@@ -88,7 +102,7 @@ local function cancel_dependents(root, now, ttl)
   while head <= #queue do
     local parent = queue[head]
     head = head + 1
-    for _, child in ipairs(redis.call('SMEMBERS', P .. 'deps:' .. parent)) do
+    for _, child in ipairs(redis.call('SMEMBERS', deps_key(parent))) do
       local h = redis.call('HMGET', task_key(child), 'status', 'type')
       if h[1] == 'waiting' then
         set_status(child, h[2], 'waiting', 'cancelled', now,
@@ -102,14 +116,14 @@ end
 
 -- A dependency completed: children with nothing else to wait for become runnable.
 local function release_dependents(parent, now)
-  for _, child in ipairs(redis.call('SMEMBERS', P .. 'deps:' .. parent)) do
+  for _, child in ipairs(redis.call('SMEMBERS', deps_key(parent))) do
     local key = task_key(child)
     local h = redis.call('HMGET', key, 'status', 'type', 'priority', 'seq', 'run_at')
     if h[1] == 'waiting' and redis.call('HINCRBY', key, 'deps_left', -1) <= 0 then
       if tonumber(h[5]) > tonumber(now) then
         set_status(child, h[2], 'waiting', 'scheduled', now, {})
-        redis.call('ZADD', P .. 'sched', h[5], child)
-        redis.call('PUBLISH', P .. 'timer', h[5])
+        redis.call('ZADD', SCHEDULED_KEY, h[5], child)
+        redis.call('PUBLISH', TIMER_CHANNEL, h[5])
       else
         set_status(child, h[2], 'waiting', 'pending', now, {})
         make_ready(child, h[2], h[3], h[4])

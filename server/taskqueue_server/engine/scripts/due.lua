@@ -47,11 +47,11 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0
 end
 
 local dropped = 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'expiry', '-inf', now, 'LIMIT', 0, limit)) do
-  redis.call('ZREM', P .. 'expiry', id)
-  redis.call('ZREM', P .. 'all', id)
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', EXPIRY_KEY, '-inf', now, 'LIMIT', 0, limit)) do
+  redis.call('ZREM', EXPIRY_KEY, id)
+  redis.call('ZREM', ALL_TASKS_KEY, id)
   for _, status in ipairs({'completed', 'failed', 'cancelled'}) do
-    redis.call('ZREM', P .. 's:' .. status, id)
+    redis.call('ZREM', status_key(status), id)
   end
   dropped = dropped + 1
 end

@@ -15,7 +15,7 @@ local function check(group)
   for i, t in ipairs(group) do
     local existing = nil
     if t.idem ~= '' then
-      existing = in_group['idem:' .. t.idem] or redis.call('GET', P .. 'idem:' .. t.idem)
+      existing = in_group['idem:' .. t.idem] or redis.call('GET', idem_key(t.idem))
       if existing and not in_group[existing] and redis.call('EXISTS', task_key(existing)) == 0 then
         existing = nil
       end
@@ -45,7 +45,7 @@ local function check(group)
     end
   end
   if max_live > 0 and new_count > 0 then
-    local live = tonumber(redis.call('GET', P .. 'live') or '0')
+    local live = tonumber(redis.call('GET', LIVE_KEY) or '0')
     if live + new_count > max_live then
       return nil, {5, 'queue is full: ' .. live .. ' live tasks, limit ' .. max_live}
     end
@@ -73,20 +73,20 @@ local function store(t, deps_left)
   if deps_left > 0 then redis.call('HSET', key, 'deps_left', deps_left) end
   if t.idem ~= '' then
     redis.call('HSET', key, 'idem', t.idem)
-    redis.call('SET', P .. 'idem:' .. t.idem, t.id)
+    redis.call('SET', idem_key(t.idem), t.id)
   end
   if #t.deps > 0 then redis.call('HSET', key, 'deps', cjson.encode(t.deps)) end
   if tonumber(t.timeout) > 0 then redis.call('HSET', key, 'timeout', t.timeout) end
-  redis.call('ZADD', P .. 'all', 0, t.id)
+  redis.call('ZADD', ALL_TASKS_KEY, 0, t.id)
   set_status(t.id, t.type, nil, status, now, {})
   if status == 'waiting' then
     for _, dep in ipairs(t.deps) do
       local dep_status = redis.call('HGET', task_key(dep), 'status')
-      if dep_status ~= 'completed' then redis.call('SADD', P .. 'deps:' .. dep, t.id) end
+      if dep_status ~= 'completed' then redis.call('SADD', deps_key(dep), t.id) end
     end
   elseif status == 'scheduled' then
-    redis.call('ZADD', P .. 'sched', t.run_at, t.id)
-    redis.call('PUBLISH', P .. 'timer', t.run_at)
+    redis.call('ZADD', SCHEDULED_KEY, t.run_at, t.id)
+    redis.call('PUBLISH', TIMER_CHANNEL, t.run_at)
   else
     make_ready(t.id, t.type, t.priority, seq)
   end

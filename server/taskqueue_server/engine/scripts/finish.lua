@@ -17,7 +17,7 @@ for position, o in ipairs(cjson.decode(ARGV[5])) do
   else
     redis.call('ZREM', KEYS[1], o.id)
     if o.error == nil or o.error == '' then
-      redis.call('SET', P .. 'res:' .. o.id, o.result, 'EX', result_ttl)
+      redis.call('SET', result_key(o.id), o.result, 'EX', result_ttl)
       set_status(o.id, h[3], 'processing', 'completed', now,
         {'finished', now, 'error', ''}, o.result)
       retain(o.id, now, task_ttl)
@@ -26,7 +26,7 @@ for position, o in ipairs(cjson.decode(ARGV[5])) do
       local due = tonumber(now) + tonumber(o.delay)
       set_status(o.id, h[3], 'processing', 'retrying', now, {'error', o.error, 'run_at', due})
       redis.call('ZADD', KEYS[2], due, o.id)
-      redis.call('PUBLISH', P .. 'timer', due)
+      redis.call('PUBLISH', TIMER_CHANNEL, due)
     else
       set_status(o.id, h[3], 'processing', 'failed', now, {'finished', now, 'error', o.error})
       retain(o.id, now, task_ttl)

@@ -13,10 +13,10 @@ end
 -- Live again: nothing of it may expire while it waits.
 redis.call('PERSIST', key)
 redis.call('PERSIST', data_key(id))
-redis.call('PERSIST', P .. 'deps:' .. id)
-if h[4] and h[4] ~= '' then redis.call('PERSIST', P .. 'idem:' .. h[4]) end
-redis.call('DEL', P .. 'res:' .. id)
-redis.call('ZREM', P .. 'expiry', id)
+redis.call('PERSIST', deps_key(id))
+if h[4] and h[4] ~= '' then redis.call('PERSIST', idem_key(h[4])) end
+redis.call('DEL', result_key(id))
+redis.call('ZREM', EXPIRY_KEY, id)
 -- A fresh sequence number: the requeued task goes behind work already waiting.
 local seq = redis.call('INCR', KEYS[1])
 set_status(id, h[2], status, 'pending', now, {'attempts', 0, 'redeliveries', 0,
