@@ -82,7 +82,34 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, text: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=text, description=text, parents=[flags])
 
-    enqueue = command("enqueue", "store a task and print its id")
+    _add_enqueue_arguments(command("enqueue", "store a task and print its id"))
+
+    for name, text in (
+        ("get", "show a task"),
+        ("cancel", "cancel a task"),
+        ("retry", "run a failed or cancelled task again"),
+    ):
+        command(name, text).add_argument("task_id", metavar="ID")
+    result = command("result", "show a task's result (exit code: see --help of taskqueue)")
+    result.add_argument("task_id", metavar="ID")
+    result.add_argument(
+        "--wait", type=float, default=0.0, help="seconds the server may wait for the task to finish"
+    )
+    watch = command("watch", "follow a task until it ends; exit 0 completed, 1 failed, 2 cancelled")
+    watch.add_argument("task_id", metavar="ID")
+
+    stats = command("stats", "task counts per type and status")
+    stats.add_argument("--task-type", help="only this task type")
+    stats.add_argument("--queue", help="only this queue")
+    listing = command("list", "list a queue's tasks, newest first")
+    listing.add_argument("--queue", help="queue name (default: 'default')")
+    listing.add_argument("--status", choices=[s.value for s in TaskStatus])
+    listing.add_argument("--task-type", help="only this task type")
+    listing.add_argument("--limit", type=int, default=50, help="at most this many; 0 for all")
+    return parser
+
+
+def _add_enqueue_arguments(enqueue: argparse.ArgumentParser) -> None:
     enqueue.add_argument("task_type", metavar="TYPE", help="handler name, e.g. send_email")
     enqueue.add_argument(
         "--data", default="{}", help="task data: a JSON object, @file, or @- for stdin (default {})"
@@ -110,27 +137,3 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="a task that must complete first (repeatable)",
     )
-
-    for name, text in (
-        ("get", "show a task"),
-        ("cancel", "cancel a task"),
-        ("retry", "run a failed or cancelled task again"),
-    ):
-        command(name, text).add_argument("task_id", metavar="ID")
-    result = command("result", "show a task's result (exit code: see --help of taskqueue)")
-    result.add_argument("task_id", metavar="ID")
-    result.add_argument(
-        "--wait", type=float, default=0.0, help="seconds the server may wait for the task to finish"
-    )
-    watch = command("watch", "follow a task until it ends; exit 0 completed, 1 failed, 2 cancelled")
-    watch.add_argument("task_id", metavar="ID")
-
-    stats = command("stats", "task counts per type and status")
-    stats.add_argument("--task-type", help="only this task type")
-    stats.add_argument("--queue", help="only this queue")
-    listing = command("list", "list a queue's tasks, newest first")
-    listing.add_argument("--queue", help="queue name (default: 'default')")
-    listing.add_argument("--status", choices=[s.value for s in TaskStatus])
-    listing.add_argument("--task-type", help="only this task type")
-    listing.add_argument("--limit", type=int, default=50, help="at most this many; 0 for all")
-    return parser
