@@ -20,7 +20,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     TASKQUEUE_PORT=50051 \
     TASKQUEUE_HANDLERS=taskqueue_server.handlers.demo
 USER taskqueue
-EXPOSE 50051
+EXPOSE 50051 8080
 # Asks the server's own grpc.health.v1 service (plaintext on localhost); NOT_SERVING while
 # Redis is unreachable, so an orchestrator sees the store outage too.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \

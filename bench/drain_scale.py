@@ -43,7 +43,7 @@ def server(redis_url: str, queue: str) -> Iterator[TaskQueueClient]:
     command = [
         str(REPO_ROOT / ".venv/bin/taskqueue-server"), "--redis-url", redis_url,
         "--handlers", "bench.noop_handlers", "--concurrency", "16", "--queues", queue,
-        "--port", str(port), "--log-level", "WARNING",
+        "--port", str(port), "--http-port", "0", "--log-level", "WARNING",
     ]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)

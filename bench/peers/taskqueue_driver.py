@@ -68,7 +68,7 @@ class TaskQueueDriver(Driver):
         return [str(VENV_BIN / "taskqueue-server"), "--redis-url", self.redis_url,
                 "--handlers", "taskqueue_handlers", "--concurrency", str(CONCURRENCY),
                 "--host", "127.0.0.1", "--port", str(port), "--queues", queue,
-                "--log-level", "WARNING"]
+                "--http-port", "0", "--log-level", "WARNING"]
 
     @staticmethod
     def _wait_ready(client: TaskQueueClient, proc: subprocess.Popen[bytes]) -> None:

@@ -26,8 +26,11 @@ from .config import ServerSettings, redact_url
 from .engine.api import Engine
 from .engine.errors import StoreUnavailable
 from .engine.store import open_engine
+from .http.metrics import Metrics
+from .http.server import HttpSurface
 from .service.auth import build_auth, reload_tokens
 from .service.decoding import DecodeGuard
+from .service.observe import ObserveCalls
 from .service.servicer import TaskQueueServicer
 from .service.tls import listen
 from .worker.loop import WorkerPool
@@ -85,12 +88,17 @@ class App:
         self.engine: Engine | None = None
         self.pool: WorkerPool | None = None
         self.auth = build_auth(settings.security)
+        self.metrics = Metrics()
         self.server = grpc.aio.server(
             options=grpc_options(settings),
             # Past it gRPC answers RESOURCE_EXHAUSTED before any handler runs: callers are
             # shed at once instead of queueing until their deadline.
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
-            interceptors=[DecodeGuard(), *([self.auth] if self.auth else [])],
+            interceptors=[
+                ObserveCalls(self.metrics),
+                DecodeGuard(),
+                *([self.auth] if self.auth else []),
+            ],
         )
         self.servicer = TaskQueueServicer(
             None, registrations, settings.limits, max_watch_streams=settings.max_watch_streams
@@ -102,6 +110,15 @@ class App:
             (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), self.server
         )
         self.shutdown = _Shutdown()
+        auth = self.auth
+        self.http = HttpSurface(
+            lambda: self.engine,
+            self.metrics,
+            lambda: self._store_answers(report=False),
+            # Follows SIGHUP reloads: the interceptor's table is read at each request.
+            (lambda token: auth.tokens.role_of(token)) if auth is not None else None,
+            settings.security.auth_open_health,
+        )
 
     async def connect(self) -> bool:
         """Open the engine and start the workers; False while the store does not answer."""
@@ -180,12 +197,18 @@ class App:
         await self.health.set("", status)
         await self.health.set(SERVICE_NAME, status)
         await self.server.start()
+        http_address = await self._start_http()
+        if http_address is None:
+            await self.stop()
+            return 1
         background = [asyncio.create_task(self.watch_store_health())]
         if not connected:
             background.append(asyncio.create_task(self.keep_connecting()))
         ready_log.info(
-            "taskqueue-server ready on %s (store: %s; handlers: %s; queues: %s; concurrency: %d)",
+            "taskqueue-server ready on %s (http: %s; store: %s; handlers: %s; queues: %s; "
+            "concurrency: %d)",
             display_address(settings.host, port),
+            http_address,
             redact_url(settings.redis_url),
             ", ".join(sorted(self.registrations)) or "none",
             ", ".join(settings.queues),
@@ -195,6 +218,18 @@ class App:
         await asyncio.gather(*background)
         await self.stop()
         return 0
+
+    async def _start_http(self) -> str | None:
+        """The HTTP port's address ("off" when disabled); None when it cannot listen."""
+        settings = self.settings
+        if not settings.http_port:
+            return "off"
+        try:
+            port = await self.http.start(settings.host, settings.http_port, settings.security)
+        except OSError as exc:
+            log.error("cannot listen for HTTP on port %d: %s", settings.http_port, exc)
+            return None
+        return display_address(settings.host, port)
 
     async def stop(self) -> None:
         """Drain RPCs and handlers side by side within the grace, then close the engine."""
@@ -209,6 +244,7 @@ class App:
                 await draining
             await self.server.stop(0)
         hurry.cancel()
+        await self.http.stop()
         await self._close_engine()
         log.info("taskqueue-server stopped")
 

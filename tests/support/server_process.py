@@ -185,6 +185,8 @@ def start_server(
         pythonpath.append(child_env["PYTHONPATH"])
     child_env["PYTHONPATH"] = os.pathsep.join(pythonpath)
     child_env["PYTHONUNBUFFERED"] = "1"
+    # Many servers share this host in tests: no HTTP port unless a test asks for one.
+    child_env["TASKQUEUE_HTTP_PORT"] = "0"
     child_env.update(env or {})
 
     process = subprocess.Popen(

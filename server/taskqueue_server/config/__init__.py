@@ -89,6 +89,7 @@ def _settings_from(
     return ServerSettings(
         host=values["host"],
         port=values["port"],
+        http_port=values["http_port"],
         redis_url=values["redis_url"] or None,
         handlers=tuple(dict.fromkeys(values["handlers"])),
         queues=tuple(dict.fromkeys(queues)),

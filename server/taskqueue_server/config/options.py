@@ -87,6 +87,12 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("--host", str, _D.host, "address to listen on; 0.0.0.0 for every interface"),
     ("--port", _port, _D.port, "port to listen on; 0 picks a free one (the ready line shows it)"),
     (
+        "--http-port",
+        _port,
+        _D.http_port,
+        "HTTP port for /metrics, /healthz, /readyz and the REST endpoints; 0 turns it off",
+    ),
+    (
         "--redis-url",
         str,
         None,

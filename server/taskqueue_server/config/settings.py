@@ -25,6 +25,8 @@ class ServerSettings:
 
     host: str = "127.0.0.1"
     port: int = 50051
+    # The HTTP port beside gRPC (/metrics, /healthz, /readyz, REST); 0 turns it off.
+    http_port: int = 8080
     redis_url: str | None = None
     handlers: tuple[str, ...] = ()
     queues: tuple[str, ...] = ("default",)

@@ -1,0 +1,81 @@
+"""Prometheus metrics: what this process counts as it works, and the queues' figures, which
+are read from the engine's counters at scrape time (one pipelined round trip per queue,
+never a scan)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from ..engine.api import CallerEngine
+from ..engine.models import Status
+
+# Handlers run from milliseconds (a Redis call) to many minutes (an import).
+_HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
+
+
+class Metrics:
+    """One per process; the gRPC interceptor and the worker pool report into it."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._rpcs = Counter(
+            "taskqueue_grpc_requests",
+            "gRPC calls answered, by method and status code.",
+            ["method", "code"],
+            registry=self.registry,
+        )
+        self._rpc_seconds = Histogram(
+            "taskqueue_grpc_request_duration_seconds",
+            "Time to answer a gRPC call (streams: until they end), by method.",
+            ["method"],
+            registry=self.registry,
+        )
+        self._handler_seconds = Histogram(
+            "taskqueue_handler_duration_seconds",
+            "Time a handler ran, by task type and outcome (completed, failed, stopped).",
+            ["task_type", "outcome"],
+            buckets=_HANDLER_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe_rpc(self, method: str, code: str, seconds: float) -> None:
+        self._rpcs.labels(method, code).inc()
+        self._rpc_seconds.labels(method).observe(seconds)
+
+    def observe_handler(self, task_type: str, outcome: str, seconds: float) -> None:
+        self._handler_seconds.labels(task_type, outcome).observe(seconds)
+
+    async def render(self, engine: CallerEngine | None) -> bytes:
+        """The exposition text: process metrics, then the queues' (none while disconnected)."""
+        families: list[Metric] = []
+        if engine is not None:
+            families = await queue_families(engine)
+        return generate_latest(self.registry) + generate_latest(_Fixed(families))
+
+
+async def queue_families(engine: CallerEngine) -> list[Metric]:
+    """Tasks by queue, type and status: live statuses are gauges of what is there now,
+    terminal ones what the retention window still holds."""
+    tasks = GaugeMetricFamily(
+        "taskqueue_tasks",
+        "Tasks by queue, task type and status (terminal: those still retained).",
+        labels=["queue", "task_type", "status"],
+    )
+    for queue in await engine.queues():
+        for task_type, counts in (await engine.stats(queue=queue)).items():
+            for status in Status:
+                tasks.add_metric([queue, task_type, status.value], counts.get(status, 0))
+    return [tasks]
+
+
+class _Fixed:
+    """A collector of families read once (prometheus_client's collectors are synchronous)."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
