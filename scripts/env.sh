@@ -34,3 +34,13 @@ ensure_redis() {
   echo "Redis did not start; see /tmp/taskqueue-test-redis.log" >&2
   exit 1
 }
+
+# Debian packages the tests drive for real: promtool and Prometheus (deploy/ checks).
+ensure_system_tools() {
+  local missing=()
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  [ ${#missing[@]} -eq 0 ] && return
+  echo "installing ${missing[*]} from Debian"
+  apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; }
+}

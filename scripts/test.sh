@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 ensure_venv
 ensure_redis
+ensure_system_tools
 
 echo "== generated stubs"; bash scripts/gen_proto.sh --check
 echo "== ruff"; ruff check .
