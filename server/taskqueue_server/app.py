@@ -33,6 +33,7 @@ from .service.decoding import DecodeGuard
 from .service.observe import ObserveCalls
 from .service.servicer import TaskQueueServicer
 from .service.tls import listen
+from .supervisor import report_ready, supervised
 from .worker.loop import WorkerPool
 from .worker.registry import Registration, load_handler_modules, registered
 
@@ -53,8 +54,9 @@ def grpc_options(settings: ServerSettings) -> list[tuple[str, int]]:
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
-        # Two servers must never share a port silently (gRPC enables SO_REUSEPORT by default).
-        ("grpc.so_reuseport", 0),
+        # Two servers must never share a port silently (gRPC enables SO_REUSEPORT by default),
+        # except the processes of one `--processes N` server, which share it on purpose.
+        ("grpc.so_reuseport", 1 if supervised() else 0),
     ]
 
 
@@ -204,9 +206,11 @@ class App:
         background = [asyncio.create_task(self.watch_store_health())]
         if not connected:
             background.append(asyncio.create_task(self.keep_connecting()))
+        # Under a supervisor this is one process among several: the supervisor says "ready".
+        name = "taskqueue-server process" if supervised() else "taskqueue-server"
         ready_log.info(
-            "taskqueue-server ready on %s (http: %s; store: %s; handlers: %s; queues: %s; "
-            "concurrency: %d)",
+            "%s ready on %s (http: %s; store: %s; handlers: %s; queues: %s; concurrency: %d)",
+            name,
             display_address(settings.host, port),
             http_address,
             redact_url(settings.redis_url),
@@ -214,6 +218,7 @@ class App:
             ", ".join(settings.queues),
             settings.concurrency,
         )
+        report_ready()
         await self.shutdown.requested.wait()
         await asyncio.gather(*background)
         await self.stop()
@@ -225,7 +230,9 @@ class App:
         if not settings.http_port:
             return "off"
         try:
-            port = await self.http.start(settings.host, settings.http_port, settings.security)
+            port = await self.http.start(
+                settings.host, settings.http_port, settings.security, reuse_port=supervised()
+            )
         except OSError as exc:
             log.error("cannot listen for HTTP on port %d: %s", settings.http_port, exc)
             return None

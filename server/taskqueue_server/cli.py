@@ -21,12 +21,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("taskqueue_server.ready").setLevel(logging.INFO)
     # Imported late so `taskqueue-server --help` works before the engine is importable.
     from .app import serve
+    from .supervisor import Supervisor, supervised
 
+    run = serve(settings)
+    if settings.processes > 1 and not supervised():
+        run.close()
+        run = Supervisor(settings, sys.argv[1:] if argv is None else argv).run()
     try:
-        code = asyncio.run(serve(settings))
+        code = asyncio.run(run)
     except ImportError as exc:
         logging.getLogger("taskqueue_server").error("cannot import a handler module: %s", exc)
         code = 2
     except KeyboardInterrupt:  # a signal before the handlers were installed
         code = 130
     sys.exit(code)
+
+
+if __name__ == "__main__":  # how the supervisor starts its children
+    main()

@@ -94,6 +94,7 @@ def _settings_from(
         handlers=tuple(dict.fromkeys(values["handlers"])),
         queues=tuple(dict.fromkeys(queues)),
         concurrency=values["concurrency"],
+        processes=values["processes"],
         limits=RequestLimits(
             max_task_data_bytes=values["max_task_data_bytes"],
             max_batch_size=values["max_batch_size"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +60,12 @@ def _factor(text: str) -> float:
     return value
 
 
+def _processes(text: str) -> int:
+    if text.strip().lower() == "auto":
+        return os.cpu_count() or 1
+    return _positive_int(text)
+
+
 def _log_level(text: str) -> str:
     level = text.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -100,7 +107,13 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ),
     ("--handlers", names, [], "module that registers handlers (repeatable, or comma separated)"),
     ("--queues", names, list(_D.queues), "queues this server's workers take tasks from"),
-    ("--concurrency", _positive_int, _D.concurrency, "handlers running at once"),
+    ("--concurrency", _positive_int, _D.concurrency, "handlers running at once, per process"),
+    (
+        "--processes",
+        _processes,
+        _D.processes,
+        "server processes sharing the ports, 'auto' for one per core; above 1 needs --redis-url",
+    ),
     (
         "--lease-seconds",
         _positive_seconds,

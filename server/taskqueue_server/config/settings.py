@@ -31,6 +31,8 @@ class ServerSettings:
     handlers: tuple[str, ...] = ()
     queues: tuple[str, ...] = ("default",)
     concurrency: int = 16
+    # Server processes sharing the ports (supervisor.py); each runs `concurrency` handlers.
+    processes: int = 1
     limits: RequestLimits = field(default_factory=RequestLimits)
     max_message_bytes: int = 4 * MiB
     max_concurrent_streams: int = 2048
@@ -47,6 +49,11 @@ class ServerSettings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
 
     def __post_init__(self) -> None:
+        if self.processes > 1 and not self.redis_url:
+            raise ValueError(
+                f"--processes {self.processes} needs --redis-url: without it each process "
+                "would keep its own embedded store and see none of the others' tasks"
+            )
         if self.max_watch_streams >= self.max_concurrent_rpcs:
             raise ValueError(
                 f"--max-watch-streams ({self.max_watch_streams}) must be below "

@@ -48,11 +48,15 @@ class HttpSurface:
         app.router.add_get("/tasks/{task_id}", self._with_engine(rest.task_detail))
         return app
 
-    async def start(self, host: str, port: int, security: SecuritySettings) -> int:
+    async def start(
+        self, host: str, port: int, security: SecuritySettings, reuse_port: bool = False
+    ) -> int:
         """Listen; returns the bound port (port 0 picks a free one)."""
         self._runner = web.AppRunner(self.build(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context(security))
+        site = web.TCPSite(
+            self._runner, host, port, ssl_context=ssl_context(security), reuse_port=reuse_port
+        )
         await site.start()
         server = site._server  # aiohttp exposes the bound sockets only here
         assert server is not None
