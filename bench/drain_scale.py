@@ -37,13 +37,16 @@ POLL_SECONDS = 0.05
 
 
 @contextlib.contextmanager
-def server(redis_url: str, queue: str) -> Iterator[TaskQueueClient]:
+def server(
+    redis_url: str, queue: str, processes: int = 1, port: int = 0
+) -> Iterator[TaskQueueClient]:
     """One taskqueue-server with the bench's no-op handler, serving `queue`."""
-    port = free_port()
+    port = port or free_port()
     command = [
         str(REPO_ROOT / ".venv/bin/taskqueue-server"), "--redis-url", redis_url,
         "--handlers", "bench.noop_handlers", "--concurrency", "16", "--queues", queue,
         "--port", str(port), "--http-port", "0", "--log-level", "WARNING",
+        "--processes", str(processes),
     ]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
@@ -70,8 +73,8 @@ def completed(client: TaskQueueClient) -> int:
     return 0 if counts is None else counts.completed
 
 
-def drain(redis_url: str, tasks: int, workers: int) -> dict[str, float]:
-    """Tasks/s for `workers` servers draining `tasks` queued before they start."""
+def drain(redis_url: str, tasks: int, workers: int, processes: int = 1) -> dict[str, float]:
+    """Tasks/s for `workers` servers (of `processes` each) draining `tasks` queued before."""
     redis.Redis.from_url(redis_url).flushall()
     with server(redis_url, "parked") as front:
         loaded = time.perf_counter()
@@ -84,7 +87,7 @@ def drain(redis_url: str, tasks: int, workers: int) -> dict[str, float]:
         memory = redis.Redis.from_url(redis_url).info("memory")["used_memory"]
         with contextlib.ExitStack() as stack:
             for _ in range(workers):
-                stack.enter_context(server(redis_url, "default"))
+                stack.enter_context(server(redis_url, "default", processes))
             head_start = completed(front)
             first = time.perf_counter()
             while (done := completed(front)) < tasks:
@@ -100,21 +103,22 @@ def drain(redis_url: str, tasks: int, workers: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--cases", default="200000:1,200000:2,1000000:1",
-                        help="comma-separated TASKS:WORKER_SERVERS")  # fmt: skip
+                        help="comma-separated TASKS:WORKER_SERVERS[:PROCESSES_EACH]")  # fmt: skip
     args = parser.parse_args()
     rows = []
     with private_redis() as url:
         about = machine(url)
         for case in args.cases.split(","):
-            tasks, workers = (int(part) for part in case.split(":"))
-            print(f"drain_scale: {tasks:,} tasks, {workers} server(s)", flush=True)
-            result = drain(url, tasks, workers)
+            tasks, workers, processes = ([int(part) for part in case.split(":")] + [1])[:3]
+            print(f"drain_scale: {tasks:,} tasks, {workers}x{processes} process(es)", flush=True)
+            result = drain(url, tasks, workers, processes)
             rows.append([
-                f"{tasks:,}", str(workers), f"{result['head_start']:,.0f}",
+                f"{tasks:,}", f"{workers} x {processes}", f"{result['head_start']:,.0f}",
                 f"{result['rate']:,.0f}", f"{result['load_rate']:,.0f}",
                 f"{result['memory_mib']:,.0f}", load_average(),
             ])  # fmt: skip
-    header = ["queued tasks", "worker servers", "done before all were up", "W2 drain tasks/s",
+    header = ["queued tasks", "worker servers x processes", "done before all were up",
+              "W2 drain tasks/s",
               "EnqueueBatch load tasks/s",
               "Redis MiB when loaded", "load average after"]  # fmt: skip
     write_results(
