@@ -1,4 +1,5 @@
-"""Every example block of README.md and docs/*.md, run as printed against a real server.
+"""Every example block of README.md, client/README.md and docs/*.md, run as printed against a
+real server.
 
 Which blocks run is decided by the fence's info string alone:
 
@@ -30,7 +31,11 @@ import pytest
 
 from tests.support.server_process import DEMO_HANDLERS, REPO_ROOT, ServerFactory, ServerProcess
 
-PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+PAGES = [
+    REPO_ROOT / "README.md",
+    REPO_ROOT / "client/README.md",
+    *sorted((REPO_ROOT / "docs").glob("*.md")),
+]
 PROTO = (REPO_ROOT / "proto/taskqueue/v1/taskqueue.proto").read_text()
 FENCE = re.compile(r"^```(?P<lang>[\w+-]*)(?P<info>[^\n]*)\n(?P<code>.*?)^```$", re.M | re.S)
 TITLE = re.compile(r'title="([^"]+\.py)"')
