@@ -1,9 +1,10 @@
-# taskqueue-server image: docker build -t taskqueue . (see README, "The service").
+# taskqueue-server image: docker build -t taskqueue . (see docs/operations.md, "Docker").
 # Stage 1 builds a virtualenv with both packages; stage 2 copies only that venv.
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml ./
+# setup.py reads the version from client/; README.md and LICENSE are package metadata.
+COPY pyproject.toml setup.py MANIFEST.in README.md CHANGELOG.md LICENSE ./
 COPY client ./client
 COPY server ./server
 RUN python -m venv /opt/venv \

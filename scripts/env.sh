@@ -7,7 +7,7 @@ ensure_venv() {
     python3 -m venv .venv
   fi
   # Reinstall only when the package definitions changed since the last install.
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ client/pyproject.toml -nt "$stamp" ]; then
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] || [ client/pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ./client -e '.[dev]'
     touch "$stamp"

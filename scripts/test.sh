@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs into .venv, starts a Redis when none answers,
-# checks generated stubs, lint, types and the contract, then runs pytest.
+# checks generated stubs, lint, types, the contract, the docs site and both packages' builds,
+# then runs pytest.
 # Extra arguments go to pytest (e.g. scripts/test.sh tests/engine -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +17,7 @@ echo "== buf lint"; buf lint
 if git rev-parse -q --verify origin/main >/dev/null 2>&1 || git rev-parse -q --verify main >/dev/null 2>&1; then
   echo "== buf breaking"; bash scripts/buf_breaking.sh
 fi
+built="$(mktemp -d)"; trap 'rm -rf "$built"' EXIT
+echo "== docs site"; NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir "$built/site"
+echo "== packages"; bash scripts/build_packages.sh "$built/dist"
 echo "== pytest"; python -m pytest "$@"

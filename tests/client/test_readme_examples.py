@@ -1,5 +1,21 @@
-"""Every example block of the README's client, CLI, other-language and grpcurl sections, run as
-printed against a real server; `localhost:50051` in a block becomes the test server's address."""
+"""Every example block of README.md, client/README.md and docs/*.md, run as printed against a
+real server.
+
+Which blocks run is decided by the fence's info string alone:
+
+- ```python and ```bash blocks run; any other language (text, console, json, none) never runs.
+- `norun` after the language (```bash norun) marks a block that must not run here: it starts
+  a long-lived server, needs Docker or the network, or takes minutes.
+- A python block titled with a file path (```python title="myapp/tasks.py") is a handler
+  module: it is written to that path and the test server loads it (`--handlers myapp.tasks`),
+  so the examples after it can enqueue its task types.
+- Other python blocks run as scripts with the test venv's Python; bash blocks run with
+  `bash -euo pipefail` from the repository root, `.venv/bin` first on PATH.
+
+`localhost:50051` and `127.0.0.1:50051` in a block become the test server's address. The server
+runs the demo and e-mail handlers (console mail backend: TASKQUEUE_SMTP_HOST is never passed on)
+plus the handler modules above. A block passes when it exits 0.
+"""
 
 from __future__ import annotations
 
@@ -8,50 +24,78 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support.server_process import DEMO_HANDLERS, ServerFactory, ServerProcess
+from tests.support.server_process import DEMO_HANDLERS, REPO_ROOT, ServerFactory, ServerProcess
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-README = (REPO_ROOT / "README.md").read_text()
+PAGES = [
+    REPO_ROOT / "README.md",
+    REPO_ROOT / "client/README.md",
+    *sorted((REPO_ROOT / "docs").glob("*.md")),
+]
 PROTO = (REPO_ROOT / "proto/taskqueue/v1/taskqueue.proto").read_text()
-FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.M | re.S)
+FENCE = re.compile(r"^```(?P<lang>[\w+-]*)(?P<info>[^\n]*)\n(?P<code>.*?)^```$", re.M | re.S)
+TITLE = re.compile(r'title="([^"]+\.py)"')
+RUNNABLE = {"python", "bash"}
 
 
-def section(heading: str) -> str:
-    """The README lines from `heading` to the next heading of the same or a higher level
-    (a `#` inside a code block is a shell comment, not a heading)."""
-    level = len(heading.split(" ")[0])
-    lines = README.splitlines(keepends=True)
-    start = lines.index(heading + "\n")
-    fenced = False
-    for end in range(start + 1, len(lines)):
-        line = lines[end]
-        fenced ^= line.startswith("```")
-        hashes = len(line) - len(line.lstrip("#"))
-        if not fenced and hashes and line[hashes:].startswith(" ") and hashes <= level:
-            return "".join(lines[start:end])
-    return "".join(lines[start:])
+@dataclass(frozen=True)
+class Example:
+    page: str
+    line: int
+    language: str
+    code: str
+    module_path: str | None  # set for handler modules, loaded by the server
+
+    @property
+    def name(self) -> str:
+        return f"{self.page}:{self.line}"
 
 
-def blocks(heading: str, language: str) -> list[str]:
-    return [code for lang, code in FENCE.findall(section(heading)) if lang == language]
+def examples() -> list[Example]:
+    found = []
+    for page in PAGES:
+        text = page.read_text()
+        for match in FENCE.finditer(text):
+            info = match["info"].split()
+            if match["lang"] not in RUNNABLE or "norun" in info:
+                continue
+            title = TITLE.search(match["info"])
+            found.append(
+                Example(
+                    page=str(page.relative_to(REPO_ROOT)),
+                    line=text.count("\n", 0, match.start()) + 1,
+                    language=match["lang"],
+                    code=match["code"],
+                    module_path=title[1] if title and match["lang"] == "python" else None,
+                )
+            )
+    return found
 
 
-PYTHON_BLOCKS = blocks("## Python client", "python")
-CLI_BLOCK, *_ = blocks("## CLI", "bash")
-NODE_BLOCK, *_ = blocks("## Other languages", "bash")
-GRPCURL_BLOCK, *_ = blocks("### Calling it with grpcurl", "bash")
+EXAMPLES = examples()
+MODULES = [e for e in EXAMPLES if e.module_path]
+RUN = [e for e in EXAMPLES if not e.module_path]
 
 
 @pytest.fixture(scope="module")
-def readme_server(factory: ServerFactory) -> ServerProcess:
-    """Demo and e-mail handlers (console backend: TASKQUEUE_SMTP_HOST is never passed on)."""
+def docs_server(factory: ServerFactory, tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
+    """The server every example talks to, with the handler modules the docs define."""
+    modules_dir = tmp_path_factory.mktemp("doc_handlers")
+    names = []
+    for example in MODULES:
+        assert example.module_path is not None
+        path = modules_dir / example.module_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(example.code)
+        names.append(example.module_path.removesuffix(".py").replace("/", "."))
     return factory.start(
-        handlers=[DEMO_HANDLERS, "taskqueue_server.handlers.email"],
+        handlers=[DEMO_HANDLERS, "taskqueue_server.handlers.email", *names],
         extra_args=["--shutdown-grace-seconds", "1"],
+        env={"PYTHONPATH": os.pathsep.join([str(modules_dir), str(REPO_ROOT)])},
     )
 
 
@@ -59,48 +103,39 @@ def as_printed(block: str, server: ServerProcess) -> str:
     return block.replace("localhost:50051", server.target).replace("127.0.0.1:50051", server.target)
 
 
-def run_bash(block: str, server: ServerProcess, timeout: float = 180) -> str:
+def run_example(example: Example, server: ServerProcess, tmp_path: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKQUEUE_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    code = as_printed(example.code, server)
+    if example.language == "python":
+        script = tmp_path / "example.py"
+        script.write_text(code)
+        command = [sys.executable, str(script)]
+    else:
+        command = ["bash", "-euo", "pipefail", "-c", code]
     done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", as_printed(block, server)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, (
+        f"{example.name} exited {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    )
     return done.stdout
 
 
-@pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
-def test_python_client_blocks(index: int, readme_server: ServerProcess, tmp_path: Path) -> None:
-    script = tmp_path / f"readme_{index}.py"
-    script.write_text(as_printed(PYTHON_BLOCKS[index], readme_server))
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    if index == 0:
-        assert re.search(r"^Status: (pending|processing|completed)$", done.stdout, re.M)
-        assert "'success': True" in done.stdout and "'backend': 'console'" in done.stdout
-    else:
-        assert "failed: PermanentError" in done.stdout and "completed" in done.stdout
+def test_examples_were_found() -> None:
+    """The README's own examples and the handler module they use are among them."""
+    pages = {e.page for e in RUN}
+    assert "README.md" in pages and "docs/client.md" in pages and "docs/handlers.md" in pages
+    assert any(e.page == "README.md" for e in MODULES)
 
 
-def test_cli_block(readme_server: ServerProcess) -> None:
-    out = run_bash(CLI_BLOCK, readme_server)
-    assert "] 100%  completed" in out
-    assert out.rstrip().endswith("exit code 1")
-
-
-def test_node_block(readme_server: ServerProcess) -> None:
-    if shutil.which("node") is None or shutil.which("npm") is None:
+@pytest.mark.parametrize("example", RUN, ids=[e.name for e in RUN])
+def test_example_runs(example: Example, docs_server: ServerProcess, tmp_path: Path) -> None:
+    if "npm " in example.code and (shutil.which("node") is None or shutil.which("npm") is None):
         pytest.skip("node and npm are not installed; the Node example cannot run here")
-    out = run_bash(NODE_BLOCK, readme_server, timeout=300)
-    assert re.search(r"^enqueued default-[0-9a-f]{32}$", out, re.M)
-    assert out.rstrip().endswith('result {"slept":1}')
+    run_example(example, docs_server, tmp_path)
 
 
-def test_grpcurl_block_calls_every_rpc(readme_server: ServerProcess) -> None:
-    called = set(re.findall(r"TaskQueueService/(\w+)", GRPCURL_BLOCK))
+def test_grpcurl_examples_call_every_rpc() -> None:
+    called = {rpc for e in RUN for rpc in re.findall(r"TaskQueueService/(\w+)", e.code)}
     assert called == set(re.findall(r"^\s*rpc (\w+)\(", PROTO, re.M))
-    out = run_bash(GRPCURL_BLOCK, readme_server)
-    assert '"status": "TASK_STATUS_COMPLETED"' in out and '"status": "SERVING"' in out
