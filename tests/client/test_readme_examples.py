@@ -12,7 +12,8 @@ Which blocks run is decided by the fence's info string alone:
 - Other python blocks run as scripts with the test venv's Python; bash blocks run with
   `bash -euo pipefail` from the repository root, `.venv/bin` first on PATH.
 
-`localhost:50051` and `127.0.0.1:50051` in a block become the test server's address. The server
+`localhost:50051` and `127.0.0.1:50051` in a block become the test server's address, and
+`localhost:8080` its HTTP port's. The server
 runs the demo and e-mail handlers (console mail backend: TASKQUEUE_SMTP_HOST is never passed on)
 plus the handler modules above. A block passes when it exits 0.
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.chaos.harness import free_port
 from tests.support.server_process import DEMO_HANDLERS, REPO_ROOT, ServerFactory, ServerProcess
 
 PAGES = [
@@ -95,12 +97,17 @@ def docs_server(factory: ServerFactory, tmp_path_factory: pytest.TempPathFactory
     return factory.start(
         handlers=[DEMO_HANDLERS, "taskqueue_server.handlers.email", *names],
         extra_args=["--shutdown-grace-seconds", "1"],
-        env={"PYTHONPATH": os.pathsep.join([str(modules_dir), str(REPO_ROOT)])},
+        env={
+            "PYTHONPATH": os.pathsep.join([str(modules_dir), str(REPO_ROOT)]),
+            "TASKQUEUE_HTTP_PORT": str(free_port()),
+        },
     )
 
 
 def as_printed(block: str, server: ServerProcess) -> str:
-    return block.replace("localhost:50051", server.target).replace("127.0.0.1:50051", server.target)
+    for address in ("localhost:50051", "127.0.0.1:50051"):
+        block = block.replace(address, server.target)
+    return block.replace("localhost:8080", server.http_target)
 
 
 def run_example(example: Example, server: ServerProcess, tmp_path: Path) -> str:

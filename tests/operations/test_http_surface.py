@@ -36,9 +36,7 @@ def get_json(url: str, token: str | None = None) -> tuple[int, Any]:
 
 
 def http_base(server: ServerProcess) -> str:
-    match = re.search(r"\(http: (\S+);", server.output())
-    assert match, server.output()
-    return f"http://{match.group(1)}"
+    return f"http://{server.http_target}"
 
 
 @pytest.fixture

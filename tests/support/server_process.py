@@ -123,6 +123,14 @@ class ServerProcess:
     def port(self) -> int:
         return int(self.target.rsplit(":", 1)[1])
 
+    @property
+    def http_target(self) -> str:
+        """"127.0.0.1:PORT" of the HTTP port (start the server with TASKQUEUE_HTTP_PORT)."""
+        match = re.search(r"\(http: (\S+);", self.ready_line)
+        if match is None or match.group(1) == "off":
+            raise AssertionError(f"this server has no HTTP port: {self.ready_line}")
+        return match.group(1)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         """Send `sig`, wait for the exit, return the exit code (kills after `timeout`)."""
         if self.process.poll() is None:
