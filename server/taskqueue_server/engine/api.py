@@ -129,5 +129,8 @@ class Engine(CallerEngine, WorkerEngine, Protocol):
     async def ping(self) -> None:
         """Raise `StoreUnavailable` unless the store answers."""
 
+    def now_ms(self) -> int:
+        """Milliseconds since the epoch on the store's clock, which every due time uses."""
+
     async def close(self) -> None:
         """Release connections."""

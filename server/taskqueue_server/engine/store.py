@@ -6,8 +6,9 @@ this module encodes arguments, groups work into as few calls as possible and dec
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import orjson
 from redis.asyncio import Redis
 
 from . import leasing, listing, watching
+from .clock import RedisClock
 from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
 from .errors import EngineError, ErrorCode, TaskNotFound
@@ -44,12 +46,17 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
         redis: Redis,
         blocking: Redis,
         settings: EngineSettings,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.redis = redis
         self._blocking = blocking  # BLPOP ties up a connection; keep it off the shared pool
         self.settings = settings
+        # Redis's clock unless a test injects one: deadlines must not depend on the host.
+        self._redis_clock: RedisClock | None = None
+        if clock is None:
+            clock = self._redis_clock = RedisClock(redis)
         self.clock = clock
+        self._clock_sync: asyncio.Task[None] | None = None
         self.scripts = Scripts(redis)
         self.hub = EventHub(redis)
         self.round_trips = 0  # counted for the benchmark's "Redis calls per task"
@@ -61,6 +68,7 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
         return QueueKeys(self.settings.key_prefix, queue)
 
     def now_ms(self) -> int:
+        """Milliseconds on the store's clock: every due time and lease deadline uses it."""
         return int(self.clock() * 1000)
 
     async def run(self, name: str, queue: str, keys: list[str], args: list[Any]) -> Any:
@@ -71,6 +79,11 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
     async def start(self) -> None:
         with unavailable_on_redis_errors():
             await self.scripts.load_all()
+        if self._redis_clock is not None:
+            await self._redis_clock.sync()
+            self._clock_sync = asyncio.create_task(
+                self._redis_clock.keep_synced(), name="redis-clock"
+            )
 
     async def ping(self) -> None:
         # A key read, not PING: a Redis ACL user may connect yet be barred from our keys.
@@ -78,6 +91,10 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
             await self.redis.exists(queue_registry(self.settings.key_prefix))
 
     async def close(self) -> None:
+        if self._clock_sync is not None:
+            self._clock_sync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock_sync
         await self.hub.close()
         await self._blocking.aclose()
         await self.redis.aclose()
@@ -90,7 +107,7 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
         if any(t.queue != queue for t in tasks):
             raise EngineError(ErrorCode.INVALID_ARGUMENT, "a batch must use one queue")
         await self._register_queue(queue)
-        group = list(zip(tasks, new_task_ids(queue, len(tasks)), strict=True))
+        group = list(zip(tasks, new_task_ids(queue, len(tasks), self.now_ms()), strict=True))
         coalescer = self._enqueuers.get(queue)
         if coalescer is None:
             coalescer = Coalescer(lambda groups: self._store_groups(queue, groups), MAX_COALESCED)
