@@ -129,6 +129,9 @@ class WorkerEngine(Protocol):
 class Engine(CallerEngine, WorkerEngine, Protocol):
     """Both sides, plus the connection itself; what the wiring in app.py holds."""
 
+    # What holds the tasks when no Redis URL was given ("" with one), for the ready line.
+    store_label: str
+
     async def ping(self) -> None:
         """Raise `StoreUnavailable` unless the store answers."""
 
