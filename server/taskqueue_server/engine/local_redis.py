@@ -89,8 +89,9 @@ class LocalRedis:
                         f"the private redis-server exited with {self.process.returncode}; "
                         f"see {self.data_dir / 'redis.log'}:\n{self.log_tail()}"
                     )
+                # Only once it listens: redis-py backs off between failed connects.
                 with contextlib.suppress(RedisError, OSError):
-                    if await client.ping():  # type: ignore[misc]
+                    if self.socket.exists() and await client.ping():  # type: ignore[misc]
                         return
                 if time.monotonic() > deadline:
                     await self.stop()
