@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 from taskqueue_server.worker.timers import _sleep_until_due
@@ -14,18 +15,19 @@ def store_now() -> int:
     return STORE_NOW_MS
 
 
+async def announced(*due: float) -> AsyncIterator[float]:
+    """Announcements (epoch seconds on the store's clock), then silence."""
+    for seconds in due:
+        yield seconds
+    await asyncio.Event().wait()
+
+
 async def test_a_task_due_sooner_than_planned_ends_the_sleep() -> None:
-    signals: asyncio.Queue[bytes] = asyncio.Queue()
-    sleeper = asyncio.create_task(_sleep_until_due(signals, 30.0, store_now))
-    signals.put_nowait(str(STORE_NOW_MS + 500).encode())
-    await asyncio.wait_for(sleeper, 5)
+    signals = announced(STORE_NOW_MS / 1000 + 0.5)
+    await asyncio.wait_for(_sleep_until_due(signals, 30.0, store_now), 5)
 
 
 async def test_a_task_due_after_the_planned_wake_does_not() -> None:
-    signals: asyncio.Queue[bytes] = asyncio.Queue()
-    sleeper = asyncio.create_task(_sleep_until_due(signals, 30.0, store_now))
-    signals.put_nowait(str(STORE_NOW_MS + 60_000).encode())
+    signals = announced(STORE_NOW_MS / 1000 + 60)
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(sleeper), 0.3)
-    assert signals.empty(), "the announcement was read and judged"
-    sleeper.cancel()
+        await asyncio.wait_for(_sleep_until_due(signals, 30.0, store_now), 0.5)
