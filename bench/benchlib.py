@@ -67,7 +67,7 @@ def redis_version(url: str) -> str:
         client.close()
 
 
-def machine(url: str) -> str:
+def machine(url: str, redis_note: str = "private, no persistence") -> str:
     """One line: cores, CPU model, RAM, Redis and Python versions."""
     cpu = "unknown CPU"
     with contextlib.suppress(OSError):
@@ -82,7 +82,7 @@ def machine(url: str) -> str:
                 ram_kb = int(line.split()[1])
     return (
         f"{os.cpu_count()} cores (nproc), {cpu}, {ram_kb / 1024 / 1024:.0f} GiB RAM, "
-        f"Linux {platform.release()}, Redis {redis_version(url)} (private, no persistence), "
+        f"Linux {platform.release()}, Redis {redis_version(url)} ({redis_note}), "
         f"Python {platform.python_version()}"
     )
 

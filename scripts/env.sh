@@ -16,7 +16,15 @@ ensure_venv() {
   export VIRTUAL_ENV="$PWD/.venv"
 }
 
+# The clock-skew drill (tests/chaos/test_clock_skew.py) runs a server under libfaketime.
+ensure_faketime() {
+  if ! command -v faketime >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq faketime >/dev/null
+  fi
+}
+
 ensure_redis() {
+  ensure_faketime
   export TASKQUEUE_TEST_REDIS_URL="${TASKQUEUE_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
   if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     return

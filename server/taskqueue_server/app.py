@@ -213,7 +213,7 @@ class App:
             name,
             display_address(settings.host, port),
             http_address,
-            redact_url(settings.redis_url),
+            (self.engine and self.engine.store_label) or redact_url(settings.redis_url),
             ", ".join(sorted(self.registrations)) or "none",
             ", ".join(settings.queues),
             settings.concurrency,

@@ -42,10 +42,14 @@ class ChaosCluster:
         self._lock = threading.Lock()
 
     def start(
-        self, *extra_args: str, redis_url: str | None = None, handlers: tuple[str, ...] = ()
+        self,
+        *extra_args: str,
+        redis_url: str | None = None,
+        handlers: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> ServerProcess:
         """Start one more server; `redis_url` reaches the same Redis another way (a proxy)."""
-        env = {"TQCHAOS_PREFIX": self.prefix, "TQCHAOS_RECORD_URL": REDIS_URL}
+        env = {"TQCHAOS_PREFIX": self.prefix, "TQCHAOS_RECORD_URL": REDIS_URL, **(env or {})}
         return self.factory.start(
             handlers=[HANDLERS, *handlers],
             extra_args=[*self.args, *extra_args],

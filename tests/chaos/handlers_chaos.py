@@ -121,3 +121,19 @@ async def probe(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
         "threads": threading.active_count(),
         "fds": len(os.listdir("/proc/self/fd")),
     }
+
+
+@handler("chaos_clock")
+async def clock(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """When it started, on Redis's clock (TIME of the recording Redis) and on this host's.
+
+    Counts the run like the others, then sleeps `sleep` s (to hold its lease that long).
+    """
+    rec = _recorder()
+    async with rec.pipeline(transaction=False) as pipe:
+        pipe.time()
+        pipe.hincrby(record_key("runs"), ctx.task_id, 1)
+        (seconds, micros), _ = await pipe.execute()
+    started = {"redis_ms": seconds * 1000 + micros / 1000, "local_ms": time.time() * 1000}
+    await asyncio.sleep(float(task_data.get("sleep", 0)))
+    return {**started, "pid": os.getpid()}

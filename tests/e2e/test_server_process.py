@@ -173,19 +173,6 @@ def test_two_servers_share_one_redis_and_run_each_task_once(servers: ServerFacto
     assert stop_all(pair) == [0, 0]
 
 
-def test_embedded_store_warns_and_still_runs_tasks() -> None:
-    with ServerFactory(redis_url=None) as factory:
-        server = factory.start(redis_url=None)
-        assert "not durable" in server.ready_line
-        warnings = [line for line in server.lines() if "WARNING" in line]
-        assert any("in-memory" in line for line in warnings), server.output()
-        driver = Driver(server.target)
-        task = driver.enqueue("sleep", {"seconds": 0.1})
-        assert driver.finish(task.id).status == pb.TASK_STATUS_COMPLETED
-        driver.close()
-        assert server.stop() == 0
-
-
 def test_watch_streams_are_limited_per_server(servers: ServerFactory) -> None:
     server = servers.start(extra_args=["--max-watch-streams", "2"])
     driver = Driver(server.target)

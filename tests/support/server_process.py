@@ -173,8 +173,9 @@ def start_server(
 ) -> ServerProcess:
     """Start `taskqueue-server` and wait for its ready line.
 
-    `redis_url=None` starts it with the embedded in-memory store. The process gets the repo
-    root on PYTHONPATH so handler modules under tests/ import by dotted name
+    `redis_url=None` starts it with its default store (a private redis-server: pass
+    `--data-dir` in `extra_args`; the in-memory one when PATH has no redis-server). The
+    process gets the repo root on PYTHONPATH so handler modules under tests/ import by dotted name
     (e.g. "tests.e2e.handlers_record"). TASKQUEUE_* variables of the calling environment
     are dropped so a developer's shell cannot change what a test starts.
     """

@@ -113,6 +113,7 @@ def _settings_from(
             task_ttl_seconds=values["task_ttl_seconds"],
             result_ttl_seconds=values["result_ttl_seconds"],
             max_queue_length=values["max_queue_length"],
+            data_dir=values["data_dir"],
             **engine_extra,
         ),
         retry=RetryPolicy(

@@ -52,7 +52,8 @@ class ServerSettings:
         if self.processes > 1 and not self.redis_url:
             raise ValueError(
                 f"--processes {self.processes} needs --redis-url: without it each process "
-                "would keep its own embedded store and see none of the others' tasks"
+                "would start a default store of its own (one private redis-server per data "
+                "directory) and see none of the others' tasks"
             )
         if self.max_watch_streams >= self.max_concurrent_rpcs:
             raise ValueError(

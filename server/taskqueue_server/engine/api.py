@@ -122,9 +122,15 @@ class WorkerEngine(Protocol):
         """Due times (epoch seconds) of tasks newly scheduled in `queue`, so timers can wake
         sooner; 0.0 when announcements may have been missed (check now)."""
 
+    def now_ms(self) -> int:
+        """Milliseconds since the epoch on the store's clock, which every due time uses."""
+
 
 class Engine(CallerEngine, WorkerEngine, Protocol):
     """Both sides, plus the connection itself; what the wiring in app.py holds."""
+
+    # What holds the tasks when no Redis URL was given ("" with one), for the ready line.
+    store_label: str
 
     async def ping(self) -> None:
         """Raise `StoreUnavailable` unless the store answers."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
 from .errors import EngineError, ErrorCode
 
@@ -16,12 +15,15 @@ TASK_ID_PATTERN = re.compile(rf"({_QUEUE_NAME})-([0-9a-f]{{32}})")
 TASK_TYPE_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 
 
-def new_task_ids(queue: str, count: int) -> list[str]:
+def new_task_ids(queue: str, count: int, now_ms: int) -> list[str]:
     """Ids of 48 bits of milliseconds then 80 random bits: unique, and sorted by creation.
+
+    `now_ms` is the store's clock, so ids from servers whose clocks differ still sort by
+    creation.
 
     One urandom call per batch, not per task: a syscall each was measurable in EnqueueBatch.
     """
-    stamp = f"{queue}-{time.time_ns() // 1_000_000:012x}"
+    stamp = f"{queue}-{now_ms:012x}"
     noise = os.urandom(10 * count).hex()
     return [stamp + noise[20 * i : 20 * (i + 1)] for i in range(count)]
 

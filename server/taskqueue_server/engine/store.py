@@ -6,8 +6,9 @@ this module encodes arguments, groups work into as few calls as possible and dec
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,12 +16,14 @@ import orjson
 from redis.asyncio import Redis
 
 from . import leasing, listing, watching
+from .clock import RedisClock
 from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
 from .errors import EngineError, ErrorCode, TaskNotFound
 from .events import EventHub
 from .ids import check_queue, new_task_ids, queue_of
 from .keys import QueueKeys, queue_registry
+from .local_redis import LocalRedis, redis_server_binary
 from .models import EnqueueOutcome, NewTask, Status, TaskRecord
 from .redis_errors import unavailable_on_redis_errors
 from .scripts import Scripts
@@ -44,12 +47,19 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
         redis: Redis,
         blocking: Redis,
         settings: EngineSettings,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.redis = redis
         self._blocking = blocking  # BLPOP ties up a connection; keep it off the shared pool
         self.settings = settings
+        # Redis's clock unless a test injects one: deadlines must not depend on the host.
+        self._redis_clock: RedisClock | None = None
+        if clock is None:
+            clock = self._redis_clock = RedisClock(redis)
         self.clock = clock
+        self._clock_sync: asyncio.Task[None] | None = None
+        self.local_redis: LocalRedis | None = None  # a private redis-server this engine stops
+        self.store_label = ""  # what holds the tasks when no URL was given, for the ready line
         self.scripts = Scripts(redis)
         self.hub = EventHub(redis)
         self.round_trips = 0  # counted for the benchmark's "Redis calls per task"
@@ -61,6 +71,7 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
         return QueueKeys(self.settings.key_prefix, queue)
 
     def now_ms(self) -> int:
+        """Milliseconds on the store's clock: every due time and lease deadline uses it."""
         return int(self.clock() * 1000)
 
     async def run(self, name: str, queue: str, keys: list[str], args: list[Any]) -> Any:
@@ -71,6 +82,11 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
     async def start(self) -> None:
         with unavailable_on_redis_errors():
             await self.scripts.load_all()
+        if self._redis_clock is not None:
+            await self._redis_clock.sync()
+            self._clock_sync = asyncio.create_task(
+                self._redis_clock.keep_synced(), name="redis-clock"
+            )
 
     async def ping(self) -> None:
         # A key read, not PING: a Redis ACL user may connect yet be barred from our keys.
@@ -78,9 +94,15 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
             await self.redis.exists(queue_registry(self.settings.key_prefix))
 
     async def close(self) -> None:
+        if self._clock_sync is not None:
+            self._clock_sync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock_sync
         await self.hub.close()
         await self._blocking.aclose()
         await self.redis.aclose()
+        if self.local_redis is not None:
+            await self.local_redis.stop()
 
     # --- callers ---------------------------------------------------------------
     async def enqueue(self, tasks: Sequence[NewTask]) -> list[EnqueueOutcome]:
@@ -90,7 +112,7 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
         if any(t.queue != queue for t in tasks):
             raise EngineError(ErrorCode.INVALID_ARGUMENT, "a batch must use one queue")
         await self._register_queue(queue)
-        group = list(zip(tasks, new_task_ids(queue, len(tasks)), strict=True))
+        group = list(zip(tasks, new_task_ids(queue, len(tasks), self.now_ms()), strict=True))
         coalescer = self._enqueuers.get(queue)
         if coalescer is None:
             coalescer = Coalescer(lambda groups: self._store_groups(queue, groups), MAX_COALESCED)
@@ -189,10 +211,22 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
 
 
 async def open_engine(redis_url: str | None, settings: EngineSettings) -> RedisEngine:
-    """Connect to Redis at `redis_url`, or to an in-process store when it is None.
+    """Connect to Redis at `redis_url`; without one, to a private redis-server when there is
+    one on PATH (data in settings.data_dir), else to an in-process store.
 
     Loads every script before returning, so a server that started can run them.
     """
+    local: LocalRedis | None = None
+    binary = None if redis_url else redis_server_binary()
+    if binary is not None:
+        local = await LocalRedis.start(binary, settings.data_dir)
+        redis_url = local.url
+        log.warning(
+            "NO REDIS URL: running a private redis-server (pid %d) with its data in %s (AOF "
+            "on); it stops with this server. Set --redis-url to share a Redis among servers.",
+            local.process.pid,
+            local.data_dir,
+        )
     if redis_url:
         client = Redis.from_url(
             redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15
@@ -203,12 +237,22 @@ async def open_engine(redis_url: str | None, settings: EngineSettings) -> RedisE
         import fakeredis
 
         log.warning(
-            "NO REDIS URL: using the embedded in-memory store. NOTHING IS DURABLE: every task "
-            "is lost when this process exits. Set --redis-url / TASKQUEUE_REDIS_URL for real use."
+            "NO REDIS URL and no redis-server on PATH: using the embedded in-memory store. "
+            "NOTHING IS DURABLE: every task is lost when this process exits. Install Redis, "
+            "or set --redis-url / TASKQUEUE_REDIS_URL for real use."
         )
         server = fakeredis.FakeServer()
         client = fakeredis.FakeAsyncRedis(server=server)
         blocking = fakeredis.FakeAsyncRedis(server=server)
     engine = RedisEngine(client, blocking, settings)
-    await engine.start()
+    engine.local_redis = local
+    if local is not None:
+        engine.store_label = f"private redis-server, data in {local.data_dir} (AOF on)"
+    elif not redis_url:
+        engine.store_label = "embedded in-memory store (not durable: no redis-server on PATH)"
+    try:
+        await engine.start()
+    except BaseException:
+        await engine.close()
+        raise
     return engine

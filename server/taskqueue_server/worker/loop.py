@@ -36,7 +36,9 @@ class Running:
     task: ClaimedTask
     ctx: TaskContext
     # Event-loop time by which the lease surely ends unless renewed: measured from when the
-    # claim or renewal was sent, so it is never later than the deadline Redis holds.
+    # claim or renewal was sent, so it is never later than the deadline Redis holds. A
+    # duration on this host's monotonic clock is safe here: it needs no agreement with other
+    # hosts (only the deadline in Redis, on Redis's clock, does), and no clock step moves it.
     lease_until: float
     job: asyncio.Task[None] | None = None
     # Set when the outcome must not be reported: cancelled by request or lease lost.

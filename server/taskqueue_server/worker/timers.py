@@ -4,6 +4,10 @@ Every server runs this; the due script is safe to run concurrently. A newly sche
 is announced on the queue's timer channel, so the sleep ends early when something becomes
 due sooner than planned; lease deadlines are not announced, so the sleep is capped
 (EngineSettings.max_timer_sleep_seconds).
+
+Announced due times are on the store's clock (Redis's, see engine/clock.py), never this
+host's: the sleep itself is a relative timeout, and an announcement is compared with the
+store's `now`.
 """
 
 from __future__ import annotations
@@ -11,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from ..engine.api import WorkerEngine
 from ..engine.errors import EngineError
@@ -34,13 +37,16 @@ async def _tick_forever(engine: WorkerEngine, queue: str, signals: AsyncIterator
     while True:
         delay = await engine.run_due(queue)
         if delay > 0:
-            await _sleep_until_due(signals, time.time() + delay)
+            await _sleep_until_due(signals, delay, engine.now_ms)
 
 
-async def _sleep_until_due(signals: AsyncIterator[float], wake_at: float) -> None:
-    """Sleep until `wake_at`, or until a task is announced as due before it."""
+async def _sleep_until_due(
+    signals: AsyncIterator[float], delay: float, now_ms: Callable[[], int]
+) -> None:
+    """Sleep `delay` seconds, or until a task is announced as due before they end."""
+    wake_at = now_ms() / 1000 + delay
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(max(0.0, wake_at - time.time())):
+        async with asyncio.timeout(delay):
             async for due in signals:
                 if due < wake_at:
                     return
