@@ -1,0 +1,48 @@
+"""How the e-mail handler drives aiosmtplib: TLS only when asked, and capability mismatches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fake_smtp_server import Recorder, SmtpServer
+from taskqueue_server.handlers.email import send_email
+from taskqueue_server.worker.context import PermanentError, RetryLater
+from test_handlers_email import _point_at
+
+EMAIL = {"to_email": "bob@example.org", "subject": "Hi", "plain_text_content": "Hello."}
+
+
+async def test_security_none_never_upgrades(start_smtp: Callable[..., SmtpServer],
+                                            recorder: Recorder, server_tls, make_ctx,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server offers (and requires) STARTTLS; "none" must not take it up on its own.
+    server = start_smtp(starttls=server_tls)
+    _point_at(monkeypatch, server.port, "none")
+    with pytest.raises(PermanentError, match="530"):
+        await send_email(dict(EMAIL), make_ctx())
+    assert recorder.received == []
+
+
+async def test_starttls_not_offered_is_permanent(smtp: SmtpServer, make_ctx,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKQUEUE_SMTP_SECURITY", "starttls")
+    with pytest.raises(PermanentError, match=r"STARTTLS.*TASKQUEUE_SMTP_SECURITY"):
+        await send_email(dict(EMAIL), make_ctx())
+    assert smtp.recorder.received == []
+
+
+async def test_login_without_auth_offered_is_permanent(smtp: SmtpServer, make_ctx,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKQUEUE_SMTP_USERNAME", "mailer")
+    monkeypatch.setenv("TASKQUEUE_SMTP_PASSWORD", "s3cret")
+    with pytest.raises(PermanentError, match=r"AUTH.*credentials"):
+        await send_email(dict(EMAIL), make_ctx())
+    assert smtp.recorder.received == []
+
+
+async def test_every_recipient_deferred_is_retried(smtp: SmtpServer, make_ctx) -> None:
+    smtp.recorder.rcpt_replies["bob@example.org"] = "450 4.2.0 Mailbox busy"
+    with pytest.raises(Exception, match=r"refused every recipient .*450 4\.2\.0") as caught:
+        await send_email(dict(EMAIL), make_ctx())
+    assert not isinstance(caught.value, PermanentError | RetryLater)
