@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fake_smtp_server import Recorder, SmtpServer
@@ -46,3 +48,23 @@ async def test_every_recipient_deferred_is_retried(smtp: SmtpServer, make_ctx) -
     with pytest.raises(Exception, match=r"refused every recipient .*450 4\.2\.0") as caught:
         await send_email(dict(EMAIL), make_ctx())
     assert not isinstance(caught.value, PermanentError | RetryLater)
+
+
+async def test_the_trust_store_is_loaded_once_not_per_message(
+        start_smtp: Callable[..., SmtpServer], recorder: Recorder, server_tls, ca_file: str,
+        make_ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Loading a CA store costs tens of ms of CPU: once per file, not once per e-mail.
+    loads: list[str | None] = []
+    real = ssl.create_default_context
+
+    def counting(*args: Any, cafile: str | None = None, **kwargs: Any) -> ssl.SSLContext:
+        loads.append(cafile)
+        return real(*args, cafile=cafile, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    server = start_smtp(starttls=server_tls)
+    _point_at(monkeypatch, server.port, "starttls", CA_FILE=ca_file)
+    for _ in range(3):
+        await send_email(dict(EMAIL), make_ctx())
+    assert len(recorder.accepted) == 3 and all(got.tls for got in recorder.accepted)
+    assert loads == [ca_file]

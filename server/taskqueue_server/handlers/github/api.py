@@ -6,7 +6,6 @@ redirect to another origin, so neither is hand-written here.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import ssl
@@ -70,15 +69,9 @@ def same_origin(a: str, b: str) -> bool:
     return (first.scheme, first.netloc.lower()) == (second.scheme, second.netloc.lower())
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    # The system trust store, as before httpx (whose default is certifi's bundle): a GitHub
-    # Enterprise behind a private CA installed on the host keeps working. Built once: loading
-    # a CA store costs milliseconds, and a context is safe to share.
-    return ssl.create_default_context()
-
-
-def open_client(settings: GitHubSettings, token: str | None) -> httpx.AsyncClient:
+def open_client(
+    settings: GitHubSettings, token: str | None, tls: ssl.SSLContext
+) -> httpx.AsyncClient:
     """One client per import, so its pages share a kept-alive connection.
 
     httpx removes Authorization when a redirect leaves the origin (`_redirect_headers`).
@@ -94,7 +87,7 @@ def open_client(settings: GitHubSettings, token: str | None) -> httpx.AsyncClien
         headers=headers,
         timeout=settings.timeout_seconds,
         follow_redirects=True,
-        verify=_tls(),
+        verify=tls,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ...worker.context import PermanentError, TaskContext
 from ...worker.registry import handler
+from ..client_tls import client_context
 from . import normalise
 from .api import GitHubSettings, fetch_page, open_client, same_origin
 from .request import ImportRequest, parse_import
@@ -72,7 +73,8 @@ async def _import(
     url: str | None = settings.api_url + path
     items: dict[Any, JsonObject] = {}  # by number: a page boundary shift cannot duplicate
     skipped = pages = 0
-    async with open_client(settings, request.token or settings.token) as client:
+    tls = await client_context()
+    async with open_client(settings, request.token or settings.token, tls) as client:
         while url is not None and not _full(items, request):
             page = await fetch_page(client, url)
             pages += 1

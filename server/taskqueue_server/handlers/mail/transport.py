@@ -11,6 +11,7 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from ...worker.context import PermanentError
+from ..client_tls import client_context
 from .settings import Security, SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ async def _send_smtp(
         # Explicit either way: aiosmtplib's default (None) upgrades whenever the server offers
         # STARTTLS, and "none" must mean none.
         start_tls=settings.security is Security.STARTTLS,
-        tls_context=None if plain else ssl.create_default_context(cafile=settings.ca_file),
+        tls_context=None if plain else await client_context(settings.ca_file),
     )
     await client.connect()
     try:
