@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -68,3 +70,36 @@ async def test_the_trust_store_is_loaded_once_not_per_message(
         await send_email(dict(EMAIL), make_ctx())
     assert len(recorder.accepted) == 3 and all(got.tls for got in recorder.accepted)
     assert loads == [ca_file]
+
+
+def _smtp_that_stalls_after_data(message_sent: asyncio.Event) -> Callable[..., Any]:
+    """Answers like a relay up to the end of DATA, then never replies again (QUIT included)."""
+    replies = {b"EHLO": b"250 stall.example\r\n", b"MAIL": b"250 OK\r\n", b"RCPT": b"250 OK\r\n",
+               b"DATA": b"354 go ahead\r\n"}
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 stall.example ESMTP\r\n")
+        while line := await reader.readline():
+            if line == b".\r\n":
+                message_sent.set()
+            elif (reply := replies.get(line[:4].upper())) is not None:
+                writer.write(reply)
+        writer.close()
+
+    return serve
+
+
+async def test_a_cancelled_send_does_not_wait_for_quit(make_ctx,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    message_sent = asyncio.Event()
+    server = await asyncio.start_server(_smtp_that_stalls_after_data(message_sent),
+                                        "127.0.0.1", 0)
+    async with server:
+        _point_at(monkeypatch, server.sockets[0].getsockname()[1], "none", TIMEOUT="30")
+        sending = asyncio.create_task(send_email(dict(EMAIL), make_ctx()))
+        await asyncio.wait_for(message_sent.wait(), timeout=10)  # now awaiting DATA's reply
+        started = time.monotonic()
+        sending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(sending, timeout=10)
+        assert time.monotonic() - started < 5  # a QUIT would wait out the 30 s timeout

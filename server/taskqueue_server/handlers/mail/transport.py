@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import sys
@@ -60,8 +61,12 @@ async def _send_smtp(
         if settings.username:
             await client.login(settings.username, settings.password or "")
         refused, _ = await client.send_message(message, sender=sender, recipients=recipients)
+    except asyncio.CancelledError:
+        client.close()  # cancelled or stopping: no QUIT round trip to wait for
+        raise
     finally:
-        await _close_quietly(client)
+        if client.is_connected:
+            await _close_quietly(client)
     return {rcpt: (reply.code, reply.message) for rcpt, reply in refused.items()}
 
 
