@@ -31,5 +31,11 @@ setup(
         # The HTTP port beside gRPC: metrics, health, REST (same event loop as grpc.aio).
         "aiohttp>=3.14",
         "prometheus-client>=0.26",
+        # Clients of the built-in handlers (GitHub import, e-mail).
+        "httpx>=0.28.1,<1",
+        "aiosmtplib>=5.1.3,<6",
+        # httpcore imports sniffio on every request and, with anyio>=4.11 no longer pulling it
+        # in, pays a failed import (a sys.path scan) each time; installed, the import is cached.
+        "sniffio>=1.3.1",
     ],
 )

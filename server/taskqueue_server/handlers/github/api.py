@@ -1,23 +1,22 @@
 """One page of the GitHub REST API at a time, with failures sorted into retry / retry-later / stop.
 
-Stdlib urllib in a worker thread: one GET per page does not justify an HTTP client dependency.
+httpx does the HTTP: it parses Link headers (`response.links`) and drops Authorization on a
+redirect to another origin, so neither is hand-written here.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
+import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.message import Message
 from email.utils import parsedate_to_datetime
-from http.client import HTTPMessage
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
+
+import httpx
 
 from ...worker.context import PermanentError, RetryLater
 
@@ -64,37 +63,19 @@ class Page:
     last_page: int | None
 
 
-class _SameOriginAuth(urllib.request.HTTPRedirectHandler):
-    # urllib keeps every header on a redirect, Authorization included; a redirect to another
-    # host must not receive the token.
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: HTTPMessage,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and not same_origin(req.full_url, newurl):
-            new.remove_header("Authorization")
-        return new
-
-
-_opener = urllib.request.build_opener(_SameOriginAuth)
-
-
 def same_origin(a: str, b: str) -> bool:
     """Same scheme and host:port."""
     first, second = urlsplit(a), urlsplit(b)
     return (first.scheme, first.netloc.lower()) == (second.scheme, second.netloc.lower())
 
 
-def fetch_page(
-    url: str, token: str | None, timeout: float, now: Callable[[], float] = time.time
-) -> Page:
-    """GET one page. Raises RetryLater, PermanentError or GitHubUnavailable (never leaks token)."""
+def open_client(
+    settings: GitHubSettings, token: str | None, tls: ssl.SSLContext
+) -> httpx.AsyncClient:
+    """One client per import, so its pages share a kept-alive connection.
+
+    httpx removes Authorization when a redirect leaves the origin (`_redirect_headers`).
+    """
     headers = {
         "Accept": "application/vnd.github+json",
         "X-GitHub-Api-Version": "2022-11-28",
@@ -102,27 +83,41 @@ def fetch_page(
     }
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310
+    return httpx.AsyncClient(
+        headers=headers,
+        timeout=settings.timeout_seconds,
+        follow_redirects=True,
+        verify=tls,
+    )
+
+
+async def fetch_page(
+    client: httpx.AsyncClient, url: str, now: Callable[[], float] = time.time
+) -> Page:
+    """GET one page. Raises RetryLater, PermanentError or GitHubUnavailable (never leaks token)."""
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            body = response.read()
-            link = response.headers.get("Link")
-    except urllib.error.HTTPError as exc:
-        raise classify(exc.code, exc.headers, exc.read(), now()) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise GitHubUnavailable(f"GitHub API unreachable ({_origin(url)}): {reason}") from None
+        response = await client.get(url)
+    except (httpx.TooManyRedirects, httpx.UnsupportedProtocol) as exc:
+        # A redirect loop or a redirect to a non-HTTP URL: a retry meets the same answer.
+        raise PermanentError(f"GitHub redirected where we cannot follow: {exc}") from None
+    except httpx.HTTPError as exc:
+        raise GitHubUnavailable(
+            f"GitHub API unreachable ({_origin(url)}): {type(exc).__name__}: {exc}"
+        ) from None
+    if not response.is_success:
+        raise classify(response.status_code, response.headers, response.content, now())
     try:
-        items = json.loads(body)
+        items = json.loads(response.content)
     except ValueError:
         raise GitHubUnavailable(f"GitHub answered with a body that is not JSON ({url})") from None
     if not isinstance(items, list):
         raise GitHubUnavailable(f"GitHub answered with a {type(items).__name__}, expected a list")
-    links = parse_link_header(link)
-    return Page(items, links.get("next"), _page_number(links.get("last")))
+    links = response.links
+    next_url = links.get("next", {}).get("url")
+    return Page(items, next_url, _page_number(links.get("last", {}).get("url")))
 
 
-def classify(status: int, headers: Message, body: bytes, now: float) -> Exception:
+def classify(status: int, headers: Mapping[str, str], body: bytes, now: float) -> Exception:
     """Map an HTTP error answer to the exception that tells the worker what to do."""
     message = _github_message(body)
     if status in (403, 429):
@@ -148,7 +143,9 @@ def classify(status: int, headers: Message, body: bytes, now: float) -> Exceptio
     return PermanentError(f"GitHub answered {status}: {message}")
 
 
-def rate_limit_delay(status: int, headers: Message, message: str, now: float) -> float | None:
+def rate_limit_delay(
+    status: int, headers: Mapping[str, str], message: str, now: float
+) -> float | None:
     """Seconds to wait if this 403/429 is a rate limit, else None (a plain refusal)."""
     retry_after = headers.get("Retry-After")
     if retry_after:
@@ -173,26 +170,11 @@ def _retry_after_seconds(value: str, now: float) -> float | None:
         return None
 
 
-_LINK = re.compile(r"<([^>]*)>([^<]*)")
-_REL = re.compile(r';\s*rel\s*=\s*"?([^";]+)"?')
-
-
-def parse_link_header(value: str | None) -> dict[str, str]:
-    """`<url>; rel="next", <url>; rel="last"` -> {"next": url, "last": url}."""
-    links: dict[str, str] = {}
-    for url, params in _LINK.findall(value or ""):
-        rel = _REL.search(params)
-        if rel:
-            for name in rel.group(1).split():
-                links.setdefault(name, url)
-    return links
-
-
 def _page_number(url: str | None) -> int | None:
     if url is None:
         return None
-    pages = parse_qs(urlsplit(url).query).get("page", [])
-    return int(pages[0]) if pages and pages[0].isdigit() else None
+    page = httpx.URL(url).params.get("page", "")
+    return int(page) if page.isdigit() else None
 
 
 def _github_message(body: bytes) -> str:

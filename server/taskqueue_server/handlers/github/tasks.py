@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -10,8 +9,9 @@ from typing import Any
 
 from ...worker.context import PermanentError, TaskContext
 from ...worker.registry import handler
+from ..client_tls import client_context
 from . import normalise
-from .api import GitHubSettings, fetch_page, same_origin
+from .api import GitHubSettings, fetch_page, open_client, same_origin
 from .request import ImportRequest, parse_import
 
 log = logging.getLogger(__name__)
@@ -70,28 +70,31 @@ async def _import(
     ctx: TaskContext,
 ) -> JsonObject:
     settings = GitHubSettings.from_env()
-    token = request.token or settings.token
     url: str | None = settings.api_url + path
     items: dict[Any, JsonObject] = {}  # by number: a page boundary shift cannot duplicate
     skipped = pages = 0
-    while url is not None and not _full(items, request):
-        page = await asyncio.to_thread(fetch_page, url, token, settings.timeout_seconds)
-        pages += 1
-        for raw in page.items:
-            if not isinstance(raw, dict):
-                continue
-            if keep(raw):
-                items.setdefault(raw.get("number"), compact(raw))
-            else:
-                skipped += 1
-        url = page.next_url
-        if url is not None and not same_origin(url, settings.api_url):
-            # Following it would send the token to another host.
-            raise PermanentError("GitHub pagination pointed at another host; refusing to follow")
-        await ctx.report_progress(
-            _percent(pages, page.last_page, done=url is None),
-            f"page {pages}: {len(items)} {kind} so far",
-        )
+    tls = await client_context()
+    async with open_client(settings, request.token or settings.token, tls) as client:
+        while url is not None and not _full(items, request):
+            page = await fetch_page(client, url)
+            pages += 1
+            for raw in page.items:
+                if not isinstance(raw, dict):
+                    continue
+                if keep(raw):
+                    items.setdefault(raw.get("number"), compact(raw))
+                else:
+                    skipped += 1
+            url = page.next_url
+            if url is not None and not same_origin(url, settings.api_url):
+                # Following it would send the token to another host.
+                raise PermanentError(
+                    "GitHub pagination pointed at another host; refusing to follow"
+                )
+            await ctx.report_progress(
+                _percent(pages, page.last_page, done=url is None),
+                f"page {pages}: {len(items)} {kind} so far",
+            )
     log.info(
         "imported %d %s from %s/%s in %d pages",
         len(items),

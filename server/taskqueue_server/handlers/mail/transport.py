@@ -1,20 +1,18 @@
-"""Delivering a built message: SMTP in a worker thread, or the console backend.
-
-Stdlib smtplib in a thread keeps the server's dependencies small; one message per task
-makes the thread hop cheap next to the network round trips.
-"""
+"""Delivering a built message: SMTP with aiosmtplib, or the console backend."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import smtplib
 import ssl
 import sys
 import threading
 from email.message import EmailMessage
 
+import aiosmtplib
+
 from ...worker.context import PermanentError
+from ..client_tls import client_context
 from .settings import Security, SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -38,75 +36,74 @@ async def deliver(
         print_to_console(message, recipients)
         return {}
     try:
-        return await asyncio.to_thread(_send_smtp, settings, message, sender, recipients)
-    except (smtplib.SMTPException, OSError) as exc:
+        return await _send_smtp(settings, message, sender, recipients)
+    except (aiosmtplib.SMTPException, OSError) as exc:
         raise classify(exc, settings) from exc
 
 
-def _send_smtp(
+async def _send_smtp(
     settings: SmtpSettings, message: EmailMessage, sender: str, recipients: list[str]
 ) -> Refused:
     assert settings.host is not None
-    tls = ssl.create_default_context(cafile=settings.ca_file)
-    client: smtplib.SMTP
-    if settings.security is Security.TLS:
-        client = smtplib.SMTP_SSL(
-            settings.host, settings.port, timeout=settings.timeout_seconds, context=tls
-        )
-    else:
-        client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds)
+    plain = settings.security is Security.NONE
+    client = aiosmtplib.SMTP(
+        hostname=settings.host,
+        port=settings.port,
+        timeout=settings.timeout_seconds,
+        use_tls=settings.security is Security.TLS,
+        # Explicit either way: aiosmtplib's default (None) upgrades whenever the server offers
+        # STARTTLS, and "none" must mean none.
+        start_tls=settings.security is Security.STARTTLS,
+        tls_context=None if plain else await client_context(settings.ca_file),
+    )
+    await client.connect()
     try:
-        client.ehlo()
-        if settings.security is Security.STARTTLS:
-            client.starttls(context=tls)
-            client.ehlo()
         if settings.username:
-            client.login(settings.username, settings.password or "")
-        refused = client.send_message(message, from_addr=sender, to_addrs=recipients)
+            await client.login(settings.username, settings.password or "")
+        refused, _ = await client.send_message(message, sender=sender, recipients=recipients)
+    except asyncio.CancelledError:
+        client.close()  # cancelled or stopping: no QUIT round trip to wait for
+        raise
     finally:
-        _close_quietly(client)
-    return {rcpt: (code, _text(reply)) for rcpt, (code, reply) in refused.items()}
+        if client.is_connected:
+            await _close_quietly(client)
+    return {rcpt: (reply.code, reply.message) for rcpt, reply in refused.items()}
 
 
-def _close_quietly(client: smtplib.SMTP) -> None:
+async def _close_quietly(client: aiosmtplib.SMTP) -> None:
     # After DATA was accepted the message is sent; a failing QUIT must not turn that into a
     # retry (and a duplicate message).
     try:
-        client.quit()
-    except (smtplib.SMTPException, OSError):
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
         client.close()
 
 
 def classify(exc: BaseException, settings: SmtpSettings) -> Exception:
-    """Map an smtplib / socket failure to PermanentError or TransientSmtpError."""
+    """Map an aiosmtplib / socket failure to PermanentError or TransientSmtpError."""
     where = f"SMTP {settings.host}:{settings.port}"
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in exc.recipients.values()]
-        listed = "; ".join(
-            f"{rcpt}: {code} {_text(reply)}" for rcpt, (code, reply) in exc.recipients.items()
-        )
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        listed = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
         detail = f"{where} refused every recipient ({listed})"
-        if codes and all(code >= 500 for code in codes):
+        if exc.recipients and all(r.code >= 500 for r in exc.recipients):
             return PermanentError(detail)
         return TransientSmtpError(detail)
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return PermanentError(f"{where}: {exc} (check TASKQUEUE_SMTP_SECURITY and credentials)")
-    if isinstance(exc, smtplib.SMTPResponseException):
-        detail = f"{where} replied {exc.smtp_code} {_text(exc.smtp_error)}"
-        return PermanentError(detail) if exc.smtp_code >= 500 else TransientSmtpError(detail)
-    if isinstance(exc, ssl.SSLCertVerificationError):
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        detail = f"{where} replied {exc.code} {exc.message}"
+        return PermanentError(detail) if exc.code >= 500 else TransientSmtpError(detail)
+    cause = exc.__cause__ or exc  # aiosmtplib wraps the socket's own error
+    if isinstance(cause, ssl.SSLCertVerificationError):
         return PermanentError(
-            f"{where}: TLS certificate not trusted ({exc.verify_message}); "
+            f"{where}: TLS certificate not trusted ({cause.verify_message}); "
             "set TASKQUEUE_SMTP_CA_FILE for a private CA"
         )
-    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
-        # smtplib reports a read timeout as SMTPServerDisconnected; the cause is the timeout.
+    if isinstance(exc, TimeoutError):
         return TransientSmtpError(f"{where}: timed out after {settings.timeout_seconds:g} s")
-    return TransientSmtpError(f"{where}: {type(exc).__name__}: {exc}")
-
-
-def _text(reply: bytes | str) -> str:
-    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    if isinstance(exc, OSError):  # aiosmtplib's connect and disconnect errors are OSErrors
+        return TransientSmtpError(f"{where}: {type(cause).__name__}: {cause}")
+    # What is left is the server lacking what the settings ask for (STARTTLS, AUTH): a
+    # retry meets the same server.
+    return PermanentError(f"{where}: {exc} (check TASKQUEUE_SMTP_SECURITY and credentials)")
 
 
 def print_to_console(message: EmailMessage, recipients: list[str]) -> None:
