@@ -11,12 +11,11 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue_client import ServiceError, TaskQueueClient
 
 from tests.e2e.helpers import Driver, rpc_error
+from tests.support.error_details import error_details, error_reason
 from tests.support.server_process import ServerFactory
 
 HEX = "0123456789abcdef" * 2
@@ -95,18 +94,6 @@ def client(shared_server: Any) -> Iterator[TaskQueueClient]:
         yield python_client
 
 
-def unpacked(error: grpc.RpcError) -> tuple[Any, list[Any]]:
-    """The google.rpc.Status of a failed call (grpcio-status) and its ErrorInfo/BadRequest."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None, "the refusal carries no google.rpc.Status details"
-    found: list[Any] = []
-    for detail in status.details:
-        for message in (error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()):
-            if detail.Unpack(message):
-                found.append(message)
-    return status, found
-
-
 @pytest.mark.parametrize(("name", "call", "_client_call", "code", "reason", "field"), CASES,
                          ids=[c[0] for c in CASES])  # fmt: skip
 def test_raw_grpc_reads_reason_and_field_violations(
@@ -114,7 +101,7 @@ def test_raw_grpc_reads_reason_and_field_violations(
     code: str, reason: str, field: str,
 ) -> None:  # fmt: skip
     error = rpc_error(call, driver)
-    status, details = unpacked(error)
+    status, details = error_details(error)
     assert (error.code().name, status.message) == (code, error.details())
     info = details[0]
     assert (info.reason, info.domain) == (reason, "taskqueue.v1")
@@ -152,7 +139,7 @@ def test_state_refusals_name_the_state(driver: Driver, client: TaskQueueClient) 
     )
     pending = driver.enqueue("echo", {}, queue="bad", delay_seconds=3600)
     error = rpc_error(driver.stub.RetryTask, pb.RetryTaskRequest(task_id=pending.id), timeout=10)
-    assert unpacked(error)[1][0].reason == "TASK_NOT_RETRYABLE"
+    assert error_reason(error) == "TASK_NOT_RETRYABLE"
     driver.stub.CancelTask(pb.CancelTaskRequest(task_id=pending.id), timeout=10)
 
 
@@ -166,7 +153,7 @@ def test_a_watch_over_the_limit_says_too_many_watchers(redis_available: None) ->
             next(holder)  # the first stream holds the only slot now
             error = rpc_error(driver.watch, task.id)
             assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert unpacked(error)[1][0].reason == "TOO_MANY_WATCHERS"
+            assert error_reason(error) == "TOO_MANY_WATCHERS"
             holder.cancel()
         finally:
             driver.close()

@@ -84,7 +84,7 @@ class TaskNotFound(EngineError):
 
 
 class StoreUnavailable(EngineError):
-    """Redis cannot be reached; the caller may retry."""
+    """Redis cannot be reached, or refuses to serve for now; the caller may retry."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(ErrorCode.UNAVAILABLE, f"task store unavailable: {detail}")
+    def __init__(self, detail: str, reason: Reason = Reason.STORE_UNAVAILABLE) -> None:
+        super().__init__(ErrorCode.UNAVAILABLE, f"task store unavailable: {detail}", reason)

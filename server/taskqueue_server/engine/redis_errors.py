@@ -29,7 +29,9 @@ from redis.exceptions import (
 from .errors import EngineError, ErrorCode, Reason, StoreUnavailable
 
 _RETRY = "retry later"
-# Each refusal by the Redis error word that names it. Documented in docs/operations.md.
+# Each refusal by the Redis error word that names it: UNAVAILABLE ones as the detail of a
+# StoreUnavailable (the server keeps retrying those), OOM as RESOURCE_EXHAUSTED.
+# Documented in docs/operations.md.
 REFUSALS: dict[str, tuple[ErrorCode, Reason, str]] = {
     "OOM": (
         ErrorCode.RESOURCE_EXHAUSTED,
@@ -40,30 +42,30 @@ REFUSALS: dict[str, tuple[ErrorCode, Reason, str]] = {
     "READONLY": (
         ErrorCode.UNAVAILABLE,
         Reason.STORE_READ_ONLY,
-        "the task store is a read-only replica (Redis READONLY, e.g. after a failover); "
-        f"nothing was stored; {_RETRY}, or point the server at the primary",
+        "it is a read-only replica (Redis READONLY, e.g. after a failover); nothing was "
+        f"stored; {_RETRY}, or point the server at the primary",
     ),
     "MISCONF": (
         ErrorCode.UNAVAILABLE,
         Reason.STORE_WRITES_FAILING,
-        "the task store refuses writes because it cannot save to disk (Redis MISCONF); "
-        f"nothing was stored; {_RETRY}; an operator must fix Redis persistence",
+        "it refuses writes because it cannot save to disk (Redis MISCONF); nothing was "
+        f"stored; {_RETRY}; an operator must fix Redis persistence",
     ),
     "BUSY": (
         ErrorCode.UNAVAILABLE,
         Reason.STORE_BUSY,
-        f"the task store is busy running a long script (Redis BUSY); {_RETRY}",
+        f"it is busy running a long script (Redis BUSY); {_RETRY}",
     ),
     "LOADING": (
         ErrorCode.UNAVAILABLE,
         Reason.STORE_LOADING,
-        f"the task store is loading its data after a restart (Redis LOADING); {_RETRY}",
+        f"it is loading its data after a restart (Redis LOADING); {_RETRY}",
     ),
     "NOPERM": (
         ErrorCode.UNAVAILABLE,
         Reason.STORE_ACCESS_DENIED,
-        "the task store refused this server access (Redis NOPERM/NOAUTH/WRONGPASS); an "
-        f"operator must fix the server's Redis user, password or ACL; {_RETRY}",
+        "it refused this server access (Redis NOPERM, NOAUTH or WRONGPASS); an operator "
+        f"must fix the server's Redis user, password or ACL; {_RETRY}",
     ),
 }
 # Classes redis-py raises in place of the word (it strips the word from the message).
@@ -93,6 +95,8 @@ def engine_error_for(exc: Exception) -> EngineError | None:
     word = refusal_word(exc)
     if word is not None:
         code, reason, message = REFUSALS[word]
+        if code is ErrorCode.UNAVAILABLE:
+            return StoreUnavailable(message, reason)
         return EngineError(code, message, reason)
     if isinstance(exc, ConnectionError | TimeoutError | OSError):
         return StoreUnavailable(type(exc).__name__)
