@@ -6,13 +6,20 @@ call), once through the Python client's exceptions (`reason`, `field_violations`
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue_client import ServiceError, TaskQueueClient
+from taskqueue_server.engine.errors import Reason
+from taskqueue_server.engine.redis_errors import REFUSALS
+from taskqueue_server.service.status import ServiceReason
 
 from tests.e2e.helpers import Driver, rpc_error
 from tests.support.error_details import error_details, error_reason
@@ -157,3 +164,29 @@ def test_a_watch_over_the_limit_says_too_many_watchers(redis_available: None) ->
             holder.cancel()
         finally:
             driver.close()
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_the_docs_python_example_prints_reason_and_field(shared_server: Any) -> None:
+    section = (DOCS / "client.md").read_text().split("### In Python", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    run = subprocess.run(
+        [sys.executable, "-c", block.replace("localhost:50051", shared_server.target)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[:2] == [
+        "INVALID_FIELD",
+        "priority - priority: 5000 is out of range; use -1000 to 1000",
+    ]
+
+
+def test_every_reason_is_in_the_docs_table() -> None:
+    table = (DOCS / "client.md").read_text().split("## Errors and their reasons", 1)[1]
+    documented = set(re.findall(r"^\| `[A-Z_]+` \| `([A-Z_]+)` \|", table, re.M))
+    assert documented == {r.value for r in Reason} | {r.value for r in ServiceReason}
+    operations = (DOCS / "operations.md").read_text().split("## When Redis refuses", 1)[1]
+    for code, reason, message in REFUSALS.values():
+        assert f"| `{code.name}` | `{reason.value}` | {message} |" in operations
