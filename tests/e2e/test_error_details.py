@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 import pytest
 from taskqueue.v1 import taskqueue_pb2 as pb
-from taskqueue_client import ServiceError, TaskQueueClient
+from taskqueue_client import AsyncTaskQueueClient, ServiceError, TaskQueueClient
 from taskqueue_server.engine.errors import Reason
 from taskqueue_server.engine.redis_errors import REFUSALS
 from taskqueue_server.service.status import ServiceReason
@@ -190,3 +190,11 @@ def test_every_reason_is_in_the_docs_table() -> None:
     operations = (DOCS / "operations.md").read_text().split("## When Redis refuses", 1)[1]
     for code, reason, message in REFUSALS.values():
         assert f"| `{code.name}` | `{reason.value}` | {message} |" in operations
+
+
+async def test_the_async_client_exposes_reason_and_field_violations(shared_server: Any) -> None:
+    async with AsyncTaskQueueClient(shared_server.target, retry=None) as client:
+        with pytest.raises(ServiceError) as refused:
+            await client.enqueue("echo", {}, priority=5000)
+    assert refused.value.reason == "INVALID_FIELD"
+    assert [v.field for v in refused.value.field_violations] == ["priority"]
