@@ -2,7 +2,7 @@
 
 Each test runs a private redis-server and a real server process on it, makes Redis refuse
 the way it does in production (maxmemory, a replica after failover, failing saves, a script
-that runs too long), and checks the answer an Enqueue gets, then that it recovers.
+that runs too long, an ACL), and checks the answer an Enqueue gets, then that it recovers.
 """
 
 from __future__ import annotations
@@ -153,6 +153,20 @@ def test_a_script_running_too_long_is_unavailable_busy(setup: Setup) -> None:
         runner.join(20)
         looping.close()
     assert ended
+    assert setup.enqueue().status == pb.TASK_STATUS_SCHEDULED
+
+
+def test_a_command_the_acl_forbids_is_unavailable_access_denied(setup: Setup) -> None:
+    """The server's Redis user loses the right to run scripts (the key-rights case is in
+    tests/security/test_redis_auth.py)."""
+    accepted = setup.enqueue()
+    # enabled=True: redis-py would otherwise switch the user off, refusing new connections.
+    setup.admin.acl_setuser("default", enabled=True, commands=["-evalsha", "-eval"])
+    code, reason, message = setup.refusal()
+    assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "STORE_ACCESS_DENIED")
+    assert "Redis user, password or ACL" in message
+    assert setup.driver.get(accepted.id).status == pb.TASK_STATUS_SCHEDULED
+    setup.admin.acl_setuser("default", enabled=True, commands=["+evalsha", "+eval"])
     assert setup.enqueue().status == pb.TASK_STATUS_SCHEDULED
 
 
