@@ -77,9 +77,7 @@ class Refusal:
                 field=self.field, description=self.message, reason=self.reason
             )
             details.append(_packed(error_details_pb2.BadRequest(field_violations=[violation])))
-        status = status_pb2.Status(
-            code=self.code.value[0], message=self.message, details=details
-        )
+        status = status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
         return rpc_status.to_status(status)
 
 
