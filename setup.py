@@ -22,6 +22,8 @@ setup(
         "grpcio>=1.85.1",
         "grpcio-health-checking>=1.85.1",
         "grpcio-reflection>=1.85.1",
+        # Refusals carry google.rpc.Status details (ErrorInfo, BadRequest); see docs/client.md.
+        "grpcio-status>=1.85.1",
         "protobuf>=7.35.1,<8",
         # Not 8.x: redis-py 8.0 and 8.1 swallow a task cancellation that lands while a command
         # is in flight (asyncio.timeout around a command never fires), which leaks watchers.

@@ -2,22 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
 import grpc
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
 
 from .models import TaskStatus
+
+# The trailer a server fills with a serialized google.rpc.Status (what grpcio-status reads).
+_DETAILS_KEY = "grpc-status-details-bin"
 
 
 class TaskQueueError(Exception):
     """Base of every exception this package raises."""
 
 
-class ServiceError(TaskQueueError):
-    """The service answered a call with an error status; `message` is the server's own words."""
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One bad request field: its path (e.g. "tasks[3].priority") and what is wrong with it."""
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    field: str
+    description: str
+
+
+class ServiceError(TaskQueueError):
+    """The service answered a call with an error status; `message` is the server's own words.
+
+    `reason` is the stable word from the server's google.rpc.ErrorInfo (e.g. "QUEUE_FULL",
+    "UNKNOWN_TASK_TYPE"; the table is in docs/client.md), "" when the answer carried none
+    (a proxy, or a limit gRPC itself enforces). `field_violations` names the bad fields of an
+    INVALID_ARGUMENT answer. `metadata` is the ErrorInfo's metadata (e.g. "ref" of INTERNAL).
+    """
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        reason: str = "",
+        field_violations: tuple[FieldViolation, ...] = (),
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.reason = reason
+        self.field_violations = field_violations
+        self.metadata = metadata or {}
 
     def __str__(self) -> str:
         return f"{self.code.name.lower().replace('_', ' ')}: {self.message}"
@@ -83,7 +116,30 @@ def from_rpc_error(error: grpc.RpcError) -> ServiceError:
     """The exception for a failed call; codes without a class of their own get `ServiceError`."""
     code: grpc.StatusCode = error.code()
     details: str | None = error.details()
-    return _BY_CODE.get(code, ServiceError)(code, details or code.name)
+    cls = _BY_CODE.get(code, ServiceError)
+    rich = _rich_status(error.trailing_metadata())
+    if rich is None:
+        return cls(code, details or code.name)
+    reason, violations, metadata = "", [], {}
+    for detail in rich.details:
+        # Unpack fills the message only when the detail is of its type; others are skipped.
+        info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
+        if detail.Unpack(info):
+            reason, metadata = info.reason, dict(info.metadata)
+        elif detail.Unpack(bad):
+            violations += [FieldViolation(v.field, v.description) for v in bad.field_violations]
+    return cls(code, details or code.name, reason, tuple(violations), metadata)
+
+
+def _rich_status(trailing: Iterable[Any] | None) -> status_pb2.Status | None:
+    """The google.rpc.Status in the trailers, if the server sent one that parses."""
+    for key, value in trailing or ():
+        if key == _DETAILS_KEY and isinstance(value, bytes):
+            try:
+                return status_pb2.Status.FromString(value)
+            except DecodeError:
+                return None  # a details trailer we cannot read leaves the plain status
+    return None
 
 
 class TaskOutcomeError(TaskQueueError):

@@ -6,7 +6,7 @@ import asyncio
 
 import orjson
 import pytest
-from taskqueue_server.engine.errors import EngineError, ErrorCode, TaskNotFound
+from taskqueue_server.engine.errors import EngineError, ErrorCode, Reason, TaskNotFound
 from taskqueue_server.engine.models import NewTask, Outcome, Status
 from taskqueue_server.engine.store import RedisEngine
 
@@ -119,7 +119,9 @@ async def test_cancel_in_every_live_state_and_refusal_when_terminal(
     assert await engine.finish([Outcome(claimed.lease, result_json="{}")]) == [claimed.lease]
     with pytest.raises(EngineError) as refused:
         await engine.cancel(running)
-    assert refused.value.code == ErrorCode.FAILED_PRECONDITION
+    assert (refused.value.code, refused.value.reason) == (
+        ErrorCode.FAILED_PRECONDITION, Reason.TASK_TERMINAL
+    )
 
 
 async def test_retry_requeues_failed_task_with_fresh_budget(engine: RedisEngine) -> None:
@@ -130,7 +132,9 @@ async def test_retry_requeues_failed_task_with_fresh_budget(engine: RedisEngine)
     assert (requeued.status, requeued.attempts, requeued.last_error) == (Status.PENDING, 0, "")
     with pytest.raises(EngineError) as refused:
         await engine.retry(task_id)
-    assert refused.value.code == ErrorCode.FAILED_PRECONDITION
+    assert (refused.value.code, refused.value.reason) == (
+        ErrorCode.FAILED_PRECONDITION, Reason.TASK_NOT_RETRYABLE
+    )
 
 
 async def test_dependencies_release_on_completion_and_cancel_on_failure(
@@ -151,10 +155,15 @@ async def test_dependencies_release_on_completion_and_cancel_on_failure(
 
     with pytest.raises(EngineError) as refused:
         await enqueue_one(engine, depends_on=(child,))
-    assert refused.value.code == ErrorCode.FAILED_PRECONDITION
+    assert (refused.value.code, refused.value.reason) == (
+        ErrorCode.FAILED_PRECONDITION, Reason.DEPENDENCY_FAILED
+    )
     with pytest.raises(EngineError) as unknown:
         await enqueue_one(engine, depends_on=("default-" + "0" * 32,))
-    assert unknown.value.code == ErrorCode.INVALID_ARGUMENT
+    assert (unknown.value.code, unknown.value.reason) == (
+        ErrorCode.INVALID_ARGUMENT, Reason.DEPENDENCY_NOT_FOUND
+    )
+    assert unknown.value.field == "tasks[0].depends_on"
 
 
 async def test_idempotency_key_returns_the_existing_task(engine: RedisEngine) -> None:
@@ -194,7 +203,9 @@ async def test_queue_length_limit(engine: RedisEngine) -> None:
     await engine.enqueue([NewTask("t", {}), NewTask("t", {})])
     with pytest.raises(EngineError) as full:
         await enqueue_one(engine)
-    assert full.value.code == ErrorCode.RESOURCE_EXHAUSTED
+    assert (full.value.code, full.value.reason) == (
+        ErrorCode.RESOURCE_EXHAUSTED, Reason.QUEUE_FULL
+    )
 
 
 async def test_unknown_and_malformed_ids(engine: RedisEngine) -> None:

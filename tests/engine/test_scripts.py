@@ -1,4 +1,4 @@
-"""The Lua scripts themselves: every error code they can return is one Python knows."""
+"""The Lua scripts themselves: every error code and reason they can return is one Python knows."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from importlib import resources
 
 from redis.exceptions import ResponseError
-from taskqueue_server.engine.errors import EngineError, ErrorCode
+from taskqueue_server.engine.errors import DEFAULT_REASON, EngineError, ErrorCode, Reason
 from taskqueue_server.engine.scripts import SCRIPT_NAMES, as_engine_error, script_source
 from taskqueue_server.engine.store import RedisEngine
 
@@ -20,6 +20,21 @@ def test_every_code_a_script_returns_is_mapped() -> None:
     assert codes <= {code.value for code in ErrorCode}
 
 
+def test_every_reason_a_script_returns_is_a_known_reason() -> None:
+    folder = resources.files("taskqueue_server.engine").joinpath("scripts")
+    lua = "\n".join(f.read_text() for f in folder.iterdir() if f.name.endswith(".lua"))
+    reasons = set(re.findall(r"fail_with\(\d+, '(\w+)'", lua))
+    reasons |= set(re.findall(r"return nil, \{\d+, '(\w+)'", lua))
+    assert len(reasons) >= 6, "the pattern must find the scripts' reasons"
+    assert reasons <= {reason.value for reason in Reason}
+
+
+def test_every_code_has_a_default_reason() -> None:
+    assert set(DEFAULT_REASON) == set(ErrorCode)
+    for code in ErrorCode:
+        assert EngineError(code, "why").reason is DEFAULT_REASON[code]
+
+
 def test_every_script_file_is_loaded_and_documents_its_keys() -> None:
     folder = resources.files("taskqueue_server.engine").joinpath("scripts")
     files = {f.name[:-4] for f in folder.iterdir() if f.name.endswith(".lua")} - {"_lib"}
@@ -31,10 +46,13 @@ def test_every_script_file_is_loaded_and_documents_its_keys() -> None:
 
 
 def test_error_replies_become_engine_errors() -> None:
-    error = as_engine_error(ResponseError("TQ3 task x is already completed script: abc"))
+    error = as_engine_error(
+        ResponseError("TQ3 TASK_TERMINAL task x is already completed script: abc")
+    )
     assert isinstance(error, EngineError)
-    assert (error.code, error.message) == (
+    assert (error.code, error.reason, error.message) == (
         ErrorCode.FAILED_PRECONDITION,
+        Reason.TASK_TERMINAL,
         "task x is already completed",
     )
     unknown = ResponseError("ERR something else")

@@ -24,6 +24,7 @@ from taskqueue.v1 import taskqueue_pb2_grpc as pb_grpc
 from tests.fuzz import wire
 from tests.fuzz.conftest import FuzzServer
 from tests.fuzz.strategies import MARKER, Call, Known, calls
+from tests.support.error_details import error_reason
 from tests.support.server_process import REDIS_URL
 from tests.support.statuses import STATUS_NAMES
 
@@ -138,18 +139,18 @@ def test_random_bytes_to_every_rpc(
 
 
 @pytest.mark.parametrize(
-    ("task_data", "code"),
+    ("task_data", "code", "reason"),
     [
-        (wire.nested_struct(25), Code.OK),
-        (wire.nested_struct(40), Code.INVALID_ARGUMENT),
-        (wire.nested_struct(20_000), Code.INVALID_ARGUMENT),
-        (wire.nested_list(300), Code.INVALID_ARGUMENT),
-        (b"\x0a\xff\xff\xff\xff\x0f", Code.INVALID_ARGUMENT),
+        (wire.nested_struct(25), Code.OK, ""),
+        (wire.nested_struct(40), Code.INVALID_ARGUMENT, "MALFORMED_REQUEST"),
+        (wire.nested_struct(20_000), Code.INVALID_ARGUMENT, "MALFORMED_REQUEST"),
+        (wire.nested_list(300), Code.INVALID_ARGUMENT, "MALFORMED_REQUEST"),
+        (b"\x0a\xff\xff\xff\xff\x0f", Code.INVALID_ARGUMENT, "MALFORMED_REQUEST"),
     ],
     ids=["depth25", "depth40", "depth20000", "lists300", "corrupt"],
 )
 def test_deeply_nested_task_data(
-    channel: grpc.Channel, fuzz_server: FuzzServer, task_data: bytes, code: Code
+    channel: grpc.Channel, fuzz_server: FuzzServer, task_data: bytes, code: Code, reason: str
 ) -> None:
     """Nesting the Python protobuf library will not even build; sent as raw bytes."""
     enqueue = channel.unary_unary("/taskqueue.v1.TaskQueueService/Enqueue")
@@ -158,6 +159,7 @@ def test_deeply_nested_task_data(
     except grpc.RpcError as exc:
         assert exc.code() == code, exc.details()
         assert "Traceback" not in (exc.details() or "")
+        assert error_reason(exc) == reason, exc.details()
         return
     assert code == Code.OK
     known.task_ids.append(pb.EnqueueResponse.FromString(reply).task_id)

@@ -63,7 +63,7 @@ def test_seed_rest_shapes(http_server: ServerProcess) -> None:
     status, body = get_json(f"{base}/tasks/not-a-task-id")
     assert status == 400 and "malformed task id" in body["error"]
     status, body = get_json(f"{base}/tasks/default-{'0' * 32}")
-    assert status == 404 and body["code"] == "NOT_FOUND"
+    assert status == 404 and (body["code"], body["reason"]) == ("NOT_FOUND", "TASK_NOT_FOUND")
     status, body = get_json(f"{base}/tasks/queue/stats?task_type=bad%20type")
     assert status == 400
 

@@ -15,6 +15,7 @@ from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue.v1 import taskqueue_pb2_grpc as pb_grpc
 
 from tests.security.conftest import Tokens, health_ok
+from tests.support.error_details import error_reason
 from tests.support.server_process import ServerFactory, ServerProcess
 
 OK = grpc.StatusCode.OK
@@ -98,9 +99,11 @@ def test_refusals_say_what_to_do(servers: ServerFactory, tokens: Tokens) -> None
         with pytest.raises(grpc.RpcError) as missing:
             stub.Stats(pb.StatsRequest(), timeout=5)
         assert "Bearer" in (missing.value.details() or "")
+        assert error_reason(missing.value) == "TOKEN_INVALID"
         with pytest.raises(grpc.RpcError) as weak:
             stub.Stats(pb.StatsRequest(), timeout=5, metadata=bearer(tokens.producer))
         assert "admin role" in (weak.value.details() or "")
+        assert error_reason(weak.value) == "ROLE_TOO_WEAK"
 
 
 def test_closed_health_and_reflection_need_a_token(servers: ServerFactory, tokens: Tokens) -> None:

@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue.v1 import taskqueue_pb2_grpc as pb_grpc
 
+from tests.support.error_details import error_reason
 from tests.support.server_process import REDIS_URL, ServerFactory, ServerProcess
 
 
@@ -67,6 +68,13 @@ def run_echo(server: ServerProcess) -> int:
         return int(result.status)
 
 
+def enqueue_refusal(server: ServerProcess) -> tuple[str, str]:
+    """The status code and the ErrorInfo reason an Enqueue to `server` is refused with."""
+    with grpc.insecure_channel(server.target) as channel, pytest.raises(grpc.RpcError) as err:
+        pb_grpc.TaskQueueServiceStub(channel).Enqueue(pb.EnqueueRequest(task_type="echo"), 5)
+    return err.value.code().name, error_reason(err.value)
+
+
 def serving_status(server: ServerProcess) -> int:
     with grpc.insecure_channel(server.target) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), 5)
@@ -87,6 +95,7 @@ def test_acl_user_outside_its_keys_is_refused(acl_user: AclUser) -> None:
     with ServerFactory(key_prefix=f"elsewhere-{acl_user.prefix}") as servers:
         server = servers.start(redis_url=acl_user.url())
         assert serving_status(server) == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert enqueue_refusal(server) == ("UNAVAILABLE", "STORE_ACCESS_DENIED")
 
 
 def test_wrong_password_means_not_serving(acl_user: AclUser) -> None:
@@ -96,11 +105,10 @@ def test_wrong_password_means_not_serving(acl_user: AclUser) -> None:
     with ServerFactory(key_prefix=acl_user.prefix) as servers:
         server = servers.start(redis_url=acl_user.url(wrong))
         assert serving_status(server) == health_pb2.HealthCheckResponse.NOT_SERVING
-        with grpc.insecure_channel(server.target) as channel, pytest.raises(grpc.RpcError) as err:
-            pb_grpc.TaskQueueServiceStub(channel).Enqueue(pb.EnqueueRequest(task_type="echo"), 5)
-        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        # It never connected, so callers hear "not connected yet"; the log says why.
+        assert enqueue_refusal(server) == ("UNAVAILABLE", "STORE_UNAVAILABLE")
         assert server.stop() == 0
-        assert "AuthenticationError" in server.output()
+        assert "must fix the server's Redis user, password or ACL" in server.output()
         assert wrong not in server.output()
 
 

@@ -20,7 +20,7 @@ import time
 from redis.asyncio import Redis
 
 from .errors import EngineError
-from .redis_errors import unavailable_on_redis_errors
+from .redis_errors import engine_errors_from_redis
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class RedisClock:
     async def sync(self) -> None:
         """Read Redis's clock again; UNAVAILABLE (EngineError) when Redis does not answer."""
         best: tuple[float, float, float] | None = None
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             for _ in range(SAMPLES):
                 sent = time.monotonic()
                 seconds, micros = await self._redis.time()

@@ -16,7 +16,7 @@ from .events import GAP, OVERFLOW, EventHub, Subscription
 from .ids import queue_of
 from .keys import QueueKeys
 from .models import ClaimedTask, Lease, Outcome
-from .redis_errors import unavailable_on_redis_errors
+from .redis_errors import engine_errors_from_redis
 from .settings import EngineSettings
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class LeasingMixin:
 
     async def wait_for_work(self, queue: str, task_types: Sequence[str], seconds: float) -> bool:
         keys = self.keys(queue)
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             popped = await self._blocking.blpop([keys.wake(t) for t in task_types], seconds)  # type: ignore[misc]
         return popped is not None
 

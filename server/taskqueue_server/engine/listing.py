@@ -10,11 +10,11 @@ import orjson
 from redis.asyncio import Redis
 
 from .codec import decode_task
-from .errors import EngineError, ErrorCode
+from .errors import EngineError, ErrorCode, Reason
 from .ids import check_queue
 from .keys import QueueKeys
 from .models import Page, Status, TaskRecord
-from .redis_errors import unavailable_on_redis_errors
+from .redis_errors import engine_errors_from_redis
 from .settings import EngineSettings
 
 # A type filter may skip many tasks; bound the work one page may do.
@@ -45,7 +45,7 @@ class ListingMixin:
         index = keys.by_status(status.value) if status else keys.all_tasks
         tasks: list[TaskRecord] = []
         scanned = 0
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             while len(tasks) < page_size and scanned < MAX_SCANNED_PER_PAGE:
                 upper = f"({after}" if after else "+"
                 ids: list[bytes] = await self.redis.zrevrangebylex(index, upper, "-", 0, page_size)
@@ -92,7 +92,10 @@ class ListingMixin:
         body, _, signature = token.encode("utf-8", "replace").partition(b".")
         if not hmac.compare_digest(signature, self._sign(body)):
             raise EngineError(
-                ErrorCode.INVALID_ARGUMENT, "invalid page_token: not one this service issued"
+                ErrorCode.INVALID_ARGUMENT,
+                "invalid page_token: not one this service issued",
+                Reason.INVALID_PAGE_TOKEN,
+                "page_token",
             )
         fields = orjson.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
         if fields[:3] != scope:
@@ -100,6 +103,8 @@ class ListingMixin:
                 ErrorCode.INVALID_ARGUMENT,
                 "page_token belongs to a listing with other filters; "
                 "use the same queue, task_type and status",
+                Reason.INVALID_PAGE_TOKEN,
+                "page_token",
             )
         return str(fields[3])
 
@@ -110,7 +115,7 @@ class ListingMixin:
     async def stats(self, queue: str = "", task_type: str = "") -> dict[str, dict[Status, int]]:
         queues = [check_queue(queue)] if queue else await self.queues()
         totals: dict[str, dict[Status, int]] = {}
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name in queues:
                     pipe.hgetall(self.keys(name).counts)

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
-from .errors import EngineError, ErrorCode
+from .errors import EngineError, ErrorCode, Reason
 
 SCRIPT_NAMES = (
     "enqueue",
@@ -22,6 +22,7 @@ SCRIPT_NAMES = (
     "retry",
     "due",
 )
+REASONS = frozenset(reason.value for reason in Reason)
 
 
 def script_source(name: str) -> str:
@@ -53,12 +54,15 @@ class Scripts:
 
 
 def as_engine_error(exc: ResponseError) -> Exception:
-    """`TQ<code> <message>` replies become EngineError; anything else is a bug, kept as is."""
+    """`TQ<code> <reason> <message>` replies become EngineError; anything else is kept as is
+    (a Redis refusal, which the caller maps, or a bug)."""
     text = str(exc)
     start = text.find("TQ")
     if start >= 0:
-        code, _, message = text[start + 2 :].partition(" ")
-        if code.isdigit() and int(code) in ErrorCode._value2member_map_:
+        code, _, rest = text[start + 2 :].partition(" ")
+        reason, _, message = rest.partition(" ")
+        if code.isdigit() and int(code) in ErrorCode._value2member_map_ and reason in REASONS:
             # Redis appends script location details after the message on some versions.
-            return EngineError(ErrorCode(int(code)), message.split(" script:")[0].strip())
+            message = message.split(" script:")[0].strip()
+            return EngineError(ErrorCode(int(code)), message, Reason(reason))
     return exc

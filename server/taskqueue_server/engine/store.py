@@ -19,13 +19,13 @@ from . import leasing, listing, watching
 from .clock import RedisClock
 from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
-from .errors import EngineError, ErrorCode, TaskNotFound
+from .errors import EngineError, ErrorCode, Reason, TaskNotFound
 from .events import EventHub
 from .ids import check_queue, new_task_ids, queue_of
 from .keys import QueueKeys, queue_registry
 from .local_redis import LocalRedis, redis_server_binary
 from .models import EnqueueOutcome, NewTask, Status, TaskRecord
-from .redis_errors import unavailable_on_redis_errors
+from .redis_errors import engine_errors_from_redis
 from .scripts import Scripts
 from .settings import EngineSettings
 
@@ -76,11 +76,11 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
 
     async def run(self, name: str, queue: str, keys: list[str], args: list[Any]) -> Any:
         self.round_trips += 1
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             return await self.scripts.run(name, keys, [self.keys(queue).base, *args])
 
     async def start(self) -> None:
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             await self.scripts.load_all()
         if self._redis_clock is not None:
             await self._redis_clock.sync()
@@ -90,7 +90,7 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
 
     async def ping(self) -> None:
         # A key read, not PING: a Redis ACL user may connect yet be barred from our keys.
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             await self.redis.exists(queue_registry(self.settings.key_prefix))
 
     async def close(self) -> None:
@@ -119,7 +119,7 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
             self._enqueuers[queue] = coalescer
         reply = await coalescer.submit(group)
         if reply[0] != 0:
-            raise EngineError(ErrorCode(int(reply[0])), text(reply[1]))
+            raise refusal(reply)
         return [
             self._outcome(task, task_id, item)
             for (task, task_id), item in zip(group, reply[1], strict=True)
@@ -181,12 +181,12 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
 
     async def _register_queue(self, queue: str) -> None:
         if queue not in self._registered_queues:
-            with unavailable_on_redis_errors():
+            with engine_errors_from_redis():
                 await self.redis.sadd(queue_registry(self.settings.key_prefix), queue)  # type: ignore[misc]
             self._registered_queues.add(queue)
 
     async def queues(self) -> list[str]:
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             members = await self.redis.smembers(queue_registry(self.settings.key_prefix))  # type: ignore[misc]
         return sorted(text(m) for m in members)
 
@@ -208,6 +208,17 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
         queue = queue_of(task_id)
         reply = await self.run("retry", queue, [self.keys(queue).seq], [self.now_ms(), task_id])
         return decode_reply(task_id, reply)
+
+
+def refusal(reply: GroupReply) -> EngineError:
+    """The error for an enqueue group the script refused: {code, reason, field, message}."""
+    field, message = text(reply[2]), text(reply[3])
+    return EngineError(
+        ErrorCode(int(reply[0])),
+        f"{field}: {message}" if field else message,
+        Reason(text(reply[1])),
+        field,
+    )
 
 
 async def open_engine(redis_url: str | None, settings: EngineSettings) -> RedisEngine:

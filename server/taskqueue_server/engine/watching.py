@@ -11,12 +11,12 @@ import orjson
 from redis.asyncio import Redis
 
 from .codec import decode_task, text
-from .errors import EngineError, ErrorCode, TaskNotFound
+from .errors import EngineError, ErrorCode, Reason, TaskNotFound
 from .events import GAP, OVERFLOW, EventHub, Subscription
 from .ids import queue_of
 from .keys import QueueKeys
 from .models import Status, TaskRecord, TaskResult
-from .redis_errors import unavailable_on_redis_errors
+from .redis_errors import engine_errors_from_redis
 
 # A task as read from Redis: its hash with str keys, and its data (JSON text).
 RawTask = tuple[dict[str, Any], bytes | None]
@@ -55,6 +55,7 @@ class TaskWatcher:
                 raise EngineError(
                     ErrorCode.RESOURCE_EXHAUSTED,
                     "watcher fell too far behind the task's changes; watch again to resume",
+                    Reason.WATCHER_TOO_SLOW,
                 )
             if payload == GAP:
                 self._fields, self._data = await self._reread()
@@ -94,7 +95,7 @@ class WatchingMixin:
     @contextlib.asynccontextmanager
     async def watch(self, task_id: str) -> AsyncIterator[TaskWatcher]:
         keys = self.keys(queue_of(task_id))
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             async with self.hub.subscribe(keys.task_events(task_id)) as sub:
                 # Subscribed first, so nothing between this read and now is missed.
                 snapshot = await self.read_raw(task_id)
@@ -105,7 +106,7 @@ class WatchingMixin:
     async def read_raw(self, task_id: str) -> RawTask:
         """A task's hash (str keys; empty when unknown) and its data, in one round trip."""
         keys = self.keys(queue_of(task_id))
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hgetall(keys.task(task_id))
                 pipe.get(keys.data(task_id))
@@ -117,7 +118,7 @@ class WatchingMixin:
             return await self._read_result(task_id)
         deadline = asyncio.get_running_loop().time() + wait_seconds
         channel = self.keys(queue_of(task_id)).task_events(task_id)
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             async with self.hub.subscribe(channel) as sub:
                 # Subscribed first, so the outcome cannot slip between this read and the wait.
                 current = await self._read_result(task_id)
@@ -139,7 +140,7 @@ class WatchingMixin:
 
     async def _read_result(self, task_id: str) -> TaskResult:
         keys = self.keys(queue_of(task_id))
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hmget(keys.task(task_id), ["status", "error"])
                 pipe.get(keys.result(task_id))

@@ -75,5 +75,6 @@ async def task_detail(engine: CallerEngine, request: web.Request) -> web.Respons
 
 def error_response(exc: EngineError) -> web.Response:
     return web.json_response(
-        {"error": exc.message, "code": exc.code.name}, status=HTTP_STATUS_FOR[exc.code]
+        {"error": exc.message, "code": exc.code.name, "reason": exc.reason.value},
+        status=HTTP_STATUS_FOR[exc.code],
     )

@@ -19,6 +19,7 @@ import grpc
 
 from ..config.security import SecuritySettings, load_tokens
 from .interceptor_types import Continuation, Handler, Interceptor
+from .status import Refusal, ServiceReason, refuse
 
 log = logging.getLogger("taskqueue_server.auth")
 
@@ -108,27 +109,33 @@ class AuthInterceptor(Interceptor):
             log.info("refused %s: %s", method, "no bearer token" if token is None else "bad token")
             return _refusal(
                 handler,
-                grpc.StatusCode.UNAUTHENTICATED,
-                "missing or invalid bearer token; send 'authorization: Bearer <token>'",
+                Refusal(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "missing or invalid bearer token; send 'authorization: Bearer <token>'",
+                    ServiceReason.TOKEN_INVALID,
+                ),
             )
         if needed and _ROLE_RANK[role] < _ROLE_RANK[needed]:
             log.info("refused %s: role %s, needs %s", method, role, needed)
             return _refusal(
                 handler,
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"{method.rsplit('/', 1)[-1]} needs the {needed} role; this token is {role}",
+                Refusal(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"{method.rsplit('/', 1)[-1]} needs the {needed} role; this token is {role}",
+                    ServiceReason.ROLE_TOO_WEAK,
+                ),
             )
         return handler
 
 
-def _refusal(handler: Handler, code: grpc.StatusCode, message: str) -> Handler:
+def _refusal(handler: Handler, refusal: Refusal) -> Handler:
     """A handler of the same shape as `handler` that only aborts (request left unparsed)."""
 
     async def abort(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        await context.abort(code, message)
+        await refuse(context, refusal)
 
     async def abort_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(code, message)
+        await refuse(context, refusal)
         yield  # pragma: no cover - makes this an async generator, as streaming handlers are
 
     serializer = handler.response_serializer

@@ -14,6 +14,7 @@ from google.protobuf import struct_pb2
 from taskqueue.v1 import taskqueue_pb2 as pb
 
 from ..config.settings import RequestLimits
+from ..engine.errors import Reason
 from ..engine.models import (
     DEFAULT_MAX_RETRIES,
     JsonObject,
@@ -200,7 +201,11 @@ def new_task_from_request(
     task_type = check_task_type(request.task_type, prefix + "task_type")
     registration = registrations.get(task_type)
     if registration is None and not limits.accept_unknown_types:
-        raise InvalidArgument(prefix + "task_type", _unknown_type_problem(task_type, registrations))
+        raise InvalidArgument(
+            prefix + "task_type",
+            _unknown_type_problem(task_type, registrations),
+            Reason.UNKNOWN_TASK_TYPE,
+        )
     queue = check_queue(request.queue, prefix + "queue")
     task_data = struct_to_dict(request.task_data, prefix + "task_data")
     _check_data_size(task_data, limits.max_task_data_bytes, prefix + "task_data")
@@ -245,7 +250,9 @@ def new_tasks_from_batch(
         raise InvalidArgument("tasks", "a batch needs at least one task")
     if count > limits.max_batch_size:
         raise InvalidArgument(
-            "tasks", f"{count} tasks; the limit is {limits.max_batch_size} per batch"
+            "tasks",
+            f"{count} tasks; the limit is {limits.max_batch_size} per batch",
+            Reason.BATCH_TOO_LARGE,
         )
     tasks = [
         new_task_from_request(item, limits, registrations, f"tasks[{index}].")
@@ -274,7 +281,9 @@ def _unknown_type_problem(task_type: str, registrations: Mapping[str, Registrati
 def _check_data_size(task_data: JsonObject, limit: int, field: str) -> None:
     size = len(orjson.dumps(task_data))
     if size > limit:
-        raise InvalidArgument(field, f"{size} bytes as JSON; the limit is {limit} bytes")
+        raise InvalidArgument(
+            field, f"{size} bytes as JSON; the limit is {limit} bytes", Reason.TASK_DATA_TOO_LARGE
+        )
 
 
 def _run_validator(registration: Registration, task_data: JsonObject, field: str) -> None:
@@ -282,6 +291,9 @@ def _run_validator(registration: Registration, task_data: JsonObject, field: str
     try:
         registration.validate(task_data)
     except KeyError as exc:
-        raise InvalidArgument(field, f"missing field {exc.args[0]!r}") from None
+        raise InvalidArgument(
+            field, f"missing field {exc.args[0]!r}", Reason.TASK_DATA_REJECTED
+        ) from None
     except (ValueError, TypeError) as exc:
-        raise InvalidArgument(field, str(exc) or type(exc).__name__) from None
+        problem = str(exc) or type(exc).__name__
+        raise InvalidArgument(field, problem, Reason.TASK_DATA_REJECTED) from None

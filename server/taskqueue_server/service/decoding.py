@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 
 from .interceptor_types import Continuation, Handler, Interceptor
+from .status import Refusal, ServiceReason, refuse
 
 log = logging.getLogger("taskqueue_server.service")
 
@@ -68,7 +69,10 @@ class DecodeGuard(Interceptor):
 
 async def _refuse(context: Context, method: str) -> None:
     log.debug("undecodable request to %s", method)
-    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, UNDECODABLE)
+    await refuse(
+        context,
+        Refusal(grpc.StatusCode.INVALID_ARGUMENT, UNDECODABLE, ServiceReason.MALFORMED_REQUEST),
+    )
 
 
 def _guard_unary(behavior: Any, method: str) -> Any:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, Mapping
 
-import grpc
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue.v1 import taskqueue_pb2_grpc as pb_grpc
 
 from ..config.settings import RequestLimits
 from ..engine.api import CallerEngine
-from ..engine.errors import EngineError, ErrorCode, StoreUnavailable
+from ..engine.errors import EngineError, ErrorCode, Reason, StoreUnavailable
 from ..worker.registry import Registration
 from .convert import (
     new_task_from_request,
@@ -21,7 +19,7 @@ from .convert import (
     status_from_proto,
     task_to_proto,
 )
-from .status import abort_with
+from .status import Context, refuses_on_error, stream_refuses_on_error
 from .validation import (
     MAX_WAIT_SECONDS,
     check_page_size,
@@ -32,7 +30,6 @@ from .validation import (
     parse_task_id,
 )
 
-Context = grpc.aio.ServicerContext[Any, Any]
 # Answer a waiting GetResult this long before the caller's deadline, so the caller gets
 # the task's status instead of DEADLINE_EXCEEDED.
 _DEADLINE_MARGIN_SECONDS = 0.05
@@ -81,12 +78,10 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
             raise StoreUnavailable("not connected yet; the server keeps trying")
         return engine
 
+    @refuses_on_error
     async def Enqueue(self, request: pb.EnqueueRequest, context: Context) -> pb.EnqueueResponse:
-        try:
-            task = new_task_from_request(request, self._limits, self._registrations)
-            (outcome,) = await self.engine.enqueue((task,))
-        except Exception as exc:
-            await abort_with(context, exc)
+        task = new_task_from_request(request, self._limits, self._registrations)
+        (outcome,) = await self.engine.enqueue((task,))
         # A deduplicated task holds the first caller's data, not this request's.
         data = None if outcome.deduplicated else request.task_data
         return pb.EnqueueResponse(
@@ -95,14 +90,12 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
             deduplicated=outcome.deduplicated,
         )
 
+    @refuses_on_error
     async def EnqueueBatch(
         self, request: pb.EnqueueBatchRequest, context: Context
     ) -> pb.EnqueueBatchResponse:
-        try:
-            tasks = new_tasks_from_batch(request, self._limits, self._registrations)
-            outcomes = await self.engine.enqueue(tasks)
-        except Exception as exc:
-            await abort_with(context, exc)
+        tasks = new_tasks_from_batch(request, self._limits, self._registrations)
+        outcomes = await self.engine.enqueue(tasks)
         return pb.EnqueueBatchResponse(
             tasks=[
                 task_to_proto(o.task, None if o.deduplicated else item.task_data)
@@ -110,93 +103,78 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
             ]
         )
 
+    @refuses_on_error
     async def GetTask(self, request: pb.GetTaskRequest, context: Context) -> pb.GetTaskResponse:
-        try:
-            parse_task_id(request.task_id)
-            record = await self.engine.get_task(request.task_id)
-        except Exception as exc:
-            await abort_with(context, exc)
+        parse_task_id(request.task_id)
+        record = await self.engine.get_task(request.task_id)
         return pb.GetTaskResponse(task=task_to_proto(record))
 
+    @refuses_on_error
     async def GetResult(
         self, request: pb.GetResultRequest, context: Context
     ) -> pb.GetResultResponse:
-        try:
-            parse_task_id(request.task_id)
-            wait = check_seconds(request.wait_seconds, "wait_seconds", MAX_WAIT_SECONDS)
-            remaining = context.time_remaining()
-            if wait and remaining is not None:
-                wait = max(0.0, min(wait, remaining - _DEADLINE_MARGIN_SECONDS))
-            result = await self.engine.get_result(request.task_id, wait)
-        except Exception as exc:
-            await abort_with(context, exc)
+        parse_task_id(request.task_id)
+        wait = check_seconds(request.wait_seconds, "wait_seconds", MAX_WAIT_SECONDS)
+        remaining = context.time_remaining()
+        if wait and remaining is not None:
+            wait = max(0.0, min(wait, remaining - _DEADLINE_MARGIN_SECONDS))
+        result = await self.engine.get_result(request.task_id, wait)
         return result_to_proto(result)
 
+    @stream_refuses_on_error
     async def WatchTask(
         self, request: pb.WatchTaskRequest, context: Context
-    ) -> AsyncIterator[pb.WatchTaskResponse]:
+    ) -> AsyncGenerator[pb.WatchTaskResponse]:
         if not self.watch_slots.try_acquire():
-            await abort_with(
-                context,
-                EngineError(
-                    ErrorCode.RESOURCE_EXHAUSTED,
-                    f"this server already serves {self.watch_slots.limit} WatchTask streams; "
-                    "retry later, or use GetResult with wait_seconds",
-                ),
+            raise EngineError(
+                ErrorCode.RESOURCE_EXHAUSTED,
+                f"this server already serves {self.watch_slots.limit} WatchTask streams; "
+                "retry later, or use GetResult with wait_seconds",
+                Reason.TOO_MANY_WATCHERS,
             )
         try:
             parse_task_id(request.task_id)
             async with self.engine.watch(request.task_id) as watch:
                 async for record in watch:
                     yield pb.WatchTaskResponse(task=task_to_proto(record))
-        except Exception as exc:
-            await abort_with(context, exc)
         finally:
             self.watch_slots.release()
 
+    @refuses_on_error
     async def CancelTask(
         self, request: pb.CancelTaskRequest, context: Context
     ) -> pb.CancelTaskResponse:
-        try:
-            parse_task_id(request.task_id)
-            record = await self.engine.cancel(request.task_id)
-        except Exception as exc:
-            await abort_with(context, exc)
+        parse_task_id(request.task_id)
+        record = await self.engine.cancel(request.task_id)
         return pb.CancelTaskResponse(task=task_to_proto(record))
 
+    @refuses_on_error
     async def RetryTask(
         self, request: pb.RetryTaskRequest, context: Context
     ) -> pb.RetryTaskResponse:
-        try:
-            parse_task_id(request.task_id)
-            record = await self.engine.retry(request.task_id)
-        except Exception as exc:
-            await abort_with(context, exc)
+        parse_task_id(request.task_id)
+        record = await self.engine.retry(request.task_id)
         return pb.RetryTaskResponse(task=task_to_proto(record))
 
+    @refuses_on_error
     async def ListTasks(
         self, request: pb.ListTasksRequest, context: Context
     ) -> pb.ListTasksResponse:
-        try:
-            page = await self.engine.list_tasks(
-                check_queue(request.queue),
-                check_task_type(request.task_type) if request.task_type else "",
-                status_from_proto(request.status),
-                check_page_size(request.page_size),
-                check_page_token(request.page_token),
-            )
-        except Exception as exc:
-            await abort_with(context, exc)
+        page = await self.engine.list_tasks(
+            check_queue(request.queue),
+            check_task_type(request.task_type) if request.task_type else "",
+            status_from_proto(request.status),
+            check_page_size(request.page_size),
+            check_page_token(request.page_token),
+        )
         return pb.ListTasksResponse(
             tasks=[task_to_proto(r) for r in page.tasks], next_page_token=page.next_cursor
         )
 
+    @refuses_on_error
     async def Stats(self, request: pb.StatsRequest, context: Context) -> pb.StatsResponse:
-        try:
-            stats = await self.engine.stats(
-                queue=check_queue(request.queue) if request.queue else "",
-                task_type=check_task_type(request.task_type) if request.task_type else "",
-            )
-        except Exception as exc:
-            await abort_with(context, exc)
+        stats = await self.engine.stats(
+            queue=check_queue(request.queue) if request.queue else "",
+            task_type=check_task_type(request.task_type) if request.task_type else "",
+        )
         return stats_to_proto(stats)

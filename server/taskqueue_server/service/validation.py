@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ..engine.errors import EngineError, ErrorCode
+from ..engine.errors import EngineError, ErrorCode, Reason
 from ..engine.ids import QUEUE_PATTERN, TASK_ID_PATTERN, TASK_TYPE_PATTERN
 from ..engine.models import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
 
@@ -29,9 +29,9 @@ MAX_TIMESTAMP_SECONDS = 253_402_300_799
 class InvalidArgument(EngineError):
     """A request field the service refuses before it reaches the engine."""
 
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(ErrorCode.INVALID_ARGUMENT, f"{field}: {problem}" if field else problem)
-        self.field = field
+    def __init__(self, field: str, problem: str, reason: Reason = Reason.INVALID_FIELD) -> None:
+        message = f"{field}: {problem}" if field else problem
+        super().__init__(ErrorCode.INVALID_ARGUMENT, message, reason, field)
 
 
 def check_queue(queue: str, field: str = "queue") -> str:

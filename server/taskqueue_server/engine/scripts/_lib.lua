@@ -137,8 +137,9 @@ local function task_reply(id)
   return {redis.call('HGETALL', task_key(id)), redis.call('GET', data_key(id))}
 end
 
-local function fail_with(code, message)
-  return redis.error_reply('TQ' .. code .. ' ' .. message)
+-- `reason` is one of errors.py's Reason names: the stable word callers match on.
+local function fail_with(code, reason, message)
+  return redis.error_reply('TQ' .. code .. ' ' .. reason .. ' ' .. message)
 end
 
 -- Claims up to `count` ready tasks of `types`, best first across types, under a lease.

@@ -7,9 +7,9 @@ local now, ttl, id = ARGV[2], ARGV[3], ARGV[4]
 local key = task_key(id)
 local h = redis.call('HMGET', key, 'status', 'type')
 local status = h[1]
-if not status then return fail_with(1, 'task ' .. id .. ' not found (unknown or expired)') end
+if not status then return fail_with(1, 'TASK_NOT_FOUND', 'task ' .. id .. ' not found (unknown or expired)') end
 if TERMINAL[status] then
-  return fail_with(3, 'task ' .. id .. ' is already ' .. status .. '; only live tasks can be cancelled')
+  return fail_with(3, 'TASK_TERMINAL', 'task ' .. id .. ' is already ' .. status .. '; only live tasks can be cancelled')
 end
 if status == 'pending' then
   redis.call('ZREM', ready_key(h[2]), id)

@@ -5,7 +5,8 @@
 -- ARGV[4]  JSON: [[{id, type, d (index of its data in ARGV[5..]), priority, max_retries, run_at, idem, deps, timeout}, ...], ...]
 -- ARGV[5..] each task's data as JSON text, passed apart so it is not escaped twice
 -- Returns, per group: {0, {per task: {0, status, created, run_at} | {1, <existing task reply>, its id}}}
---   or {code, message} when the group was refused (codes as in errors.py).
+--   or {code, reason, field, message} when the group was refused (codes and reasons as in
+--   errors.py; field is the request field at fault, or '').
 local now, max_live = ARGV[2], tonumber(ARGV[3])
 local groups = cjson.decode(ARGV[4])
 
@@ -28,10 +29,12 @@ local function check(group)
         if not in_group[dep] then
           local status = redis.call('HGET', task_key(dep), 'status')
           if not status then
-            return nil, {2, 'tasks[' .. (i - 1) .. '].depends_on: task ' .. dep .. ' not found'}
+            return nil, {2, 'DEPENDENCY_NOT_FOUND', 'tasks[' .. (i - 1) .. '].depends_on',
+                         'task ' .. dep .. ' not found'}
           end
           if status == 'failed' or status == 'cancelled' then
-            return nil, {3, 'tasks[' .. (i - 1) .. '].depends_on: task ' .. dep .. ' is ' .. status}
+            return nil, {3, 'DEPENDENCY_FAILED', 'tasks[' .. (i - 1) .. '].depends_on',
+                         'task ' .. dep .. ' is ' .. status}
           end
           if status ~= 'completed' then deps_left = deps_left + 1 end
         else
@@ -47,7 +50,7 @@ local function check(group)
   if max_live > 0 and new_count > 0 then
     local live = tonumber(redis.call('GET', LIVE_KEY) or '0')
     if live + new_count > max_live then
-      return nil, {5, 'queue is full: ' .. live .. ' live tasks, limit ' .. max_live}
+      return nil, {5, 'QUEUE_FULL', '', 'queue is full: ' .. live .. ' live tasks, limit ' .. max_live}
     end
   end
   return plan

@@ -6,7 +6,7 @@ local id, token = ARGV[3], ARGV[4]
 local key = task_key(id)
 local h = redis.call('HMGET', key, 'status', 'token')
 if h[1] ~= 'processing' or h[2] ~= token then
-  return fail_with(4, 'lease on task ' .. id .. ' is no longer held')
+  return fail_with(4, 'STALE_LEASE', 'lease on task ' .. id .. ' is no longer held')
 end
 local version = redis.call('HINCRBY', key, 'version', 1)
 redis.call('HSET', key, 'progress', ARGV[5], 'progress_msg', ARGV[6], 'updated', ARGV[2])

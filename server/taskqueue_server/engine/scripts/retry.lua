@@ -6,9 +6,9 @@ local now, id = ARGV[2], ARGV[3]
 local key = task_key(id)
 local h = redis.call('HMGET', key, 'status', 'type', 'priority', 'idem')
 local status = h[1]
-if not status then return fail_with(1, 'task ' .. id .. ' not found (unknown or expired)') end
+if not status then return fail_with(1, 'TASK_NOT_FOUND', 'task ' .. id .. ' not found (unknown or expired)') end
 if status ~= 'failed' and status ~= 'cancelled' then
-  return fail_with(3, 'task ' .. id .. ' is ' .. status .. '; only failed or cancelled tasks can be retried')
+  return fail_with(3, 'TASK_NOT_RETRYABLE', 'task ' .. id .. ' is ' .. status .. '; only failed or cancelled tasks can be retried')
 end
 -- Live again: nothing of it may expire while it waits.
 redis.call('PERSIST', key)
