@@ -118,7 +118,9 @@ class TaskQueueServiceServicer:
 
     def WatchTask(self, request, context):
         """WatchTask streams the current state of a task, then every change, and
-        ends after the task reaches a terminal state.
+        ends after the task reaches a terminal state. A dropped stream resumes
+        without gap or repeat by watching again with after_version set to the
+        last version received.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

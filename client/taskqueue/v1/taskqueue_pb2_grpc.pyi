@@ -45,7 +45,9 @@ class TaskQueueServiceStub:
     """GetResult returns a task's result, optionally waiting for it to finish."""
     WatchTask: _grpc.UnaryStreamMultiCallable[_taskqueue_pb2.WatchTaskRequest, _taskqueue_pb2.WatchTaskResponse]
     """WatchTask streams the current state of a task, then every change, and
-    ends after the task reaches a terminal state.
+    ends after the task reaches a terminal state. A dropped stream resumes
+    without gap or repeat by watching again with after_version set to the
+    last version received.
     """
     CancelTask: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.CancelTaskRequest, _taskqueue_pb2.CancelTaskResponse]
     """CancelTask cancels a task that has not finished yet."""
@@ -75,7 +77,9 @@ class TaskQueueServiceAsyncStub(TaskQueueServiceStub):
     """GetResult returns a task's result, optionally waiting for it to finish."""
     WatchTask: _aio.UnaryStreamMultiCallable[_taskqueue_pb2.WatchTaskRequest, _taskqueue_pb2.WatchTaskResponse]  # type: ignore[assignment]
     """WatchTask streams the current state of a task, then every change, and
-    ends after the task reaches a terminal state.
+    ends after the task reaches a terminal state. A dropped stream resumes
+    without gap or repeat by watching again with after_version set to the
+    last version received.
     """
     CancelTask: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.CancelTaskRequest, _taskqueue_pb2.CancelTaskResponse]  # type: ignore[assignment]
     """CancelTask cancels a task that has not finished yet."""
@@ -132,7 +136,9 @@ class TaskQueueServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_taskqueue_pb2.WatchTaskResponse], _abc.AsyncIterator[_taskqueue_pb2.WatchTaskResponse]]:
         """WatchTask streams the current state of a task, then every change, and
-        ends after the task reaches a terminal state.
+        ends after the task reaches a terminal state. A dropped stream resumes
+        without gap or repeat by watching again with after_version set to the
+        last version received.
         """
 
     @_abc_1.abstractmethod

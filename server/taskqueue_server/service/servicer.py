@@ -27,6 +27,7 @@ from .validation import (
     check_queue,
     check_seconds,
     check_task_type,
+    check_version,
     parse_task_id,
 )
 
@@ -134,9 +135,12 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
             )
         try:
             parse_task_id(request.task_id)
+            after = check_version(request.after_version, "after_version")
             async with self.engine.watch(request.task_id) as watch:
                 async for record in watch:
-                    yield pb.WatchTaskResponse(task=task_to_proto(record))
+                    # Versions only go up, so a resuming caller misses nothing newer.
+                    if record.version > after:
+                        yield pb.WatchTaskResponse(task=task_to_proto(record))
         finally:
             self.watch_slots.release()
 
