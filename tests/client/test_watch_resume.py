@@ -13,6 +13,7 @@ import asyncio
 import json
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,8 +28,6 @@ from tests.chaos.proxy import StallingProxy
 from tests.client.helpers import cli_command
 from tests.support.server_process import REDIS_URL, ServerFactory, ServerProcess
 
-# A SIGTERMed server holds open streams this long before it cuts them.
-QUICK_STOP = ["--shutdown-grace-seconds", "1"]
 # pending, processing, ten progress reports, completed
 SLEEP_VERSIONS = [(1, "pending"), (2, "processing")]
 SLEEP_VERSIONS += [(v, "processing") for v in range(3, 13)] + [(13, "completed")]
@@ -115,7 +114,7 @@ def queue() -> str:
 
 def watch_only_server(factory: ServerFactory, port: int = 0) -> ServerProcess:
     """A server whose workers serve another queue: it answers watches, runs nothing."""
-    return factory.start(port=port, extra_args=[*QUICK_STOP, "--queues", "nobody_here"])
+    return factory.start(port=port, extra_args=["--queues", "nobody_here"])
 
 
 def subscribers(factory: ServerFactory, queue: str, task_id: str) -> int:
@@ -137,7 +136,10 @@ def test_watch_resumes_on_a_restarted_server(
         task_id = tq.enqueue("sleep", {"seconds": 0.5}, queue=queue)
     watch = start_watch(first.target, task_id)
     wait_until(lambda: watch.states, 30, "the first state")
+    stopping = time.monotonic()
     assert first.stop() == 0
+    # Open watches end at once with UNAVAILABLE, not after the 25 s shutdown grace.
+    assert time.monotonic() - stopping < 10
 
     watch_only_server(servers, port=first.port)
     # The stopped server's subscription is gone: this one is the resumed stream's.
