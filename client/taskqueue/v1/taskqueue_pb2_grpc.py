@@ -127,7 +127,9 @@ class TaskQueueServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelTask(self, request, context):
-        """CancelTask cancels a task that has not finished yet.
+        """CancelTask cancels a task that has not finished yet. Safe to repeat: a
+        cancelled task is answered with as it is; a completed or failed one is
+        FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

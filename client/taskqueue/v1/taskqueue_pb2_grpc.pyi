@@ -50,7 +50,10 @@ class TaskQueueServiceStub:
     last version received.
     """
     CancelTask: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.CancelTaskRequest, _taskqueue_pb2.CancelTaskResponse]
-    """CancelTask cancels a task that has not finished yet."""
+    """CancelTask cancels a task that has not finished yet. Safe to repeat: a
+    cancelled task is answered with as it is; a completed or failed one is
+    FAILED_PRECONDITION.
+    """
     RetryTask: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.RetryTaskRequest, _taskqueue_pb2.RetryTaskResponse]
     """RetryTask puts a failed or cancelled task back in its queue with a fresh
     retry budget.
@@ -82,7 +85,10 @@ class TaskQueueServiceAsyncStub(TaskQueueServiceStub):
     last version received.
     """
     CancelTask: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.CancelTaskRequest, _taskqueue_pb2.CancelTaskResponse]  # type: ignore[assignment]
-    """CancelTask cancels a task that has not finished yet."""
+    """CancelTask cancels a task that has not finished yet. Safe to repeat: a
+    cancelled task is answered with as it is; a completed or failed one is
+    FAILED_PRECONDITION.
+    """
     RetryTask: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.RetryTaskRequest, _taskqueue_pb2.RetryTaskResponse]  # type: ignore[assignment]
     """RetryTask puts a failed or cancelled task back in its queue with a fresh
     retry budget.
@@ -147,7 +153,10 @@ class TaskQueueServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _taskqueue_pb2.CancelTaskRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_taskqueue_pb2.CancelTaskResponse, _abc.Awaitable[_taskqueue_pb2.CancelTaskResponse]]:
-        """CancelTask cancels a task that has not finished yet."""
+        """CancelTask cancels a task that has not finished yet. Safe to repeat: a
+        cancelled task is answered with as it is; a completed or failed one is
+        FAILED_PRECONDITION.
+        """
 
     @_abc_1.abstractmethod
     def RetryTask(
