@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 
 import pytest
 import redis
-from taskqueue_client import AsyncTaskQueueClient, TaskQueueClient
+from taskqueue_client import (
+    AsyncTaskQueueClient,
+    DeadlineExceeded,
+    RetryPolicy,
+    TaskQueueClient,
+    Unavailable,
+)
 from taskqueue_server.engine.keys import QueueKeys
 
 from tests.chaos.harness import wait_until
@@ -174,3 +180,22 @@ def test_watch_resumes_after_a_proxy_cuts_the_stream(
     assert versions == sorted(set(versions)) and versions[0] == 1
     assert states[-1] == (13, "completed")
     assert watch.exit_code in (None, 0)
+
+
+def test_a_watch_gives_up_on_a_server_that_stays_away(servers: ServerFactory) -> None:
+    server = watch_only_server(servers)
+    with TaskQueueClient(server.target) as tq:
+        task_id = tq.enqueue("echo", {}, queue="nobody_works_here")
+    assert server.stop() == 0
+    quick = RetryPolicy(initial_backoff=0.1, max_backoff=0.5)
+    with TaskQueueClient(server.target, retry=quick) as tq:
+        started = time.monotonic()
+        with pytest.raises((Unavailable, DeadlineExceeded)):
+            list(tq.watch(task_id, timeout=3))
+        # It kept trying until the watch's timeout (or until no attempt fitted before it).
+        assert 2.4 <= time.monotonic() - started < 8
+    with TaskQueueClient(server.target, retry=None) as tq:
+        started = time.monotonic()
+        with pytest.raises(Unavailable):
+            list(tq.watch(task_id, timeout=3))
+        assert time.monotonic() - started < 2, "retry=None must not resume"
