@@ -92,10 +92,6 @@ def stats(task_type: str | None = None, queue: str | None = None) -> Call[dict[s
     return Call("Stats", request, _convert.stats_from_proto)
 
 
-def watch_request(task_id: str) -> pb.WatchTaskRequest:
-    return pb.WatchTaskRequest(task_id=task_id)
-
-
 class Pager:
     """Hands out one ListTasks call per page until the server sends no next page token."""
 

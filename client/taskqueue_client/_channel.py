@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 import grpc
 
 SERVICE = "taskqueue.v1.TaskQueueService"
-# Safe to send twice: reads, and changes that end in the same state when repeated.
+# Safe to send twice: reads, and changes that end in the same state when repeated (a
+# cancelled task answers CancelTask with itself). RetryTask is not: repeated after the
+# task failed again, it would run it once more; it is never retried (docs/client.md).
 IDEMPOTENT_METHODS = ("GetTask", "GetResult", "WatchTask", "ListTasks", "Stats", "CancelTask")
 # Safe to send twice only with an idempotency key; without one they go on a channel
 # that never retries (see ClientSettings.open).

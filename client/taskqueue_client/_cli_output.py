@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-from .models import Task, TaskResult, TaskStatus, TaskTypeStats
+from .models import KNOWN_STATUSES, Task, TaskResult, TaskStatus, TaskTypeStats
 
 BAR_WIDTH = 20
 
@@ -96,7 +96,7 @@ def show_tasks(tasks: Iterable[Task], out: TextIO) -> int:
 
 
 def show_stats(stats: dict[str, TaskTypeStats], out: TextIO) -> None:
-    columns = [status.value for status in TaskStatus]
+    columns = [status.value for status in KNOWN_STATUSES]
     headers = ["TYPE", *(c.upper() for c in columns)]
     rows = [[name, *(getattr(counts, c) for c in columns)] for name, counts in stats.items()]
     table(headers, rows, out)

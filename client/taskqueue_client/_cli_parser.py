@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .models import TaskStatus
+from .models import KNOWN_STATUSES
 
 DEFAULT_TARGET = "localhost:50051"
 
@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--queue", help="only this queue")
     listing = command("list", "list a queue's tasks, newest first")
     listing.add_argument("--queue", help="queue name (default: 'default')")
-    listing.add_argument("--status", choices=[s.value for s in TaskStatus])
+    listing.add_argument("--status", choices=[s.value for s in KNOWN_STATUSES])
     listing.add_argument("--task-type", help="only this task type")
     listing.add_argument("--limit", type=int, default=50, help="at most this many; 0 for all")
     return parser

@@ -30,14 +30,15 @@ _MAX_EXACT_INT = 2**53
 
 
 def status_from_proto(value: int) -> TaskStatus:
-    try:
-        return _STATUS_FROM_PROTO[value]
-    except KeyError:
-        raise ValueError(f"the server sent an unknown task status {value}") from None
+    """A newer server may send statuses added after this client was built: UNKNOWN."""
+    return _STATUS_FROM_PROTO.get(value, TaskStatus.UNKNOWN)
 
 
 def status_to_proto(status: TaskStatus | str) -> pb.TaskStatus.ValueType:
-    return cast(pb.TaskStatus.ValueType, _STATUS_TO_PROTO[TaskStatus(status)])
+    number = _STATUS_TO_PROTO.get(TaskStatus(status))
+    if number is None:
+        raise ValueError(f"cannot ask the server for tasks in status {status!r}")
+    return cast(pb.TaskStatus.ValueType, number)
 
 
 def _restore_ints(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
@@ -11,7 +12,7 @@ import grpc.aio
 
 from . import _calls
 from ._base import ClientBase
-from ._convert import task_from_proto
+from ._resume import WatchResume
 from .errors import from_rpc_error
 from .models import (
     EnqueueOptions,
@@ -91,17 +92,26 @@ class AsyncTaskQueueClient(ClientBase[grpc.aio.Channel]):
         task_id: str,
         timeout: float | None = None,  # noqa: ASYNC109 - a gRPC deadline
     ) -> AsyncIterator[Task]:
-        """See `TaskQueueClient.watch`; an async iterator."""
-        stream = self._stub.WatchTask(
-            _calls.watch_request(task_id), timeout=timeout, metadata=self._settings.metadata
-        )
-        try:
-            async for response in stream:
-                yield task_from_proto(response.task)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
-        finally:
-            stream.cancel()
+        """See `TaskQueueClient.watch`; an async iterator that resumes dropped streams too."""
+        follow = WatchResume(task_id, timeout, self._settings.retry)
+        while True:
+            stream = self._stub.WatchTask(
+                follow.request(), timeout=follow.stream_timeout(), metadata=self._settings.metadata
+            )
+            error = None
+            try:
+                async for response in stream:
+                    if (task := follow.take(response)) is not None:
+                        yield task
+            except grpc.aio.AioRpcError as exc:
+                error = from_rpc_error(exc)
+                error.__cause__ = exc
+            finally:
+                stream.cancel()
+            pause = follow.pause_before_resume(error)
+            if pause is None:
+                return
+            await asyncio.sleep(pause)
 
     async def cancel(self, task_id: str) -> Task:
         """See `TaskQueueClient.cancel`."""

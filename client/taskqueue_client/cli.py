@@ -4,7 +4,8 @@ Exit codes (sysexits.h where one fits):
     0   success; for `watch` and `result`: the task completed
     1   the task failed                      (watch, result)
     2   the task was cancelled               (watch, result)
-    3   the task has not finished yet        (result)
+    3   the task has not finished yet        (result), or it is in a status this
+        client does not know                 (watch, result)
     64  usage error: bad flags, JSON or time (EX_USAGE)
     65  the server refused the request as invalid or not allowed now (EX_DATAERR)
     66  no such task                         (EX_NOINPUT)
@@ -161,9 +162,10 @@ def _watch(client: TaskQueueClient, args: argparse.Namespace) -> int:
                 line.update(show.progress_line(task))
     finally:
         line.finish()
-    if last is None or not last.status.is_terminal:
+    if last is None:
         raise ServiceError(grpc.StatusCode.UNAVAILABLE, "the watch ended before the task did")
-    return _EXIT_BY_STATUS[last.status]
+    # The watch ends after a terminal state, or after one this CLI does not know (exit 3).
+    return _EXIT_BY_STATUS.get(last.status, EXIT_NOT_FINISHED)
 
 
 def _stats(client: TaskQueueClient, args: argparse.Namespace) -> int:

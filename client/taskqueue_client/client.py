@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
@@ -10,7 +11,7 @@ import grpc
 
 from . import _calls
 from ._base import ClientBase
-from ._convert import task_from_proto
+from ._resume import WatchResume
 from .errors import from_rpc_error
 from .models import (
     EnqueueOptions,
@@ -90,17 +91,30 @@ class TaskQueueClient(ClientBase[grpc.Channel]):
         raise waiter.timed_out()
 
     def watch(self, task_id: str, timeout: float | None = None) -> Iterator[Task]:
-        """Yield the task now, then after every change, ending after a terminal state."""
-        stream = self._stub.WatchTask(
-            _calls.watch_request(task_id), timeout=timeout, metadata=self._settings.metadata
-        )
-        try:
-            for response in stream:
-                yield task_from_proto(response.task)
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from exc
-        finally:
-            stream.cancel()
+        """Yield the task now, then after every change, ending after a terminal state.
+
+        A dropped stream (server restart, proxy, network) is resumed from the last state
+        yielded, with no repeat; `timeout` bounds the whole watch. See docs/client.md.
+        """
+        follow = WatchResume(task_id, timeout, self._settings.retry)
+        while True:
+            stream = self._stub.WatchTask(
+                follow.request(), timeout=follow.stream_timeout(), metadata=self._settings.metadata
+            )
+            error = None
+            try:
+                for response in stream:
+                    if (task := follow.take(response)) is not None:
+                        yield task
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc)
+                error.__cause__ = exc
+            finally:
+                stream.cancel()
+            pause = follow.pause_before_resume(error)
+            if pause is None:
+                return
+            time.sleep(pause)
 
     def cancel(self, task_id: str) -> Task:
         """Cancel a task that has not finished; a running handler is told to stop."""

@@ -22,11 +22,19 @@ class TaskStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # A status this client does not know, sent by a newer server: shown, never raised on.
+    # Whether it is terminal is unknown too; `is_terminal` says False.
+    UNKNOWN = "unknown"
 
     @property
     def is_terminal(self) -> bool:
         """True for completed, failed and cancelled: the task will not change again."""
         return self in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+
+# Every status a server of this client's contract stores (all but UNKNOWN): Stats columns,
+# ListTasks filters.
+KNOWN_STATUSES = tuple(status for status in TaskStatus if status is not TaskStatus.UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)

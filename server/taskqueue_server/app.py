@@ -241,6 +241,8 @@ class App:
     async def stop(self) -> None:
         """Drain RPCs and handlers side by side within the grace, then close the engine."""
         await self.health.enter_graceful_shutdown()
+        # Watchers resume on another server (or this one restarted) instead of waiting.
+        self.servicer.watch_slots.closing.set()
         draining = asyncio.ensure_future(self._drain(self.settings.shutdown_grace_seconds))
         hurry = asyncio.ensure_future(self.shutdown.hurry.wait())
         await asyncio.wait((draining, hurry), return_when=asyncio.FIRST_COMPLETED)

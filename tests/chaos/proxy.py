@@ -1,4 +1,5 @@
-"""A loopback TCP proxy that can stall: the network path of one server to Redis, frozen.
+"""A loopback TCP proxy that can stall or cut: the network path of one server to Redis,
+frozen, or the path of a client to a server, cut.
 
 While paused it forwards nothing in either direction (bytes wait, connections stay open),
 which is what one server sees when Redis stalls or the path to it is partitioned, while
@@ -24,6 +25,7 @@ class StallingProxy:
         self.flowing.set()
         self._closed = threading.Event()
         self._sockets: list[socket.socket] = []
+        self._accepted = 0
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._listener.settimeout(0.2)
         threading.Thread(target=self._accept, daemon=True, name="proxy-accept").start()
@@ -37,6 +39,7 @@ class StallingProxy:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self._accepted += 1
             self._sockets += [client, upstream]
             for src, dst in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
@@ -57,6 +60,19 @@ class StallingProxy:
             for sock in (src, dst):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Drop every open connection at once, as a load balancer or a network fault would;
+        new connections are still accepted."""
+        cut, self._sockets = self._sockets, []
+        for sock in cut:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    @property
+    def accepted(self) -> int:
+        """Connections accepted so far."""
+        return self._accepted
 
     def pause(self) -> None:
         self.flowing.clear()

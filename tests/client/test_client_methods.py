@@ -128,8 +128,23 @@ def test_wait_raises_task_cancelled(any_client: Any, idle_queue: str) -> None:
     assert cancelled.status is TaskStatus.CANCELLED and cancelled.finished_at is not None
     with pytest.raises(TaskCancelled):
         any_client.wait(task_id, timeout=5)
-    with pytest.raises(FailedPrecondition):
+
+
+def test_cancel_again_is_ok_and_changes_nothing(any_client: Any, idle_queue: str) -> None:
+    """A retried CancelTask whose first answer was lost meets a cancelled task: still OK."""
+    task_id = any_client.enqueue("echo", {}, queue=idle_queue)
+    first = any_client.cancel(task_id)
+    again = any_client.cancel(task_id)
+    assert again == first
+    assert any_client.get_task(task_id) == first
+
+
+def test_cancel_of_a_completed_task_is_refused(any_client: Any) -> None:
+    task_id = any_client.enqueue("echo", {})
+    any_client.wait(task_id, timeout=15)
+    with pytest.raises(FailedPrecondition) as refused:
         any_client.cancel(task_id)
+    assert "already completed" in str(refused.value)
 
 
 def test_wait_times_out_on_a_task_that_cannot_run(any_client: Any, idle_queue: str) -> None:

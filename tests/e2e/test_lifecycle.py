@@ -93,8 +93,25 @@ def test_cancel_a_pending_task_then_cancel_again(driver: Driver) -> None:
     task = driver.enqueue("echo", {}, queue="nobody_works_here")
     cancelled = driver.stub.CancelTask(pb.CancelTaskRequest(task_id=task.id), timeout=10).task
     assert cancelled.status == pb.TASK_STATUS_CANCELLED
-    error = rpc_error(driver.stub.CancelTask, pb.CancelTaskRequest(task_id=task.id), timeout=10)
-    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # A retry of a cancel whose answer was lost: OK, the same task, nothing changed.
+    again = driver.stub.CancelTask(pb.CancelTaskRequest(task_id=task.id), timeout=10).task
+    assert again == cancelled
+
+
+def test_watch_after_a_version_sends_only_newer_states(driver: Driver) -> None:
+    task = driver.enqueue("echo", {}, queue="nobody_works_here")
+    resumed = driver.stub.WatchTask(
+        pb.WatchTaskRequest(task_id=task.id, after_version=task.version), timeout=20
+    )
+    driver.stub.CancelTask(pb.CancelTaskRequest(task_id=task.id), timeout=10)
+    assert [(t.status, t.version) for t in (m.task for m in resumed)] == [
+        (pb.TASK_STATUS_CANCELLED, task.version + 1)
+    ]
+    # Nothing newer than the terminal state: the stream ends at once, empty.
+    caught_up = pb.WatchTaskRequest(task_id=task.id, after_version=task.version + 1)
+    assert list(driver.stub.WatchTask(caught_up, timeout=20)) == []
+    # Unset: the current state first, as always.
+    assert [t.version for t in driver.watch(task.id)] == [task.version + 1]
 
 
 def test_cancel_a_scheduled_task(driver: Driver) -> None:

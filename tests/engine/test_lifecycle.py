@@ -111,14 +111,20 @@ async def test_cancel_in_every_live_state_and_refusal_when_terminal(
     for task_id in (pending, waiting, scheduled):
         cancelled = await engine.cancel(task_id)
         assert cancelled.status == Status.CANCELLED and cancelled.finished_at_ms > 0
+        # Again, as a client retrying a lost answer would: the same task, nothing changed.
+        assert await engine.cancel(task_id) == cancelled
     running = await enqueue_one(engine)
     async with engine.cancel_signals("default") as signals:
         [claimed] = await engine.claim("default", ["t"], 5, "w")
         assert (await engine.cancel(running)).status == Status.CANCELLED
         assert await anext(signals) == running
     assert await engine.finish([Outcome(claimed.lease, result_json="{}")]) == [claimed.lease]
+    assert (await engine.cancel(running)).status == Status.CANCELLED
+    completed = await enqueue_one(engine)
+    [claimed] = await engine.claim("default", ["t"], 5, "w")
+    assert await engine.finish([Outcome(claimed.lease, result_json="{}")]) == []
     with pytest.raises(EngineError) as refused:
-        await engine.cancel(running)
+        await engine.cancel(completed)
     assert (refused.value.code, refused.value.reason) == (
         ErrorCode.FAILED_PRECONDITION, Reason.TASK_TERMINAL
     )

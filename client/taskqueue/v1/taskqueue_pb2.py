@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctaskqueue/v1/taskqueue.proto\x12\x0ctaskqueue.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x04\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x11\n\ttask_type\x18\x03 \x01(\t\x12*\n\ttask_data\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12(\n\x06status\x18\x05 \x01(\x0e\x32\x18.taskqueue.v1.TaskStatus\x12\x10\n\x08priority\x18\x06 \x01(\x05\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12\x13\n\x0bmax_retries\x18\x08 \x01(\x05\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06run_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x0e \x01(\t\x12\x10\n\x08progress\x18\x0f \x01(\x05\x12\x18\n\x10progress_message\x18\x10 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x11 \x01(\t\x12\x12\n\ndepends_on\x18\x12 \x03(\t\x12\x17\n\x0ftimeout_seconds\x18\x13 \x01(\x01\x12\x14\n\x0credeliveries\x18\x14 \x01(\x05\x12\x0f\n\x07version\x18\x15 \x01(\x03\"\xa3\x02\n\x0e\x45nqueueRequest\x12\x11\n\ttask_type\x18\x01 \x01(\t\x12*\n\ttask_data\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08priority\x18\x03 \x01(\x05\x12\x18\n\x0bmax_retries\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x15\n\rdelay_seconds\x18\x05 \x01(\x01\x12*\n\x06run_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12\r\n\x05queue\x18\x08 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\t \x01(\x01\x12\x12\n\ndepends_on\x18\n \x03(\tB\x0e\n\x0c_max_retries\"Z\n\x0f\x45nqueueResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12 \n\x04task\x18\x02 \x01(\x0b\x32\x12.taskqueue.v1.Task\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x03 \x01(\x08\"B\n\x13\x45nqueueBatchRequest\x12+\n\x05tasks\x18\x01 \x03(\x0b\x32\x1c.taskqueue.v1.EnqueueRequest\"9\n\x14\x45nqueueBatchResponse\x12!\n\x05tasks\x18\x01 \x03(\x0b\x32\x12.taskqueue.v1.Task\"!\n\x0eGetTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"3\n\x0fGetTaskResponse\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.taskqueue.v1.Task\"9\n\x10GetResultRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x14\n\x0cwait_seconds\x18\x02 \x01(\x01\"\x86\x01\n\x11GetResultResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.taskqueue.v1.TaskStatus\x12\'\n\x06result\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"#\n\x10WatchTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"5\n\x11WatchTaskResponse\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.taskqueue.v1.Task\"$\n\x11\x43\x61ncelTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"6\n\x12\x43\x61ncelTaskResponse\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.taskqueue.v1.Task\"#\n\x10RetryTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"5\n\x11RetryTaskResponse\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.taskqueue.v1.Task\"\x85\x01\n\x10ListTasksRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x11\n\ttask_type\x18\x02 \x01(\t\x12(\n\x06status\x18\x03 \x01(\x0e\x32\x18.taskqueue.v1.TaskStatus\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"O\n\x11ListTasksResponse\x12!\n\x05tasks\x18\x01 \x03(\x0b\x32\x12.taskqueue.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"0\n\x0cStatsRequest\x12\x11\n\ttask_type\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\"\xa0\x01\n\rTaskTypeStats\x12\x0f\n\x07pending\x18\x01 \x01(\x03\x12\x11\n\tscheduled\x18\x02 \x01(\x03\x12\x0f\n\x07waiting\x18\x03 \x01(\x03\x12\x12\n\nprocessing\x18\x04 \x01(\x03\x12\x10\n\x08retrying\x18\x05 \x01(\x03\x12\x11\n\tcompleted\x18\x06 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x07 \x01(\x03\x12\x11\n\tcancelled\x18\x08 \x01(\x03\"\x9e\x01\n\rStatsResponse\x12>\n\ntask_types\x18\x01 \x03(\x0b\x32*.taskqueue.v1.StatsResponse.TaskTypesEntry\x1aM\n\x0eTaskTypesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.taskqueue.v1.TaskTypeStats:\x02\x38\x01*\xfa\x01\n\nTaskStatus\x12\x1b\n\x17TASK_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13TASK_STATUS_PENDING\x10\x01\x12\x19\n\x15TASK_STATUS_SCHEDULED\x10\x02\x12\x17\n\x13TASK_STATUS_WAITING\x10\x03\x12\x1a\n\x16TASK_STATUS_PROCESSING\x10\x04\x12\x18\n\x14TASK_STATUS_RETRYING\x10\x05\x12\x19\n\x15TASK_STATUS_COMPLETED\x10\x06\x12\x16\n\x12TASK_STATUS_FAILED\x10\x07\x12\x19\n\x15TASK_STATUS_CANCELLED\x10\x08\x32\xc6\x05\n\x10TaskQueueService\x12\x46\n\x07\x45nqueue\x12\x1c.taskqueue.v1.EnqueueRequest\x1a\x1d.taskqueue.v1.EnqueueResponse\x12U\n\x0c\x45nqueueBatch\x12!.taskqueue.v1.EnqueueBatchRequest\x1a\".taskqueue.v1.EnqueueBatchResponse\x12\x46\n\x07GetTask\x12\x1c.taskqueue.v1.GetTaskRequest\x1a\x1d.taskqueue.v1.GetTaskResponse\x12L\n\tGetResult\x12\x1e.taskqueue.v1.GetResultRequest\x1a\x1f.taskqueue.v1.GetResultResponse\x12N\n\tWatchTask\x12\x1e.taskqueue.v1.WatchTaskRequest\x1a\x1f.taskqueue.v1.WatchTaskResponse0\x01\x12O\n\nCancelTask\x12\x1f.taskqueue.v1.CancelTaskRequest\x1a .taskqueue.v1.CancelTaskResponse\x12L\n\tRetryTask\x12\x1e.taskqueue.v1.RetryTaskRequest\x1a\x1f.taskqueue.v1.RetryTaskResponse\x12L\n\tListTasks\x12\x1e.taskqueue.v1.ListTasksRequest\x1a\x1f.taskqueue.v1.ListTasksResponse\x12@\n\x05Stats\x12\x1a.taskqueue.v1.StatsRequest\x1a\x1b.taskqueue.v1.StatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctaskqueue/v1/taskqueue.proto\x12\x0ctaskqueue.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x04\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x11\n\ttask_type\x18\x03 \x01(\t\x12*\n\ttask_data\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12(\n\x06status\x18\x05 \x01(\x0e\x32\x18.taskqueue.v1.TaskStatus\x12\x10\n\x08priority\x18\x06 \x01(\x05\x12\x10\n\x08\x61ttempts\x18\x07 \x01(\x05\x12\x13\n\x0bmax_retries\x18\x08 \x01(\x05\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06run_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x0e \x01(\t\x12\x10\n\x08progress\x18\x0f \x01(\x05\x12\x18\n\x10progress_message\x18\x10 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x11 \x01(\t\x12\x12\n\ndepends_on\x18\x12 \x03(\t\x12\x17\n\x0ftimeout_seconds\x18\x13 \x01(\x01\x12\x14\n\x0credeliveries\x18\x14 \x01(\x05\x12\x0f\n\x07version\x18\x15 \x01(\x03\"\xa3\x02\n\x0e\x45nqueueRequest\x12\x11\n\ttask_type\x18\x01 \x01(\t\x12*\n\ttask_data\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08priority\x18\x03 \x01(\x05\x12\x18\n\x0bmax_retries\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x15\n\rdelay_seconds\x18\x05 \x01(\x01\x12*\n\x06run_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12\r\n\x05queue\x18\x08 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\t \x01(\x01\x12\x12\n\ndepends_on\x18\n \x03(\tB\x0e\n\x0c_max_retries\"Z\n\x0f\x45nqueueResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12 \n\x04task\x18\x02 \x01(\x0b\x32\x12.taskqueue.v1.Task\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x03 \x01(\x08\"B\n\x13\x45nqueueBatchRequest\x12+\n\x05tasks\x18\x01 \x03(\x0b\x32\x1c.taskqueue.v1.EnqueueRequest\"9\n\x14\x45nqueueBatchResponse\x12!\n\x05tasks\x18\x01 \x03(\x0b\x32\x12.taskqueue.v1.Task\"!\n\x0eGetTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"3\n\x0fGetTaskResponse\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.taskqueue.v1.Task\"9\n\x10GetResultRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x14\n\x0cwait_seconds\x18\x02 \x01(\x01\"\x86\x01\n\x11GetResultResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.taskqueue.v1.TaskStatus\x12\'\n\x06result\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05\x65rror\x18\x04 \x01(\t\":\n\x10WatchTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x15\n\rafter_version\x18\x02 \x01(\x03\"5\n\x11WatchTaskResponse\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.taskqueue.v1.Task\"$\n\x11\x43\x61ncelTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"6\n\x12\x43\x61ncelTaskResponse\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.taskqueue.v1.Task\"#\n\x10RetryTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"5\n\x11RetryTaskResponse\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.taskqueue.v1.Task\"\x85\x01\n\x10ListTasksRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x11\n\ttask_type\x18\x02 \x01(\t\x12(\n\x06status\x18\x03 \x01(\x0e\x32\x18.taskqueue.v1.TaskStatus\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"O\n\x11ListTasksResponse\x12!\n\x05tasks\x18\x01 \x03(\x0b\x32\x12.taskqueue.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"0\n\x0cStatsRequest\x12\x11\n\ttask_type\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\"\xa0\x01\n\rTaskTypeStats\x12\x0f\n\x07pending\x18\x01 \x01(\x03\x12\x11\n\tscheduled\x18\x02 \x01(\x03\x12\x0f\n\x07waiting\x18\x03 \x01(\x03\x12\x12\n\nprocessing\x18\x04 \x01(\x03\x12\x10\n\x08retrying\x18\x05 \x01(\x03\x12\x11\n\tcompleted\x18\x06 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x07 \x01(\x03\x12\x11\n\tcancelled\x18\x08 \x01(\x03\"\x9e\x01\n\rStatsResponse\x12>\n\ntask_types\x18\x01 \x03(\x0b\x32*.taskqueue.v1.StatsResponse.TaskTypesEntry\x1aM\n\x0eTaskTypesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.taskqueue.v1.TaskTypeStats:\x02\x38\x01*\xfa\x01\n\nTaskStatus\x12\x1b\n\x17TASK_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13TASK_STATUS_PENDING\x10\x01\x12\x19\n\x15TASK_STATUS_SCHEDULED\x10\x02\x12\x17\n\x13TASK_STATUS_WAITING\x10\x03\x12\x1a\n\x16TASK_STATUS_PROCESSING\x10\x04\x12\x18\n\x14TASK_STATUS_RETRYING\x10\x05\x12\x19\n\x15TASK_STATUS_COMPLETED\x10\x06\x12\x16\n\x12TASK_STATUS_FAILED\x10\x07\x12\x19\n\x15TASK_STATUS_CANCELLED\x10\x08\x32\xc6\x05\n\x10TaskQueueService\x12\x46\n\x07\x45nqueue\x12\x1c.taskqueue.v1.EnqueueRequest\x1a\x1d.taskqueue.v1.EnqueueResponse\x12U\n\x0c\x45nqueueBatch\x12!.taskqueue.v1.EnqueueBatchRequest\x1a\".taskqueue.v1.EnqueueBatchResponse\x12\x46\n\x07GetTask\x12\x1c.taskqueue.v1.GetTaskRequest\x1a\x1d.taskqueue.v1.GetTaskResponse\x12L\n\tGetResult\x12\x1e.taskqueue.v1.GetResultRequest\x1a\x1f.taskqueue.v1.GetResultResponse\x12N\n\tWatchTask\x12\x1e.taskqueue.v1.WatchTaskRequest\x1a\x1f.taskqueue.v1.WatchTaskResponse0\x01\x12O\n\nCancelTask\x12\x1f.taskqueue.v1.CancelTaskRequest\x1a .taskqueue.v1.CancelTaskResponse\x12L\n\tRetryTask\x12\x1e.taskqueue.v1.RetryTaskRequest\x1a\x1f.taskqueue.v1.RetryTaskResponse\x12L\n\tListTasks\x12\x1e.taskqueue.v1.ListTasksRequest\x1a\x1f.taskqueue.v1.ListTasksResponse\x12@\n\x05Stats\x12\x1a.taskqueue.v1.StatsRequest\x1a\x1b.taskqueue.v1.StatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,8 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STATSRESPONSE_TASKTYPESENTRY']._loaded_options = None
   _globals['_STATSRESPONSE_TASKTYPESENTRY']._serialized_options = b'8\001'
-  _globals['_TASKSTATUS']._serialized_start=2384
-  _globals['_TASKSTATUS']._serialized_end=2634
+  _globals['_TASKSTATUS']._serialized_start=2407
+  _globals['_TASKSTATUS']._serialized_end=2657
   _globals['_TASK']._serialized_start=110
   _globals['_TASK']._serialized_end=715
   _globals['_ENQUEUEREQUEST']._serialized_start=718
@@ -56,29 +56,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETRESULTRESPONSE']._serialized_start=1378
   _globals['_GETRESULTRESPONSE']._serialized_end=1512
   _globals['_WATCHTASKREQUEST']._serialized_start=1514
-  _globals['_WATCHTASKREQUEST']._serialized_end=1549
-  _globals['_WATCHTASKRESPONSE']._serialized_start=1551
-  _globals['_WATCHTASKRESPONSE']._serialized_end=1604
-  _globals['_CANCELTASKREQUEST']._serialized_start=1606
-  _globals['_CANCELTASKREQUEST']._serialized_end=1642
-  _globals['_CANCELTASKRESPONSE']._serialized_start=1644
-  _globals['_CANCELTASKRESPONSE']._serialized_end=1698
-  _globals['_RETRYTASKREQUEST']._serialized_start=1700
-  _globals['_RETRYTASKREQUEST']._serialized_end=1735
-  _globals['_RETRYTASKRESPONSE']._serialized_start=1737
-  _globals['_RETRYTASKRESPONSE']._serialized_end=1790
-  _globals['_LISTTASKSREQUEST']._serialized_start=1793
-  _globals['_LISTTASKSREQUEST']._serialized_end=1926
-  _globals['_LISTTASKSRESPONSE']._serialized_start=1928
-  _globals['_LISTTASKSRESPONSE']._serialized_end=2007
-  _globals['_STATSREQUEST']._serialized_start=2009
-  _globals['_STATSREQUEST']._serialized_end=2057
-  _globals['_TASKTYPESTATS']._serialized_start=2060
-  _globals['_TASKTYPESTATS']._serialized_end=2220
-  _globals['_STATSRESPONSE']._serialized_start=2223
-  _globals['_STATSRESPONSE']._serialized_end=2381
-  _globals['_STATSRESPONSE_TASKTYPESENTRY']._serialized_start=2304
-  _globals['_STATSRESPONSE_TASKTYPESENTRY']._serialized_end=2381
-  _globals['_TASKQUEUESERVICE']._serialized_start=2637
-  _globals['_TASKQUEUESERVICE']._serialized_end=3347
+  _globals['_WATCHTASKREQUEST']._serialized_end=1572
+  _globals['_WATCHTASKRESPONSE']._serialized_start=1574
+  _globals['_WATCHTASKRESPONSE']._serialized_end=1627
+  _globals['_CANCELTASKREQUEST']._serialized_start=1629
+  _globals['_CANCELTASKREQUEST']._serialized_end=1665
+  _globals['_CANCELTASKRESPONSE']._serialized_start=1667
+  _globals['_CANCELTASKRESPONSE']._serialized_end=1721
+  _globals['_RETRYTASKREQUEST']._serialized_start=1723
+  _globals['_RETRYTASKREQUEST']._serialized_end=1758
+  _globals['_RETRYTASKRESPONSE']._serialized_start=1760
+  _globals['_RETRYTASKRESPONSE']._serialized_end=1813
+  _globals['_LISTTASKSREQUEST']._serialized_start=1816
+  _globals['_LISTTASKSREQUEST']._serialized_end=1949
+  _globals['_LISTTASKSRESPONSE']._serialized_start=1951
+  _globals['_LISTTASKSRESPONSE']._serialized_end=2030
+  _globals['_STATSREQUEST']._serialized_start=2032
+  _globals['_STATSREQUEST']._serialized_end=2080
+  _globals['_TASKTYPESTATS']._serialized_start=2083
+  _globals['_TASKTYPESTATS']._serialized_end=2243
+  _globals['_STATSRESPONSE']._serialized_start=2246
+  _globals['_STATSRESPONSE']._serialized_end=2404
+  _globals['_STATSRESPONSE_TASKTYPESENTRY']._serialized_start=2327
+  _globals['_STATSRESPONSE_TASKTYPESENTRY']._serialized_end=2404
+  _globals['_TASKQUEUESERVICE']._serialized_start=2660
+  _globals['_TASKQUEUESERVICE']._serialized_end=3370
 # @@protoc_insertion_point(module_scope)

@@ -118,14 +118,18 @@ class TaskQueueServiceServicer:
 
     def WatchTask(self, request, context):
         """WatchTask streams the current state of a task, then every change, and
-        ends after the task reaches a terminal state.
+        ends after the task reaches a terminal state. A dropped stream resumes
+        without gap or repeat by watching again with after_version set to the
+        last version received.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelTask(self, request, context):
-        """CancelTask cancels a task that has not finished yet.
+        """CancelTask cancels a task that has not finished yet. Safe to repeat: a
+        cancelled task is answered with as it is; a completed or failed one is
+        FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -45,10 +45,15 @@ class TaskQueueServiceStub:
     """GetResult returns a task's result, optionally waiting for it to finish."""
     WatchTask: _grpc.UnaryStreamMultiCallable[_taskqueue_pb2.WatchTaskRequest, _taskqueue_pb2.WatchTaskResponse]
     """WatchTask streams the current state of a task, then every change, and
-    ends after the task reaches a terminal state.
+    ends after the task reaches a terminal state. A dropped stream resumes
+    without gap or repeat by watching again with after_version set to the
+    last version received.
     """
     CancelTask: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.CancelTaskRequest, _taskqueue_pb2.CancelTaskResponse]
-    """CancelTask cancels a task that has not finished yet."""
+    """CancelTask cancels a task that has not finished yet. Safe to repeat: a
+    cancelled task is answered with as it is; a completed or failed one is
+    FAILED_PRECONDITION.
+    """
     RetryTask: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.RetryTaskRequest, _taskqueue_pb2.RetryTaskResponse]
     """RetryTask puts a failed or cancelled task back in its queue with a fresh
     retry budget.
@@ -75,10 +80,15 @@ class TaskQueueServiceAsyncStub(TaskQueueServiceStub):
     """GetResult returns a task's result, optionally waiting for it to finish."""
     WatchTask: _aio.UnaryStreamMultiCallable[_taskqueue_pb2.WatchTaskRequest, _taskqueue_pb2.WatchTaskResponse]  # type: ignore[assignment]
     """WatchTask streams the current state of a task, then every change, and
-    ends after the task reaches a terminal state.
+    ends after the task reaches a terminal state. A dropped stream resumes
+    without gap or repeat by watching again with after_version set to the
+    last version received.
     """
     CancelTask: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.CancelTaskRequest, _taskqueue_pb2.CancelTaskResponse]  # type: ignore[assignment]
-    """CancelTask cancels a task that has not finished yet."""
+    """CancelTask cancels a task that has not finished yet. Safe to repeat: a
+    cancelled task is answered with as it is; a completed or failed one is
+    FAILED_PRECONDITION.
+    """
     RetryTask: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.RetryTaskRequest, _taskqueue_pb2.RetryTaskResponse]  # type: ignore[assignment]
     """RetryTask puts a failed or cancelled task back in its queue with a fresh
     retry budget.
@@ -132,7 +142,9 @@ class TaskQueueServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_taskqueue_pb2.WatchTaskResponse], _abc.AsyncIterator[_taskqueue_pb2.WatchTaskResponse]]:
         """WatchTask streams the current state of a task, then every change, and
-        ends after the task reaches a terminal state.
+        ends after the task reaches a terminal state. A dropped stream resumes
+        without gap or repeat by watching again with after_version set to the
+        last version received.
         """
 
     @_abc_1.abstractmethod
@@ -141,7 +153,10 @@ class TaskQueueServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _taskqueue_pb2.CancelTaskRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_taskqueue_pb2.CancelTaskResponse, _abc.Awaitable[_taskqueue_pb2.CancelTaskResponse]]:
-        """CancelTask cancels a task that has not finished yet."""
+        """CancelTask cancels a task that has not finished yet. Safe to repeat: a
+        cancelled task is answered with as it is; a completed or failed one is
+        FAILED_PRECONDITION.
+        """
 
     @_abc_1.abstractmethod
     def RetryTask(

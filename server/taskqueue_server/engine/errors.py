@@ -49,6 +49,7 @@ class Reason(StrEnum):
     STORE_WRITES_FAILING = "STORE_WRITES_FAILING"
     STORE_BUSY = "STORE_BUSY"
     STORE_ACCESS_DENIED = "STORE_ACCESS_DENIED"
+    SERVER_STOPPING = "SERVER_STOPPING"
 
 
 # The reason an error gets when its source names none: the most common refusal of each code.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import TypeVar
 
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue.v1 import taskqueue_pb2_grpc as pb_grpc
@@ -27,20 +29,50 @@ from .validation import (
     check_queue,
     check_seconds,
     check_task_type,
+    check_version,
     parse_task_id,
 )
 
+T = TypeVar("T")
 # Answer a waiting GetResult this long before the caller's deadline, so the caller gets
 # the task's status instead of DEADLINE_EXCEEDED.
 _DEADLINE_MARGIN_SECONDS = 0.05
 
 
 class StreamSlots:
-    """A cap on concurrent WatchTask streams; past it callers get RESOURCE_EXHAUSTED."""
+    """A cap on concurrent WatchTask streams (past it callers get RESOURCE_EXHAUSTED), and
+    their end when the server stops."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.in_use = 0
+        self.closing = asyncio.Event()
+
+    async def until_closed(self, records: AsyncIterator[T]) -> AsyncIterator[T]:
+        """`records` until `closing` is set, then UNAVAILABLE: a stream never ends on its own
+        before its task does, so without this a stopping server would hold every watcher
+        for the whole shutdown grace; cut now, they resume elsewhere at once."""
+        closed = asyncio.ensure_future(self.closing.wait())
+        try:
+            while not self.closing.is_set():
+                step = asyncio.ensure_future(records.__anext__())
+                await asyncio.wait((step, closed), return_when=asyncio.FIRST_COMPLETED)
+                if not step.done():
+                    step.cancel()
+                    await asyncio.wait((step,))
+                    break
+                try:
+                    record = step.result()
+                except StopAsyncIteration:
+                    return
+                yield record
+        finally:
+            closed.cancel()
+        raise EngineError(
+            ErrorCode.UNAVAILABLE,
+            "the server is shutting down; watch again with after_version to resume",
+            Reason.SERVER_STOPPING,
+        )
 
     def try_acquire(self) -> bool:
         if self.in_use >= self.limit:
@@ -134,9 +166,12 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
             )
         try:
             parse_task_id(request.task_id)
+            after = check_version(request.after_version, "after_version")
             async with self.engine.watch(request.task_id) as watch:
-                async for record in watch:
-                    yield pb.WatchTaskResponse(task=task_to_proto(record))
+                async for record in self.watch_slots.until_closed(aiter(watch)):
+                    # Versions only go up, so a resuming caller misses nothing newer.
+                    if record.version > after:
+                        yield pb.WatchTaskResponse(task=task_to_proto(record))
         finally:
             self.watch_slots.release()
 

@@ -131,6 +131,12 @@ def check_depends_on(ids: list[str], queue: str, field: str = "depends_on") -> t
     return tuple(ids)
 
 
+def check_version(version: int, field: str) -> int:
+    if version < 0:
+        raise InvalidArgument(field, f"{version} is negative; use 0 or a version received")
+    return version
+
+
 def check_page_size(page_size: int) -> int:
     if page_size == 0:
         return DEFAULT_PAGE_SIZE
