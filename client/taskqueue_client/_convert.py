@@ -13,15 +13,12 @@ from taskqueue.v1 import taskqueue_pb2 as pb
 
 from .models import EnqueueOptions, JsonObject, Task, TaskResult, TaskStatus, TaskTypeStats
 
+# The contract names every status TASK_STATUS_<NAME>; TaskStatus uses the same names (the
+# server's engine too), so the table follows the contract instead of being spelled here.
 _STATUS_FROM_PROTO: dict[int, TaskStatus] = {
-    pb.TASK_STATUS_PENDING: TaskStatus.PENDING,
-    pb.TASK_STATUS_SCHEDULED: TaskStatus.SCHEDULED,
-    pb.TASK_STATUS_WAITING: TaskStatus.WAITING,
-    pb.TASK_STATUS_PROCESSING: TaskStatus.PROCESSING,
-    pb.TASK_STATUS_RETRYING: TaskStatus.RETRYING,
-    pb.TASK_STATUS_COMPLETED: TaskStatus.COMPLETED,
-    pb.TASK_STATUS_FAILED: TaskStatus.FAILED,
-    pb.TASK_STATUS_CANCELLED: TaskStatus.CANCELLED,
+    pb.TaskStatus.Value(f"TASK_STATUS_{status.name}"): status
+    for status in TaskStatus
+    if status is not TaskStatus.UNKNOWN
 }
 _STATUS_TO_PROTO = {status: number for number, status in _STATUS_FROM_PROTO.items()}
 
