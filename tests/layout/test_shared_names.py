@@ -10,7 +10,7 @@ from taskqueue_server.engine.models import Status
 def contract_statuses() -> set[str]:
     return {
         name.removeprefix("TASK_STATUS_").lower()
-        for name in pb.TaskStatus.keys()
+        for name in (value.name for value in pb.TaskStatus.DESCRIPTOR.values)
         if name != "TASK_STATUS_UNSPECIFIED"
     }
 
