@@ -6,7 +6,6 @@ import asyncio
 import contextvars
 import functools
 import logging
-from collections.abc import Awaitable
 from concurrent.futures import Executor
 from typing import Any, cast
 
@@ -23,20 +22,57 @@ log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 2000
 
 
+class TaskTimedOut(Exception):
+    """The task's own timeout_seconds passed (not a TimeoutError the handler raised)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"timed out after {seconds:g} s")
+
+
 async def run_handler(
     registration: Registration, task: ClaimedTask, ctx: TaskContext, executor: Executor
 ) -> Any:
-    """Await the handler; a sync one runs in the thread pool so the loop stays free."""
-    coro: Awaitable[Any]
-    if registration.is_async:
-        coro = cast(AsyncHandler, registration.fn)(task.task_data, ctx)
-    else:
+    """Await the handler until it has really returned; a sync one runs in the thread pool.
+
+    At the timeout ctx.cancelled is set and an async handler is cancelled; either way this
+    returns only once the handler has stopped, so its slot stays busy and its lease renewed
+    until then, and a retry can never run beside it (docs/handlers.md, "Timeouts and
+    cancellation"). A thread cannot be stopped from outside: a sync handler that ignores
+    ctx.cancelled holds its slot until it returns, and only then is the timeout recorded.
+    """
+    loop = asyncio.get_running_loop()
+    timeout = task.timeout_seconds
+    flag = loop.call_later(timeout, ctx.mark_cancelled) if timeout > 0 else None
+    try:
+        if registration.is_async:
+            return await _run_async(cast(AsyncHandler, registration.fn), task, ctx)
         sync_fn = cast(SyncHandler, registration.fn)
         call = functools.partial(contextvars.copy_context().run, sync_fn, task.task_data, ctx)
-        coro = asyncio.get_running_loop().run_in_executor(executor, call)
-    if task.timeout_seconds > 0:
-        return await asyncio.wait_for(coro, task.timeout_seconds)
-    return await coro
+        thread = loop.run_in_executor(executor, call)
+        if timeout > 0:
+            await asyncio.wait({thread}, timeout=timeout)
+            if not thread.done():
+                await asyncio.wait({thread})  # the thread returns; its outcome is dropped
+                raise TaskTimedOut(timeout)
+        return await thread
+    finally:
+        if flag is not None:
+            flag.cancel()
+
+
+async def _run_async(fn: AsyncHandler, task: ClaimedTask, ctx: TaskContext) -> Any:
+    if task.timeout_seconds <= 0:
+        return await fn(task.task_data, ctx)
+    # Awaited in place: a cancellation (timeout, stop, lease lost) reaches the coroutine, and
+    # this returns only once the coroutine has finished.
+    deadline = asyncio.timeout(task.timeout_seconds)
+    try:
+        async with deadline:
+            return await fn(task.task_data, ctx)
+    except TimeoutError:
+        if deadline.expired():
+            raise TaskTimedOut(task.timeout_seconds) from None
+        raise
 
 
 def success(task: ClaimedTask, result: Any) -> Outcome:
@@ -59,10 +95,9 @@ def failure(task: ClaimedTask, exc: BaseException, policy: RetryPolicy) -> Outco
         delay = exc.delay_seconds
     else:
         delay = retry_delay_seconds(policy, task.attempt)
-    if isinstance(exc, TimeoutError):
-        message = f"timed out after {task.timeout_seconds:g} s"
-    else:
-        message = _describe(exc)
+    # A TaskTimedOut names the timeout; anything else (a handler's own TimeoutError too)
+    # is reported as raised.
+    message = str(exc) if isinstance(exc, TaskTimedOut) else _describe(exc)
     return Outcome(task.lease, error=message, retry_delay_ms=int(delay * 1000))
 
 
