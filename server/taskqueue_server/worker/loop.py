@@ -23,6 +23,7 @@ from ..engine.settings import RetryPolicy
 from .context import TaskContext
 from .execute import failure, run_handler, success
 from .registry import Registration
+from .rotation import Rotation
 from .timers import run_timers
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class WorkerPool:
     _stopping: bool = False
     _busy: int = 0  # handlers running now
     _reserved: int = 0  # slots promised to claims in flight
+    _claim_failures: int = 0
 
     def __post_init__(self) -> None:
         self._executor = ThreadPoolExecutor(
@@ -69,31 +71,40 @@ class WorkerPool:
         )
         self._finisher: Coalescer[Outcome, bool] = Coalescer(self._record, MAX_FINISH_BATCH)
         self._types = sorted(self.registrations)
+        self._rotation = Rotation(self.queues)
 
     async def start(self) -> None:
         """Start claiming, renewing, listening for cancellations and running timers."""
         spawn = asyncio.create_task
+        if self._types:
+            self._duties.append(spawn(self._fetch_loop(), name="fetch"))
         for queue in self.queues:
-            if self._types:
-                self._duties.append(spawn(self._fetch_loop(queue), name=f"fetch-{queue}"))
             self._duties.append(spawn(self._listen_for_cancels(queue), name=f"cancels-{queue}"))
             self._duties.append(spawn(run_timers(self.engine, queue), name=f"timers-{queue}"))
         self._duties.append(spawn(self._renew_loop(), name="renew-leases"))
         self._duties.append(spawn(self._lease_guard(), name="lease-guard"))
 
     async def stop(self, grace_seconds: float) -> None:
-        """Stop claiming; let running handlers finish within the grace, hand back the rest."""
+        """Stop claiming; let running handlers finish within the grace, hand back the rest.
+
+        A task is handed back only once its handler has stopped: an async one is cancelled,
+        a sync one is asked to stop (ctx.cancelled) and its lease is renewed until its thread
+        returns, since another server could otherwise run the task beside it. A second signal
+        ends the process instead; the thread dies with it and the lease expires as usual.
+        """
         self._stopping = True
         jobs = [r.job for r in self._running.values() if r.job is not None]
         if jobs:
             await asyncio.wait(jobs, timeout=grace_seconds)
         unfinished = [r for r in self._running.values() if r.job is not None and not r.job.done()]
         for running in unfinished:
-            running.abandoned = True
-            running.ctx.mark_cancelled()
-            assert running.job is not None
-            running.job.cancel()
+            self._abandon(running, "the server is stopping")
         if unfinished:
+            log.info(
+                "waiting for %d handler(s) to stop before handing their tasks back "
+                "(leases kept renewed; a second signal exits now)",
+                len(unfinished),
+            )
             await asyncio.gather(*(r.job for r in unfinished if r.job), return_exceptions=True)
             with contextlib.suppress(EngineError):
                 await self.engine.release([r.task.lease for r in unfinished])
@@ -110,8 +121,8 @@ class WorkerPool:
     def _free_slots(self) -> int:
         return 0 if self._stopping else self.concurrency - self._busy - self._reserved
 
-    async def _fetch_loop(self, queue: str) -> None:
-        failures = 0
+    async def _fetch_loop(self) -> None:
+        """Claim for free slots from the queues that may have work, else wait for any."""
         while not self._stopping:
             free = self._free_slots()
             # While outcomes are being recorded, their call claims the next tasks (see _record).
@@ -119,25 +130,51 @@ class WorkerPool:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
-            sent = asyncio.get_running_loop().time()
-            self._reserved += free
-            try:
-                claimed = await self.engine.claim(queue, self._types, free, self.worker_id)
-                failures = 0
-            except EngineError as exc:
-                failures += 1
-                log.warning("claiming from %s failed (%s); retrying", queue, exc.message)
-                await asyncio.sleep(min(5.0, 0.1 * 2**failures))
+            plan = self._rotation.plan(free)
+            if not plan:
+                await self._wait_for_work()
                 continue
-            finally:
-                self._reserved -= free
-            for task in claimed:
-                self._launch(task, sent + self.lease_seconds)
-            if not claimed:
-                try:
-                    await self.engine.wait_for_work(queue, self._types, IDLE_BLOCK_SECONDS)
-                except EngineError as exc:
-                    log.warning("waiting for work on %s failed (%s)", queue, exc.message)
+            await self._claim(plan, free)
+
+    async def _claim(self, plan: list[tuple[str, int]], free: int) -> None:
+        """Claim per queue as planned. The slots are reserved together up front, so a claim
+        the finisher sends meanwhile sees them taken."""
+        left = free
+        self._reserved += free
+        try:
+            for queue, count in plan:
+                sent = asyncio.get_running_loop().time()
+                claimed = await self.engine.claim(queue, self._types, count, self.worker_id)
+                left -= count
+                self._reserved -= count
+                self._rotation.claimed(queue, len(claimed), count)
+                for task in claimed:
+                    self._launch(task, sent + self.lease_seconds)
+            self._claim_failures = 0
+        except EngineError as exc:
+            self._claim_failures += 1
+            log.warning("claiming failed (%s); retrying", exc.message)
+            await asyncio.sleep(min(5.0, 0.1 * 2**self._claim_failures))
+        finally:
+            self._reserved -= left
+
+    async def _wait_for_work(self) -> None:
+        """Block on the wake lists of every served queue in one call (one connection).
+
+        A single BLPOP across queues works while all of them live on one Redis node; on
+        Redis Cluster the wait would be one per shard.
+        """
+        try:
+            queue = await self.engine.wait_for_work(self.queues, self._types, IDLE_BLOCK_SECONDS)
+        except EngineError as exc:
+            log.warning("waiting for work failed (%s)", exc.message)
+            queue = None
+        if queue is None:
+            # Quiet for a while (or Redis away): look at every queue once more, in case a
+            # wake-up was taken by a server that died before claiming.
+            self._rotation.hint_all()
+        else:
+            self._rotation.hint(queue)
 
     def _launch(self, task: ClaimedTask, lease_until: float) -> None:
         loop = asyncio.get_running_loop()
@@ -203,10 +240,11 @@ class WorkerPool:
             return
 
     async def _record(self, outcomes: list[Outcome]) -> list[bool]:
-        """Record outcomes and, in the same call, claim tasks for the slots now free."""
-        first = self._running.get(outcomes[0].lease.task_id)
-        queue = first.task.queue if first is not None else self.queues[0]
-        want = self._free_slots() if self._types else 0
+        """Record outcomes and, in the same call, claim tasks for the slots now free from the
+        queue whose turn it is (its claim rides with its own outcomes when there are some)."""
+        plan = self._rotation.plan(1) if self._types else []
+        queue = plan[0][0] if plan else ""
+        want = self._free_slots() if plan else 0
         sent = asyncio.get_running_loop().time()
         self._reserved += want
         try:
@@ -216,6 +254,8 @@ class WorkerPool:
         finally:
             self._reserved -= want
             self._slot_freed.set()
+        if want:
+            self._rotation.claimed(queue, len(claimed), want)
         for task in claimed:
             self._launch(task, sent + self.lease_seconds)
         refused = set(stale)
@@ -269,7 +309,9 @@ class WorkerPool:
                 await asyncio.sleep(1.0)
 
     def _abandon(self, running: Running, why: str) -> None:
-        if running.job is None:
+        """Stop a handler without reporting its outcome. Its job ends (and its slot frees)
+        only once the handler has returned; until then its lease is still renewed."""
+        if running.job is None or running.abandoned:
             return
         log.info("stopping task %s: %s", running.task.lease.task_id, why)
         running.abandoned = True
