@@ -101,6 +101,7 @@ def _settings_from(
             accept_unknown_types=values["accept_unknown_types"],
         ),
         max_message_bytes=values["max_message_bytes"],
+        max_result_bytes=values["max_result_bytes"],
         max_concurrent_streams=values["max_concurrent_streams"],
         max_concurrent_rpcs=values["max_concurrent_rpcs"],
         max_watch_streams=values["max_watch_streams"],

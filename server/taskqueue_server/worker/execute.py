@@ -10,6 +10,7 @@ from concurrent.futures import Executor
 from typing import Any, cast
 
 import orjson
+from google.protobuf import struct_pb2
 
 from ..engine.models import ClaimedTask, Outcome
 from ..engine.settings import RetryPolicy
@@ -20,6 +21,9 @@ from .registry import AsyncHandler, Registration, SyncHandler
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 2000
+# Upper bound of (Struct encoding size) / (JSON size) for any JSON value (e.g. `[0,0,...]`:
+# 2 bytes a number as JSON, 11 as a Struct list value).
+STRUCT_GROWTH_BOUND = 8
 
 
 class TaskTimedOut(Exception):
@@ -75,8 +79,12 @@ async def _run_async(fn: AsyncHandler, task: ClaimedTask, ctx: TaskContext) -> A
         raise
 
 
-def success(task: ClaimedTask, result: Any) -> Outcome:
-    """A returned value; anything but a JSON object is wrapped as {"result": value}."""
+def success(task: ClaimedTask, result: Any, max_result_bytes: int) -> Outcome:
+    """A returned value; anything but a JSON object is wrapped as {"result": value}.
+
+    A result over `max_result_bytes` fails the task permanently: stored, it could not be
+    read back (GetResult's reply would pass the gRPC message limit).
+    """
     value = result if isinstance(result, dict) else {"result": result}
     try:
         encoded = orjson.dumps(value).decode()
@@ -84,7 +92,25 @@ def success(task: ClaimedTask, result: Any) -> Outcome:
         return Outcome(
             task.lease, error=f"handler returned a non-JSON result: {exc}", permanent=True
         )
+    size = result_size(value, len(encoded), max_result_bytes)
+    if size > max_result_bytes:
+        error = (
+            f"result too large: {size} bytes, the limit is {max_result_bytes} bytes "
+            "(--max-result-bytes); store a large result elsewhere and return a reference"
+        )
+        return Outcome(task.lease, error=error, permanent=True)
     return Outcome(task.lease, result_json=encoded)
+
+
+def result_size(value: dict[str, Any], json_bytes: int, limit: int) -> int:
+    """Bytes the result takes: its JSON text, or its protobuf Struct encoding (what GetResult
+    sends) when that is larger. A Struct spends up to ~6 bytes per JSON byte (every number
+    is an 8-byte double), so it is measured only when the JSON is near enough to the limit."""
+    if json_bytes * STRUCT_GROWTH_BOUND <= limit:
+        return json_bytes
+    struct = struct_pb2.Struct()
+    struct.update(value)
+    return max(json_bytes, struct.ByteSize())
 
 
 def failure(task: ClaimedTask, exc: BaseException, policy: RetryPolicy) -> Outcome:

@@ -57,6 +57,7 @@ class WorkerPool:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     worker_id: str = "worker"
     lease_seconds: float = 30.0
+    max_result_bytes: int = 1024 * 1024
     _running: dict[str, Running] = field(default_factory=dict)
     _duties: list[asyncio.Task[None]] = field(default_factory=list)
     _slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -211,7 +212,8 @@ class WorkerPool:
         task = running.task
         registration = self.registrations[task.task_type]
         try:
-            return success(task, await run_handler(registration, task, running.ctx, self._executor))
+            value = await run_handler(registration, task, running.ctx, self._executor)
+            return success(task, value, self.max_result_bytes)
         except asyncio.CancelledError:
             if running.abandoned:
                 return None
