@@ -208,12 +208,13 @@ class WorkerPool:
             self._running.pop(running.task.lease.task_id, None)
 
     async def _outcome_of(self, running: Running) -> Outcome | None:
-        """Run the handler; None when its outcome must not be reported (abandoned)."""
+        """Run the handler; None when its outcome must not be reported (abandoned: a handler
+        told to stop may return early with a partial result, which must not complete it)."""
         task = running.task
         registration = self.registrations[task.task_type]
         try:
             value = await run_handler(registration, task, running.ctx, self._executor)
-            return success(task, value, self.max_result_bytes)
+            return None if running.abandoned else success(task, value, self.max_result_bytes)
         except asyncio.CancelledError:
             if running.abandoned:
                 return None
