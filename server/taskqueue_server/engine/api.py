@@ -86,6 +86,10 @@ class WorkerEngine(Protocol):
         """Block until work of these types may be ready in one of `queues` (returns that
         queue) or `seconds` pass (None). One blocking call, whatever the number of queues."""
 
+    async def poll_for_work(self, queues: Sequence[str], task_types: Sequence[str]) -> list[str]:
+        """The queues among `queues` woken since the last look, without blocking (a busy
+        worker's way to notice work in queues it found empty)."""
+
     async def renew_leases(self, leases: Sequence[Lease]) -> list[Lease]:
         """Extend leases in one call; returns the ones that were lost (cancelled, expired)."""
 

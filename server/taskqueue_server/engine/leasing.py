@@ -27,6 +27,7 @@ DUE_BATCH = 1000
 class LeasingMixin:
     settings: EngineSettings
     hub: EventHub
+    redis: Redis
     _blocking: Redis
     _lease_ms: int
 
@@ -54,6 +55,16 @@ class LeasingMixin:
         with engine_errors_from_redis():
             popped = await self._blocking.blpop(list(wake_keys), seconds)  # type: ignore[misc]
         return None if popped is None else wake_keys[text(popped[0])]
+
+    async def poll_for_work(self, queues: Sequence[str], task_types: Sequence[str]) -> list[str]:
+        # One round trip; each LPOP takes the wake-up it finds, as BLPOP would.
+        wake_keys = [(q, self.keys(q).wake(t)) for q in queues for t in task_types]
+        with engine_errors_from_redis():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for _, key in wake_keys:
+                    pipe.lpop(key)
+                popped = await pipe.execute()
+        return list(dict.fromkeys(q for (q, _), hit in zip(wake_keys, popped, strict=True) if hit))
 
     async def renew_leases(self, leases: Sequence[Lease]) -> list[Lease]:
         lost: list[Lease] = []

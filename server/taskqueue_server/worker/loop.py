@@ -29,6 +29,10 @@ from .timers import run_timers
 log = logging.getLogger(__name__)
 
 IDLE_BLOCK_SECONDS = 1.0
+# How often a busy pool looks for wake-ups of the queues it found empty: it never blocks in
+# Redis, and without a look such a queue would wait until the busy ones ran dry.
+WAKE_POLL_SECONDS = 0.05
+TIMER_CALLS_AT_ONCE = 2
 MAX_FINISH_BATCH = 500
 
 
@@ -65,6 +69,7 @@ class WorkerPool:
     _busy: int = 0  # handlers running now
     _reserved: int = 0  # slots promised to claims in flight
     _claim_failures: int = 0
+    _polled_at: float = 0.0
 
     def __post_init__(self) -> None:
         self._executor = ThreadPoolExecutor(
@@ -79,9 +84,11 @@ class WorkerPool:
         spawn = asyncio.create_task
         if self._types:
             self._duties.append(spawn(self._fetch_loop(), name="fetch"))
+        timer_gate = asyncio.Semaphore(TIMER_CALLS_AT_ONCE)
         for queue in self.queues:
             self._duties.append(spawn(self._listen_for_cancels(queue), name=f"cancels-{queue}"))
-            self._duties.append(spawn(run_timers(self.engine, queue), name=f"timers-{queue}"))
+            timers = run_timers(self.engine, queue, timer_gate)
+            self._duties.append(spawn(timers, name=f"timers-{queue}"))
         self._duties.append(spawn(self._renew_loop(), name="renew-leases"))
         self._duties.append(spawn(self._lease_guard(), name="lease-guard"))
 
@@ -131,6 +138,7 @@ class WorkerPool:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
+            await self._poll_for_work()
             plan = self._rotation.plan(free)
             if not plan:
                 await self._wait_for_work()
@@ -175,6 +183,22 @@ class WorkerPool:
             # wake-up was taken by a server that died before claiming.
             self._rotation.hint_all()
         else:
+            self._rotation.hint(queue)
+
+    async def _poll_for_work(self) -> None:
+        """Hint the empty-found queues woken since the last look, at most every
+        WAKE_POLL_SECONDS, so a busy queue cannot starve a quiet one."""
+        now = asyncio.get_running_loop().time()
+        quiet = self._rotation.unhinted()
+        if not quiet or now - self._polled_at < WAKE_POLL_SECONDS:
+            return
+        self._polled_at = now
+        try:
+            woken = await self.engine.poll_for_work(quiet, self._types)
+        except EngineError as exc:
+            log.warning("looking for work failed (%s)", exc.message)
+            return
+        for queue in woken:
             self._rotation.hint(queue)
 
     def _launch(self, task: ClaimedTask, lease_until: float) -> None:
@@ -245,6 +269,8 @@ class WorkerPool:
     async def _record(self, outcomes: list[Outcome]) -> list[bool]:
         """Record outcomes and, in the same call, claim tasks for the slots now free from the
         queue whose turn it is (its claim rides with its own outcomes when there are some)."""
+        if self._types:
+            await self._poll_for_work()
         plan = self._rotation.plan(1) if self._types else []
         queue = plan[0][0] if plan else ""
         want = self._free_slots() if plan else 0

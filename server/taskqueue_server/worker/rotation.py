@@ -2,8 +2,9 @@
 
 A queue is "hinted" while it may hold ready tasks: at start, after a wake-up names it, and
 while its claims come back full. A claim that comes back short un-hints it until its next
-wake-up. Every claim moves the queues it served to the back of the order, so a queue with
-a large backlog gets its turn like any other and cannot starve the rest.
+wake-up: an idle pool waits for one in Redis, a busy one looks for them every so often.
+Every claim moves the queues it served to the back of the order, so a queue with a large
+backlog gets its turn like any other and cannot starve the rest.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class Rotation:
     def claimed(self, queue: str, got: int, asked: int) -> None:
         if got < asked:
             self._hinted.discard(queue)
+
+    def unhinted(self) -> list[str]:
+        return [q for q in self._order if q not in self._hinted]
 
     def hint(self, queue: str) -> None:
         self._hinted.add(queue)
