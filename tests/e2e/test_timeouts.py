@@ -82,16 +82,17 @@ def test_a_stopping_server_hands_a_sync_task_back_only_once_its_thread_returned(
     first = start(
         servers, "--concurrency", "1", "--shutdown-grace-seconds", "0.3", "--lease-seconds", "2"
     )
-    task = first.enqueue("stubborn", {"sleep": 3.0, "then": 0})
+    # Long enough to outlast the second server's start on a loaded machine.
+    task = first.enqueue("stubborn", {"sleep": 6.0, "then": 0})
     records = Records(REDIS_URL, servers.key_prefix)
     records.wait_until("runs", task.id)
-    second = start(servers, "--concurrency", "1", "--lease-seconds", "2")
     stopping = servers.servers[0]
     stopping.process.send_signal(signal.SIGTERM)
+    second = start(servers, "--concurrency", "1", "--lease-seconds", "2")
     done = second.finish(task.id, timeout=30)
     assert done.status == pb.TASK_STATUS_COMPLETED
+    assert stopping.wait_exit(timeout=20) == 0  # its run is over and recorded
     spans = records.spans(task.id)
     assert len(spans) == 2, spans
     assert_no_overlap(spans)
     assert records.workers(task.id)[0] == str(stopping.process.pid)
-    assert stopping.wait_exit(timeout=20) == 0
