@@ -105,3 +105,12 @@ def test_the_size_counts_the_protobuf_encoding_when_larger() -> None:
     outcome = success(claimed(), value, max_result_bytes=80_000)
     assert outcome.permanent, "a result GetResult could not send was accepted"
     assert not success(claimed(), value, max_result_bytes=240_000).error
+
+
+async def test_a_handler_returning_early_once_cancelled_still_timed_out() -> None:
+    def handler(data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+        while not ctx.cancelled:
+            time.sleep(0.001)
+        return {"partial": True}
+
+    assert await attempt(handler, claimed(0.05)) == "timed out after 0.05 s"

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+import threading
 from concurrent.futures import Executor
 from typing import Any, cast
 
@@ -46,22 +47,32 @@ async def run_handler(
     """
     loop = asyncio.get_running_loop()
     timeout = task.timeout_seconds
-    flag = loop.call_later(timeout, ctx.mark_cancelled) if timeout > 0 else None
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        ctx.mark_cancelled()
+
+    timer = loop.call_later(timeout, expire) if timeout > 0 else None
     try:
         if registration.is_async:
-            return await _run_async(cast(AsyncHandler, registration.fn), task, ctx)
-        sync_fn = cast(SyncHandler, registration.fn)
-        call = functools.partial(contextvars.copy_context().run, sync_fn, task.task_data, ctx)
-        thread = loop.run_in_executor(executor, call)
-        if timeout > 0:
-            await asyncio.wait({thread}, timeout=timeout)
-            if not thread.done():
-                await asyncio.wait({thread})  # the thread returns; its outcome is dropped
-                raise TaskTimedOut(timeout)
-        return await thread
+            value = await _run_async(cast(AsyncHandler, registration.fn), task, ctx)
+        else:
+            sync_fn = cast(SyncHandler, registration.fn)
+            call = functools.partial(contextvars.copy_context().run, sync_fn, task.task_data, ctx)
+            thread = loop.run_in_executor(executor, call)
+            await asyncio.wait({thread})  # however long: the slot stays taken meanwhile
+            value = thread.result()
+    except Exception:
+        if expired.is_set():  # whatever it raised once told to stop, the timeout is the cause
+            raise TaskTimedOut(timeout) from None
+        raise
     finally:
-        if flag is not None:
-            flag.cancel()
+        if timer is not None:
+            timer.cancel()
+    if expired.is_set():  # returned after the timeout (perhaps early, seeing ctx.cancelled)
+        raise TaskTimedOut(timeout)
+    return value
 
 
 async def _run_async(fn: AsyncHandler, task: ClaimedTask, ctx: TaskContext) -> Any:

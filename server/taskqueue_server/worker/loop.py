@@ -1,9 +1,12 @@
 """The worker pool: claims tasks it has handlers for and runs them in N concurrent slots.
 
-One fetch loop per queue claims as many tasks as there are free slots in one call and
-otherwise blocks in Redis until work arrives. Leases of every running task are renewed
-together in one call per interval; outcomes of tasks finishing together are recorded in
-one call. Timers (timers.py) and cancellation signals run beside it.
+One fetch loop claims as many tasks as there are free slots, taking the served queues in
+turn (rotation.py), and otherwise blocks in Redis until work arrives in any of them. Leases
+of every running task are renewed together in one call per interval; outcomes of tasks
+finishing together are recorded in one call, which also claims the next tasks. A handler's
+slot and lease are held until it has really returned (execute.py), so --concurrency is a
+ceiling and a task never runs twice at once. Timers (timers.py) and cancellation signals
+run beside it.
 """
 
 from __future__ import annotations
@@ -28,10 +31,6 @@ from .timers import run_timers
 
 log = logging.getLogger(__name__)
 
-IDLE_BLOCK_SECONDS = 1.0
-# How often a busy pool looks for wake-ups of the queues it found empty: it never blocks in
-# Redis, and without a look such a queue would wait until the busy ones ran dry.
-WAKE_POLL_SECONDS = 0.05
 TIMER_CALLS_AT_ONCE = 2
 MAX_FINISH_BATCH = 500
 
@@ -69,7 +68,6 @@ class WorkerPool:
     _busy: int = 0  # handlers running now
     _reserved: int = 0  # slots promised to claims in flight
     _claim_failures: int = 0
-    _polled_at: float = 0.0
 
     def __post_init__(self) -> None:
         self._executor = ThreadPoolExecutor(
@@ -77,7 +75,7 @@ class WorkerPool:
         )
         self._finisher: Coalescer[Outcome, bool] = Coalescer(self._record, MAX_FINISH_BATCH)
         self._types = sorted(self.registrations)
-        self._rotation = Rotation(self.queues)
+        self._rotation = Rotation(self.engine, self.queues, self._types)
 
     async def start(self) -> None:
         """Start claiming, renewing, listening for cancellations and running timers."""
@@ -138,10 +136,10 @@ class WorkerPool:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
-            await self._poll_for_work()
+            await self._rotation.poll()
             plan = self._rotation.plan(free)
             if not plan:
-                await self._wait_for_work()
+                await self._rotation.wait()
                 continue
             await self._claim(plan, free)
 
@@ -166,40 +164,6 @@ class WorkerPool:
             await asyncio.sleep(min(5.0, 0.1 * 2**self._claim_failures))
         finally:
             self._reserved -= left
-
-    async def _wait_for_work(self) -> None:
-        """Block on the wake lists of every served queue in one call (one connection).
-
-        A single BLPOP across queues works while all of them live on one Redis node; on
-        Redis Cluster the wait would be one per shard.
-        """
-        try:
-            queue = await self.engine.wait_for_work(self.queues, self._types, IDLE_BLOCK_SECONDS)
-        except EngineError as exc:
-            log.warning("waiting for work failed (%s)", exc.message)
-            queue = None
-        if queue is None:
-            # Quiet for a while (or Redis away): look at every queue once more, in case a
-            # wake-up was taken by a server that died before claiming.
-            self._rotation.hint_all()
-        else:
-            self._rotation.hint(queue)
-
-    async def _poll_for_work(self) -> None:
-        """Hint the empty-found queues woken since the last look, at most every
-        WAKE_POLL_SECONDS, so a busy queue cannot starve a quiet one."""
-        now = asyncio.get_running_loop().time()
-        quiet = self._rotation.unhinted()
-        if not quiet or now - self._polled_at < WAKE_POLL_SECONDS:
-            return
-        self._polled_at = now
-        try:
-            woken = await self.engine.poll_for_work(quiet, self._types)
-        except EngineError as exc:
-            log.warning("looking for work failed (%s)", exc.message)
-            return
-        for queue in woken:
-            self._rotation.hint(queue)
 
     def _launch(self, task: ClaimedTask, lease_until: float) -> None:
         loop = asyncio.get_running_loop()
@@ -270,7 +234,7 @@ class WorkerPool:
         """Record outcomes and, in the same call, claim tasks for the slots now free from the
         queue whose turn it is (its claim rides with its own outcomes when there are some)."""
         if self._types:
-            await self._poll_for_work()
+            await self._rotation.poll()
         plan = self._rotation.plan(1) if self._types else []
         queue = plan[0][0] if plan else ""
         want = self._free_slots() if plan else 0

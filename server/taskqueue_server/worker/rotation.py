@@ -9,14 +9,30 @@ backlog gets its turn like any other and cannot starve the rest.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Sequence
+
+from ..engine.api import WorkerEngine
+from ..engine.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+IDLE_BLOCK_SECONDS = 1.0
+# How often a busy pool looks for wake-ups of the queues it found empty: it never blocks in
+# Redis, and without a look such a queue would wait until the busy ones ran dry.
+WAKE_POLL_SECONDS = 0.05
 
 
 class Rotation:
-    def __init__(self, queues: Iterable[str]) -> None:
-        self._order = deque(dict.fromkeys(queues))
+    def __init__(self, engine: WorkerEngine, queues: Sequence[str], types: Sequence[str]) -> None:
+        self._engine = engine
+        self._queues = list(dict.fromkeys(queues))
+        self._types = types
+        self._order = deque(self._queues)
         self._hinted = set(self._order)
+        self._polled_at = 0.0
 
     def plan(self, free: int) -> list[tuple[str, int]]:
         """Split `free` slots over the next hinted queues, at least one slot each."""
@@ -32,11 +48,36 @@ class Rotation:
         if got < asked:
             self._hinted.discard(queue)
 
-    def unhinted(self) -> list[str]:
-        return [q for q in self._order if q not in self._hinted]
+    async def wait(self) -> None:
+        """Block on the wake lists of every queue in one call (one connection).
 
-    def hint(self, queue: str) -> None:
-        self._hinted.add(queue)
+        A single BLPOP across queues works while all of them live on one Redis node; on
+        Redis Cluster the wait would be one per shard.
+        """
+        engine = self._engine
+        try:
+            queue = await engine.wait_for_work(self._queues, self._types, IDLE_BLOCK_SECONDS)
+        except EngineError as exc:
+            log.warning("waiting for work failed (%s)", exc.message)
+            queue = None
+        if queue is None:
+            # Quiet for a while (or Redis away): look at every queue once more, in case a
+            # wake-up was taken by a server that died before claiming.
+            self._hinted.update(self._queues)
+        else:
+            self._hinted.add(queue)
 
-    def hint_all(self) -> None:
-        self._hinted.update(self._order)
+    async def poll(self) -> None:
+        """Hint the queues found empty that were woken since, looking at most every
+        WAKE_POLL_SECONDS: how a busy pool notices new work in quiet queues."""
+        now = asyncio.get_running_loop().time()
+        quiet = [q for q in self._queues if q not in self._hinted]
+        if not quiet or now - self._polled_at < WAKE_POLL_SECONDS:
+            return
+        self._polled_at = now
+        try:
+            woken = await self._engine.poll_for_work(quiet, self._types)
+        except EngineError as exc:
+            log.warning("looking for work failed (%s)", exc.message)
+            return
+        self._hinted.update(woken)
