@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import signal
+import time
 
 from taskqueue.v1 import taskqueue_pb2 as pb
 
@@ -96,3 +97,28 @@ def test_a_stopping_server_hands_a_sync_task_back_only_once_its_thread_returned(
     assert len(spans) == 2, spans
     assert_no_overlap(spans)
     assert records.workers(task.id)[0] == str(stopping.process.pid)
+
+
+def test_a_second_signal_ends_the_process_with_its_stuck_thread(servers: ServerFactory) -> None:
+    first = start(
+        servers, "--concurrency", "1", "--shutdown-grace-seconds", "0.3", "--lease-seconds", "2"
+    )
+    task = first.enqueue("stubborn", {"sleep": 15.0, "then": 0})
+    records = Records(REDIS_URL, servers.key_prefix)
+    records.wait_until("runs", task.id)
+    stopping = servers.servers[0]
+    stopping.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while "waiting for 1 handler(s) to stop" not in stopping.output():
+        assert time.monotonic() < deadline, stopping.output()
+        time.sleep(0.05)
+    stopping.process.send_signal(signal.SIGTERM)
+    # Python joins pool threads at exit: without care the process would live on with the
+    # thread, its lease unrenewed, while another server retries the task.
+    assert stopping.wait_exit(timeout=5) == 0
+    exited = time.time()
+    second = start(servers, "--concurrency", "1", "--lease-seconds", "2")
+    done = second.finish(task.id, timeout=30)
+    assert done.status == pb.TASK_STATUS_COMPLETED
+    (retry_start, _), *_ = records.spans(task.id)  # the killed first run wrote none
+    assert retry_start >= exited

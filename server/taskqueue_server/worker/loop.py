@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from .timers import run_timers
 log = logging.getLogger(__name__)
 
 TIMER_CALLS_AT_ONCE = 2
+HANDLER_THREAD_PREFIX = "handler"
 MAX_FINISH_BATCH = 500
 
 
@@ -71,7 +73,7 @@ class WorkerPool:
 
     def __post_init__(self) -> None:
         self._executor = ThreadPoolExecutor(
-            max_workers=self.concurrency, thread_name_prefix="handler"
+            max_workers=self.concurrency, thread_name_prefix=HANDLER_THREAD_PREFIX
         )
         self._finisher: Coalescer[Outcome, bool] = Coalescer(self._record, MAX_FINISH_BATCH)
         self._types = sorted(self.registrations)
@@ -118,7 +120,9 @@ class WorkerPool:
         for duty in self._duties:
             duty.cancel()
         await asyncio.wait(self._duties, timeout=5)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        # Every handler has returned by now: this only lets the idle threads go, so none is
+        # left for handler_threads_alive() to see.
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
     @property
     def running_count(self) -> int:
@@ -314,4 +318,12 @@ class WorkerPool:
             running.job.cancel()
 
 
-__all__ = ["Lease", "WorkerPool"]
+def handler_threads_alive() -> bool:
+    """True while a sync handler's thread still runs (after a stop that did not wait)."""
+    return any(
+        t.name.startswith(HANDLER_THREAD_PREFIX + "_") and t.is_alive()
+        for t in threading.enumerate()
+    )
+
+
+__all__ = ["Lease", "WorkerPool", "handler_threads_alive"]
