@@ -75,6 +75,8 @@ def test_results_must_fit_in_a_message(capsys: pytest.CaptureFixture[str]) -> No
     assert "--max-result-bytes (4194304) must stay" in capsys.readouterr().err
     raised = ["--max-result-bytes", "8000000", "--max-message-bytes", "9000000"]
     assert load_settings(raised, {}).max_result_bytes == 8_000_000
+    # Unset, it shrinks to fit a smaller message limit instead of refusing to start.
+    assert load_settings(["--max-message-bytes", "65536"], {}).max_result_bytes == 49152
 
 
 def test_redis_passwords_are_redacted() -> None:

@@ -139,9 +139,9 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     (
         "--max-result-bytes",
         _positive_int,
-        _D.max_result_bytes,
+        None,
         "largest handler result stored, as JSON (or as protobuf, if larger); a larger one "
-        "fails its task for good",
+        "fails its task for good; unset: 1 MiB, or less to fit --max-message-bytes",
     ),
     (
         "--max-concurrent-streams",

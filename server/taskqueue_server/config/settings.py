@@ -12,6 +12,11 @@ MiB = 1024 * 1024
 REPLY_ENVELOPE_BYTES = 16 * 1024
 
 
+def default_max_result_bytes(max_message_bytes: int) -> int:
+    """1 MiB, or less when a smaller --max-message-bytes leaves no room for it."""
+    return max(1, min(MiB, max_message_bytes - REPLY_ENVELOPE_BYTES))
+
+
 @dataclass(frozen=True, slots=True)
 class RequestLimits:
     """Service-side limits on what one request may carry; defaults are the documented ones."""
