@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = 2
     except KeyboardInterrupt:  # a signal before the handlers were installed
         code = 130
-    from .worker.loop import handler_threads_alive
+    from .worker.execute import handler_threads_alive
 
     if handler_threads_alive():
         # A second signal skipped waiting for a sync handler. Its lease is no longer renewed,

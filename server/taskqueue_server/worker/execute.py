@@ -22,6 +22,7 @@ from .registry import AsyncHandler, Registration, SyncHandler
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 2000
+HANDLER_THREAD_PREFIX = "handler"  # sync handlers' pool threads: handler_0, handler_1 ...
 # Upper bound of (Struct encoding size) / (JSON size) for any JSON value (e.g. `[0,0,...]`:
 # 2 bytes a number as JSON, 11 as a Struct list value).
 STRUCT_GROWTH_BOUND = 8
@@ -32,6 +33,14 @@ class TaskTimedOut(Exception):
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"timed out after {seconds:g} s")
+
+
+def handler_threads_alive() -> bool:
+    """True while a sync handler's thread still runs (after a stop that did not wait)."""
+    return any(
+        t.name.startswith(HANDLER_THREAD_PREFIX + "_") and t.is_alive()
+        for t in threading.enumerate()
+    )
 
 
 async def run_handler(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from ..engine.errors import EngineError
 from ..engine.models import ClaimedTask, Lease, Outcome
 from ..engine.settings import RetryPolicy
 from .context import TaskContext
-from .execute import failure, run_handler, success
+from .execute import HANDLER_THREAD_PREFIX, failure, run_handler, success
 from .registry import Registration
 from .rotation import Rotation
 from .timers import run_timers
@@ -33,7 +32,6 @@ from .timers import run_timers
 log = logging.getLogger(__name__)
 
 TIMER_CALLS_AT_ONCE = 2
-HANDLER_THREAD_PREFIX = "handler"
 MAX_FINISH_BATCH = 500
 
 
@@ -93,13 +91,9 @@ class WorkerPool:
         self._duties.append(spawn(self._lease_guard(), name="lease-guard"))
 
     async def stop(self, grace_seconds: float) -> None:
-        """Stop claiming; let running handlers finish within the grace, hand back the rest.
-
-        A task is handed back only once its handler has stopped: an async one is cancelled,
-        a sync one is asked to stop (ctx.cancelled) and its lease is renewed until its thread
-        returns, since another server could otherwise run the task beside it. A second signal
-        ends the process instead; the thread dies with it and the lease expires as usual.
-        """
+        """Stop claiming; let running handlers finish within the grace, hand back the rest,
+        each only once its handler has stopped (leases renewed meanwhile), so no other server
+        runs a task beside a sync handler's thread that still runs here."""
         self._stopping = True
         jobs = [r.job for r in self._running.values() if r.job is not None]
         if jobs:
@@ -108,11 +102,8 @@ class WorkerPool:
         for running in unfinished:
             self._abandon(running, "the server is stopping")
         if unfinished:
-            log.info(
-                "waiting for %d handler(s) to stop before handing their tasks back "
-                "(leases kept renewed; a second signal exits now)",
-                len(unfinished),
-            )
+            waiting = "waiting for %d handler(s) to stop (a second signal exits now)"
+            log.info(waiting, len(unfinished))
             await asyncio.gather(*(r.job for r in unfinished if r.job), return_exceptions=True)
             with contextlib.suppress(EngineError):
                 await self.engine.release([r.task.lease for r in unfinished])
@@ -318,12 +309,4 @@ class WorkerPool:
             running.job.cancel()
 
 
-def handler_threads_alive() -> bool:
-    """True while a sync handler's thread still runs (after a stop that did not wait)."""
-    return any(
-        t.name.startswith(HANDLER_THREAD_PREFIX + "_") and t.is_alive()
-        for t in threading.enumerate()
-    )
-
-
-__all__ = ["Lease", "WorkerPool", "handler_threads_alive"]
+__all__ = ["Lease", "WorkerPool"]
