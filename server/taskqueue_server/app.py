@@ -139,6 +139,7 @@ class App:
             retry=self.settings.retry,
             worker_id=f"{socket.gethostname()}:{os.getpid()}",
             lease_seconds=self.settings.engine.lease_seconds,
+            max_result_bytes=self.settings.max_result_bytes,
         )
         await self.pool.start()
         return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +35,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = 2
     except KeyboardInterrupt:  # a signal before the handlers were installed
         code = 130
+    from .worker.execute import handler_threads_alive
+
+    if handler_threads_alive():
+        # A second signal skipped waiting for a sync handler. Its lease is no longer renewed,
+        # so its thread must end with the process now: Python would join it at exit, and the
+        # task could be retried elsewhere while it still ran here.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

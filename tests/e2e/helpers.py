@@ -133,6 +133,15 @@ class Records:
     def workers(self, task_id: str) -> list[str]:
         return list(self.client.lrange(self.key("worker", task_id), 0, -1))
 
+    def spans(self, task_id: str) -> list[tuple[float, float]]:
+        """(start, end) of each run, epoch seconds (handlers_edges.py)."""
+        pairs = (x.split() for x in self.client.lrange(self.key("span", task_id), 0, -1))
+        return [(float(start), float(end)) for start, end in pairs]
+
+    def peak_running(self) -> int:
+        """The most handlers running at once, as they counted themselves (handlers_edges.py)."""
+        return max((int(x) for x in self.client.lrange(self.key("peaks"), 0, -1)), default=0)
+
     def get(self, what: str, task_id: str) -> str | None:
         value = self.client.get(self.key(what, task_id))
         return None if value is None else str(value)

@@ -65,6 +65,20 @@ def test_bad_environment_values_name_the_variable(capsys: pytest.CaptureFixture[
     assert "TASKQUEUE_CONCURRENCY" in capsys.readouterr().err
 
 
+def test_results_must_fit_in_a_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert load_settings([], {}).max_result_bytes == 1024 * 1024
+    env = {"TASKQUEUE_MAX_RESULT_BYTES": "2000000"}
+    assert load_settings([], env).max_result_bytes == 2_000_000
+    with pytest.raises(SystemExit) as info:
+        load_settings(["--max-result-bytes", str(4 * 1024 * 1024)], {})
+    assert info.value.code == 2
+    assert "--max-result-bytes (4194304) must stay" in capsys.readouterr().err
+    raised = ["--max-result-bytes", "8000000", "--max-message-bytes", "9000000"]
+    assert load_settings(raised, {}).max_result_bytes == 8_000_000
+    # Unset, it shrinks to fit a smaller message limit instead of refusing to start.
+    assert load_settings(["--max-message-bytes", "65536"], {}).max_result_bytes == 49152
+
+
 def test_redis_passwords_are_redacted() -> None:
     assert redact_url("redis://:hunter2@h:6379/0") == "redis://:***@h:6379/0"
     assert "hunter2" not in redact_url("rediss://user:hunter2@h/0?password=hunter2")

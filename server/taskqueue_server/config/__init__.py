@@ -16,7 +16,7 @@ from ..engine.ids import check_queue
 from ..engine.settings import EngineSettings, RetryPolicy
 from .options import OPTIONS, names
 from .security import security_from
-from .settings import RequestLimits, ServerSettings
+from .settings import RequestLimits, ServerSettings, default_max_result_bytes
 
 __all__ = ["RequestLimits", "ServerSettings", "env_name", "load_settings", "redact_url"]
 
@@ -101,6 +101,8 @@ def _settings_from(
             accept_unknown_types=values["accept_unknown_types"],
         ),
         max_message_bytes=values["max_message_bytes"],
+        max_result_bytes=values["max_result_bytes"]
+        or default_max_result_bytes(values["max_message_bytes"]),
         max_concurrent_streams=values["max_concurrent_streams"],
         max_concurrent_rpcs=values["max_concurrent_rpcs"],
         max_watch_streams=values["max_watch_streams"],

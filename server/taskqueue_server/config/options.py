@@ -137,6 +137,13 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ),
     ("--max-message-bytes", _positive_int, _D.max_message_bytes, "largest gRPC message"),
     (
+        "--max-result-bytes",
+        _positive_int,
+        None,
+        "largest handler result stored, as JSON (or as protobuf, if larger); a larger one "
+        "fails its task for good; unset: 1 MiB, or less to fit --max-message-bytes",
+    ),
+    (
         "--max-concurrent-streams",
         _positive_int,
         _D.max_concurrent_streams,

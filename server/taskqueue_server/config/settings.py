@@ -8,6 +8,13 @@ from ..engine.settings import EngineSettings, RetryPolicy
 from .security import SecuritySettings
 
 MiB = 1024 * 1024
+# GetResult's reply around the result: task id, status, error text (2,000 chars at most).
+REPLY_ENVELOPE_BYTES = 16 * 1024
+
+
+def default_max_result_bytes(max_message_bytes: int) -> int:
+    """1 MiB, or less when a smaller --max-message-bytes leaves no room for it."""
+    return max(1, min(MiB, max_message_bytes - REPLY_ENVELOPE_BYTES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +42,7 @@ class ServerSettings:
     processes: int = 1
     limits: RequestLimits = field(default_factory=RequestLimits)
     max_message_bytes: int = 4 * MiB
+    max_result_bytes: int = MiB
     max_concurrent_streams: int = 2048
     # One count for every open RPC: WatchTask streams and GetResult waits hold a slot while
     # open, so watchers are capped below it and 256 slots are always left to other calls
@@ -54,6 +62,14 @@ class ServerSettings:
                 f"--processes {self.processes} needs --redis-url: without it each process "
                 "would start a default store of its own (one private redis-server per data "
                 "directory) and see none of the others' tasks"
+            )
+        if self.max_result_bytes > self.max_message_bytes - REPLY_ENVELOPE_BYTES:
+            raise ValueError(
+                f"--max-result-bytes ({self.max_result_bytes}) must stay at least "
+                f"{REPLY_ENVELOPE_BYTES} bytes below --max-message-bytes "
+                f"({self.max_message_bytes}), room for the rest of GetResult's reply, or a "
+                "result could be stored that no client can read; lower --max-result-bytes "
+                "or raise --max-message-bytes"
             )
         if self.max_watch_streams >= self.max_concurrent_rpcs:
             raise ValueError(

@@ -80,8 +80,15 @@ class WorkerEngine(Protocol):
     ) -> list[ClaimedTask]:
         """Move up to `count` ready tasks of the given types to PROCESSING under a lease."""
 
-    async def wait_for_work(self, queue: str, task_types: Sequence[str], seconds: float) -> bool:
-        """Block until work of these types may be ready (True) or `seconds` pass."""
+    async def wait_for_work(
+        self, queues: Sequence[str], task_types: Sequence[str], seconds: float
+    ) -> str | None:
+        """Block until work of these types may be ready in one of `queues` (returns that
+        queue) or `seconds` pass (None). One blocking call, whatever the number of queues."""
+
+    async def poll_for_work(self, queues: Sequence[str], task_types: Sequence[str]) -> list[str]:
+        """The queues among `queues` woken since the last look, without blocking (a busy
+        worker's way to notice work in queues it found empty)."""
 
     async def renew_leases(self, leases: Sequence[Lease]) -> list[Lease]:
         """Extend leases in one call; returns the ones that were lost (cancelled, expired)."""
@@ -97,7 +104,8 @@ class WorkerEngine(Protocol):
         count: int,
         worker_id: str,
     ) -> tuple[list[Lease], list[ClaimedTask]]:
-        """`finish`, and in the same call claim up to `count` tasks of `queue` (as `claim`)."""
+        """`finish`, and claim up to `count` tasks of `queue` (as `claim`): in the same call
+        when some outcomes are of `queue`, else in a call of its own."""
 
     async def release(self, leases: Sequence[Lease]) -> None:
         """Hand unfinished tasks back without spending their retry budget (shutdown)."""

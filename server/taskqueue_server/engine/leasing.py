@@ -27,6 +27,7 @@ DUE_BATCH = 1000
 class LeasingMixin:
     settings: EngineSettings
     hub: EventHub
+    redis: Redis
     _blocking: Redis
     _lease_ms: int
 
@@ -45,11 +46,25 @@ class LeasingMixin:
         args = [self.now_ms(), self._lease_ms, count, worker_id, *task_types]
         return _claimed(queue, await self.run("claim", queue, [self.keys(queue).lease], args))
 
-    async def wait_for_work(self, queue: str, task_types: Sequence[str], seconds: float) -> bool:
-        keys = self.keys(queue)
+    async def wait_for_work(
+        self, queues: Sequence[str], task_types: Sequence[str], seconds: float
+    ) -> str | None:
+        # One BLPOP over every queue's wake lists: one connection however many queues.
+        # Its keys span hash slots, so this needs every queue on one Redis node.
+        wake_keys = {self.keys(q).wake(t): q for q in queues for t in task_types}
         with engine_errors_from_redis():
-            popped = await self._blocking.blpop([keys.wake(t) for t in task_types], seconds)  # type: ignore[misc]
-        return popped is not None
+            popped = await self._blocking.blpop(list(wake_keys), seconds)  # type: ignore[misc]
+        return None if popped is None else wake_keys[text(popped[0])]
+
+    async def poll_for_work(self, queues: Sequence[str], task_types: Sequence[str]) -> list[str]:
+        # One round trip; each LPOP takes the wake-up it finds, as BLPOP would.
+        wake_keys = [(q, self.keys(q).wake(t)) for q in queues for t in task_types]
+        with engine_errors_from_redis():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for _, key in wake_keys:
+                    pipe.lpop(key)
+                popped = await pipe.execute()
+        return list(dict.fromkeys(q for (q, _), hit in zip(wake_keys, popped, strict=True) if hit))
 
     async def renew_leases(self, leases: Sequence[Lease]) -> list[Lease]:
         lost: list[Lease] = []
@@ -94,6 +109,8 @@ class LeasingMixin:
             )
             stale.extend(group[int(p) - 1].lease for p in positions)
             claimed.extend(_claimed(group_queue, flat))
+        if count > 0 and queue not in grouped:
+            claimed = await self.claim(queue, task_types, count, worker_id)
         return stale, claimed
 
     async def release(self, leases: Sequence[Lease]) -> None:

@@ -1,9 +1,12 @@
 """The worker pool: claims tasks it has handlers for and runs them in N concurrent slots.
 
-One fetch loop per queue claims as many tasks as there are free slots in one call and
-otherwise blocks in Redis until work arrives. Leases of every running task are renewed
-together in one call per interval; outcomes of tasks finishing together are recorded in
-one call. Timers (timers.py) and cancellation signals run beside it.
+One fetch loop claims as many tasks as there are free slots, taking the served queues in
+turn (rotation.py), and otherwise blocks in Redis until work arrives in any of them. Leases
+of every running task are renewed together in one call per interval; outcomes of tasks
+finishing together are recorded in one call, which also claims the next tasks. A handler's
+slot and lease are held until it has really returned (execute.py), so --concurrency is a
+ceiling and a task never runs twice at once. Timers (timers.py) and cancellation signals
+run beside it.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from ..engine.errors import EngineError
 from ..engine.models import ClaimedTask, Lease, Outcome
 from ..engine.settings import RetryPolicy
 from .context import TaskContext
-from .execute import failure, run_handler, success
+from .execute import HANDLER_THREAD_PREFIX, failure, run_handler, success
 from .registry import Registration
+from .rotation import Rotation
 from .timers import run_timers
 
 log = logging.getLogger(__name__)
 
-IDLE_BLOCK_SECONDS = 1.0
+TIMER_CALLS_AT_ONCE = 2
 MAX_FINISH_BATCH = 500
 
 
@@ -56,44 +60,50 @@ class WorkerPool:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     worker_id: str = "worker"
     lease_seconds: float = 30.0
+    max_result_bytes: int = 1024 * 1024
     _running: dict[str, Running] = field(default_factory=dict)
     _duties: list[asyncio.Task[None]] = field(default_factory=list)
     _slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: bool = False
     _busy: int = 0  # handlers running now
     _reserved: int = 0  # slots promised to claims in flight
+    _claim_failures: int = 0
 
     def __post_init__(self) -> None:
         self._executor = ThreadPoolExecutor(
-            max_workers=self.concurrency, thread_name_prefix="handler"
+            max_workers=self.concurrency, thread_name_prefix=HANDLER_THREAD_PREFIX
         )
         self._finisher: Coalescer[Outcome, bool] = Coalescer(self._record, MAX_FINISH_BATCH)
         self._types = sorted(self.registrations)
+        self._rotation = Rotation(self.engine, self.queues, self._types)
 
     async def start(self) -> None:
         """Start claiming, renewing, listening for cancellations and running timers."""
         spawn = asyncio.create_task
+        if self._types:
+            self._duties.append(spawn(self._fetch_loop(), name="fetch"))
+        timer_gate = asyncio.Semaphore(TIMER_CALLS_AT_ONCE)
         for queue in self.queues:
-            if self._types:
-                self._duties.append(spawn(self._fetch_loop(queue), name=f"fetch-{queue}"))
             self._duties.append(spawn(self._listen_for_cancels(queue), name=f"cancels-{queue}"))
-            self._duties.append(spawn(run_timers(self.engine, queue), name=f"timers-{queue}"))
+            timers = run_timers(self.engine, queue, timer_gate)
+            self._duties.append(spawn(timers, name=f"timers-{queue}"))
         self._duties.append(spawn(self._renew_loop(), name="renew-leases"))
         self._duties.append(spawn(self._lease_guard(), name="lease-guard"))
 
     async def stop(self, grace_seconds: float) -> None:
-        """Stop claiming; let running handlers finish within the grace, hand back the rest."""
+        """Stop claiming; let running handlers finish within the grace, hand back the rest,
+        each only once its handler has stopped (leases renewed meanwhile), so no other server
+        runs a task beside a sync handler's thread that still runs here."""
         self._stopping = True
         jobs = [r.job for r in self._running.values() if r.job is not None]
         if jobs:
             await asyncio.wait(jobs, timeout=grace_seconds)
         unfinished = [r for r in self._running.values() if r.job is not None and not r.job.done()]
         for running in unfinished:
-            running.abandoned = True
-            running.ctx.mark_cancelled()
-            assert running.job is not None
-            running.job.cancel()
+            self._abandon(running, "the server is stopping")
         if unfinished:
+            waiting = "waiting for %d handler(s) to stop (a second signal exits now)"
+            log.info(waiting, len(unfinished))
             await asyncio.gather(*(r.job for r in unfinished if r.job), return_exceptions=True)
             with contextlib.suppress(EngineError):
                 await self.engine.release([r.task.lease for r in unfinished])
@@ -101,7 +111,9 @@ class WorkerPool:
         for duty in self._duties:
             duty.cancel()
         await asyncio.wait(self._duties, timeout=5)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        # Every handler has returned by now: this only lets the idle threads go, so none is
+        # left for handler_threads_alive() to see.
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
     @property
     def running_count(self) -> int:
@@ -110,8 +122,8 @@ class WorkerPool:
     def _free_slots(self) -> int:
         return 0 if self._stopping else self.concurrency - self._busy - self._reserved
 
-    async def _fetch_loop(self, queue: str) -> None:
-        failures = 0
+    async def _fetch_loop(self) -> None:
+        """Claim for free slots from the queues that may have work, else wait for any."""
         while not self._stopping:
             free = self._free_slots()
             # While outcomes are being recorded, their call claims the next tasks (see _record).
@@ -119,25 +131,34 @@ class WorkerPool:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
-            sent = asyncio.get_running_loop().time()
-            self._reserved += free
-            try:
-                claimed = await self.engine.claim(queue, self._types, free, self.worker_id)
-                failures = 0
-            except EngineError as exc:
-                failures += 1
-                log.warning("claiming from %s failed (%s); retrying", queue, exc.message)
-                await asyncio.sleep(min(5.0, 0.1 * 2**failures))
+            await self._rotation.poll()
+            plan = self._rotation.plan(free)
+            if not plan:
+                await self._rotation.wait()
                 continue
-            finally:
-                self._reserved -= free
-            for task in claimed:
-                self._launch(task, sent + self.lease_seconds)
-            if not claimed:
-                try:
-                    await self.engine.wait_for_work(queue, self._types, IDLE_BLOCK_SECONDS)
-                except EngineError as exc:
-                    log.warning("waiting for work on %s failed (%s)", queue, exc.message)
+            await self._claim(plan, free)
+
+    async def _claim(self, plan: list[tuple[str, int]], free: int) -> None:
+        """Claim per queue as planned. The slots are reserved together up front, so a claim
+        the finisher sends meanwhile sees them taken."""
+        left = free
+        self._reserved += free
+        try:
+            for queue, count in plan:
+                sent = asyncio.get_running_loop().time()
+                claimed = await self.engine.claim(queue, self._types, count, self.worker_id)
+                left -= count
+                self._reserved -= count
+                self._rotation.claimed(queue, len(claimed), count)
+                for task in claimed:
+                    self._launch(task, sent + self.lease_seconds)
+            self._claim_failures = 0
+        except EngineError as exc:
+            self._claim_failures += 1
+            log.warning("claiming failed (%s); retrying", exc.message)
+            await asyncio.sleep(min(5.0, 0.1 * 2**self._claim_failures))
+        finally:
+            self._reserved -= left
 
     def _launch(self, task: ClaimedTask, lease_until: float) -> None:
         loop = asyncio.get_running_loop()
@@ -170,11 +191,13 @@ class WorkerPool:
             self._running.pop(running.task.lease.task_id, None)
 
     async def _outcome_of(self, running: Running) -> Outcome | None:
-        """Run the handler; None when its outcome must not be reported (abandoned)."""
+        """Run the handler; None when its outcome must not be reported (abandoned: a handler
+        told to stop may return early with a partial result, which must not complete it)."""
         task = running.task
         registration = self.registrations[task.task_type]
         try:
-            return success(task, await run_handler(registration, task, running.ctx, self._executor))
+            value = await run_handler(registration, task, running.ctx, self._executor)
+            return None if running.abandoned else success(task, value, self.max_result_bytes)
         except asyncio.CancelledError:
             if running.abandoned:
                 return None
@@ -203,10 +226,13 @@ class WorkerPool:
             return
 
     async def _record(self, outcomes: list[Outcome]) -> list[bool]:
-        """Record outcomes and, in the same call, claim tasks for the slots now free."""
-        first = self._running.get(outcomes[0].lease.task_id)
-        queue = first.task.queue if first is not None else self.queues[0]
-        want = self._free_slots() if self._types else 0
+        """Record outcomes and, in the same call, claim tasks for the slots now free from the
+        queue whose turn it is (its claim rides with its own outcomes when there are some)."""
+        if self._types:
+            await self._rotation.poll()
+        plan = self._rotation.plan(1) if self._types else []
+        queue = plan[0][0] if plan else ""
+        want = self._free_slots() if plan else 0
         sent = asyncio.get_running_loop().time()
         self._reserved += want
         try:
@@ -216,6 +242,8 @@ class WorkerPool:
         finally:
             self._reserved -= want
             self._slot_freed.set()
+        if want:
+            self._rotation.claimed(queue, len(claimed), want)
         for task in claimed:
             self._launch(task, sent + self.lease_seconds)
         refused = set(stale)
@@ -269,7 +297,9 @@ class WorkerPool:
                 await asyncio.sleep(1.0)
 
     def _abandon(self, running: Running, why: str) -> None:
-        if running.job is None:
+        """Stop a handler without reporting its outcome. Its job ends (and its slot frees)
+        only once the handler has returned; until then its lease is still renewed."""
+        if running.job is None or running.abandoned:
             return
         log.info("stopping task %s: %s", running.task.lease.task_id, why)
         running.abandoned = True

@@ -23,19 +23,24 @@ from ..engine.errors import EngineError
 log = logging.getLogger(__name__)
 
 
-async def run_timers(engine: WorkerEngine, queue: str) -> None:
+async def run_timers(engine: WorkerEngine, queue: str, gate: asyncio.Semaphore) -> None:
+    """`gate` is shared by the timers of every queue of a server: without it, 200 queues
+    would each hold a Redis connection for their due call at the same moment."""
     while True:
         try:
             async with engine.schedule_signals(queue) as signals:
-                await _tick_forever(engine, queue, signals)
+                await _tick_forever(engine, queue, signals, gate)
         except EngineError as exc:
             log.warning("timers for %s paused (%s); retrying", queue, exc.message)
             await asyncio.sleep(1.0)
 
 
-async def _tick_forever(engine: WorkerEngine, queue: str, signals: AsyncIterator[float]) -> None:
+async def _tick_forever(
+    engine: WorkerEngine, queue: str, signals: AsyncIterator[float], gate: asyncio.Semaphore
+) -> None:
     while True:
-        delay = await engine.run_due(queue)
+        async with gate:
+            delay = await engine.run_due(queue)
         if delay > 0:
             await _sleep_until_due(signals, delay, engine.now_ms)
 
