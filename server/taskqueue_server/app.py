@@ -140,6 +140,7 @@ class App:
             worker_id=f"{socket.gethostname()}:{os.getpid()}",
             lease_seconds=self.settings.engine.lease_seconds,
             max_result_bytes=self.settings.max_result_bytes,
+            observe=self.metrics.observe_handler,
         )
         await self.pool.start()
         return True

@@ -82,6 +82,10 @@ def test_metrics_count_calls_and_read_queue_depth(http_server: ServerProcess) ->
         r'taskqueue_tasks\{queue="default",status="completed",task_type="echo"\} [1-9]', text
     ), text
     assert 'taskqueue_grpc_request_duration_seconds_count{method="Enqueue"} 2.0' in text
+    assert (
+        'taskqueue_handler_duration_seconds_count{outcome="completed",task_type="echo"} 1.0'
+        in text
+    )
 
 
 def test_health_and_readiness(http_server: ServerProcess) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -61,6 +62,9 @@ class WorkerPool:
     worker_id: str = "worker"
     lease_seconds: float = 30.0
     max_result_bytes: int = 1024 * 1024
+    # Told (task type, outcome, seconds) as each handler stops: "completed", "failed" or
+    # "stopped" (abandoned: cancelled, lease lost, shutting down). For /metrics.
+    observe: Callable[[str, str, float], None] | None = None
     _running: dict[str, Running] = field(default_factory=dict)
     _duties: list[asyncio.Task[None]] = field(default_factory=list)
     _slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -178,6 +182,8 @@ class WorkerPool:
         running.job = asyncio.create_task(self._execute(running), name=f"task-{lease.task_id}")
 
     async def _execute(self, running: Running) -> None:
+        started = time.perf_counter()
+        outcome: Outcome | None = None
         try:
             try:
                 outcome = await self._outcome_of(running)
@@ -185,10 +191,16 @@ class WorkerPool:
                 # The slot is free once the handler is done; recording is the finisher's.
                 self._busy -= 1
                 self._slot_freed.set()
+                self._observe(running, outcome, time.perf_counter() - started)
             if outcome is not None:
                 await self._report(outcome)
         finally:
             self._running.pop(running.task.lease.task_id, None)
+
+    def _observe(self, running: Running, outcome: Outcome | None, seconds: float) -> None:
+        if self.observe is not None:
+            ended = "stopped" if outcome is None else "failed" if outcome.error else "completed"
+            self.observe(running.task.task_type, ended, seconds)
 
     async def _outcome_of(self, running: Running) -> Outcome | None:
         """Run the handler; None when its outcome must not be reported (abandoned: a handler
