@@ -16,6 +16,7 @@ from .models import (
     Status,
     TaskRecord,
     TaskResult,
+    TypeStats,
 )
 
 
@@ -64,8 +65,8 @@ class CallerEngine(Protocol):
     ) -> Page:
         """A page of tasks, newest first. `cursor` is an opaque, signed token."""
 
-    async def stats(self, queue: str = "", task_type: str = "") -> dict[str, dict[Status, int]]:
-        """Counts per task type; live statuses are gauges, terminal ones running totals."""
+    async def stats(self, queue: str = "", task_type: str = "") -> dict[str, TypeStats]:
+        """Per task type: tasks in each status now, and totals that never go down."""
 
     async def queues(self) -> list[str]:
         """Every queue that has held a task."""

@@ -77,6 +77,10 @@ class QueueKeys:
         return f"{self.base}count"
 
     @property
+    def totals(self) -> str:
+        return f"{self.base}total"
+
+    @property
     def cancel_channel(self) -> str:
         return f"{self.base}cancel"
 

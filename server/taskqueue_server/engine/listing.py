@@ -13,7 +13,7 @@ from .codec import decode_task
 from .errors import EngineError, ErrorCode, Reason
 from .ids import check_queue
 from .keys import QueueKeys
-from .models import Page, Status, TaskRecord
+from .models import Page, Status, TaskRecord, Total, TypeStats
 from .redis_errors import engine_errors_from_redis
 from .settings import EngineSettings
 
@@ -112,19 +112,28 @@ class ListingMixin:
         digest = hmac.new(self.settings.page_token_secret, body, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(digest).rstrip(b"=")
 
-    async def stats(self, queue: str = "", task_type: str = "") -> dict[str, dict[Status, int]]:
+    async def stats(self, queue: str = "", task_type: str = "") -> dict[str, TypeStats]:
         queues = [check_queue(queue)] if queue else await self.queues()
-        totals: dict[str, dict[Status, int]] = {}
+        per_type: dict[str, TypeStats] = {}
         with engine_errors_from_redis():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name in queues:
                     pipe.hgetall(self.keys(name).counts)
+                    pipe.hgetall(self.keys(name).totals)
                 replies: list[dict[bytes, bytes]] = await pipe.execute()
-        for counts in replies:
-            for field, value in counts.items():
-                status, _, kind = field.decode().partition("|")
-                if task_type and kind != task_type:
-                    continue
-                per_type = totals.setdefault(kind, dict.fromkeys(Status, 0))
-                per_type[Status(status)] += int(value)
-        return totals
+        for counts, totals in zip(replies[0::2], replies[1::2], strict=True):
+            for kind, status, value in _fields(counts, task_type):
+                per_type.setdefault(kind, TypeStats()).counts[Status(status)] += value
+            for kind, total, value in _fields(totals, task_type):
+                per_type.setdefault(kind, TypeStats()).totals[Total(total)] += value
+        return per_type
+
+
+def _fields(counters: dict[bytes, bytes], task_type: str) -> list[tuple[str, str, int]]:
+    """(task type, counter name, value) of a "<name>|<type>" hash, only `task_type`'s if set."""
+    out = []
+    for field, value in counters.items():
+        name, _, kind = field.decode().partition("|")
+        if not task_type or kind == task_type:
+            out.append((kind, name, int(value)))
+    return out
