@@ -22,6 +22,7 @@ from ..engine.models import (
     Status,
     TaskRecord,
     TaskResult,
+    TypeStats,
 )
 from ..worker.registry import Registration
 from .validation import (
@@ -166,12 +167,14 @@ def result_to_proto(result: TaskResult) -> pb.GetResultResponse:
     return response
 
 
-def stats_to_proto(stats: Mapping[str, Mapping[Status, int]]) -> pb.StatsResponse:
+def stats_to_proto(stats: Mapping[str, TypeStats]) -> pb.StatsResponse:
     response = pb.StatsResponse()
-    for task_type, counts in stats.items():
+    for task_type, type_stats in stats.items():
         entry = response.task_types[task_type]
-        for status, count in counts.items():
+        for status, count in type_stats.counts.items():
             setattr(entry, status.value, count)
+        for total, count in type_stats.totals.items():
+            setattr(entry, f"{total.value}_total", count)
     return response
 
 
