@@ -89,6 +89,11 @@ class QueueKeys:
         return f"{self.base}timer"
 
 
+def page_token_secret(prefix: str) -> str:
+    """The deployment's random page-token signing secret (when the operator set none)."""
+    return f"{prefix}:page-token-secret"
+
+
 def queue_registry(prefix: str) -> str:
     """A set of every queue that has held a task (for Stats across queues)."""
     return f"{prefix}:queues"

@@ -5,25 +5,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 
 import orjson
 from redis.asyncio import Redis
 
 from .codec import decode_task
-from .errors import EngineError, ErrorCode, Reason
+from .errors import EngineError, ErrorCode, Reason, StoreUnavailable
 from .ids import check_queue
-from .keys import QueueKeys
+from .keys import QueueKeys, page_token_secret
 from .models import Page, Status, TaskRecord, Total, TypeStats
 from .redis_errors import engine_errors_from_redis
 from .settings import EngineSettings
 
 # A type filter may skip many tasks; bound the work one page may do.
 MAX_SCANNED_PER_PAGE = 5000
+SECRET_BYTES = 32
 
 
 class ListingMixin:
     redis: Redis
     settings: EngineSettings
+    _page_token_secret = b""  # set by _load_page_token_secret before the engine serves
 
     def keys(self, queue: str) -> QueueKeys:
         raise NotImplementedError
@@ -108,8 +111,19 @@ class ListingMixin:
             )
         return str(fields[3])
 
+    async def _load_page_token_secret(self) -> None:
+        """The operator's secret, else the deployment's: the first server to start makes it."""
+        secret = self.settings.page_token_secret
+        if secret is None:
+            key = page_token_secret(self.settings.key_prefix)
+            await self.redis.set(key, secrets.token_bytes(SECRET_BYTES), nx=True)
+            secret = await self.redis.get(key)
+        if not secret:
+            raise StoreUnavailable("the page-token secret vanished from Redis while starting")
+        self._page_token_secret = secret
+
     def _sign(self, body: bytes) -> bytes:
-        digest = hmac.new(self.settings.page_token_secret, body, hashlib.sha256).digest()[:16]
+        digest = hmac.new(self._page_token_secret, body, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(digest).rstrip(b"=")
 
     async def stats(self, queue: str = "", task_type: str = "") -> dict[str, TypeStats]:

@@ -82,6 +82,7 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
     async def start(self) -> None:
         with engine_errors_from_redis():
             await self.scripts.load_all()
+            await self._load_page_token_secret()
         if self._redis_clock is not None:
             await self._redis_clock.sync()
             self._clock_sync = asyncio.create_task(
