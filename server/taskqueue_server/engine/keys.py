@@ -94,6 +94,11 @@ def page_token_secret(prefix: str) -> str:
     return f"{prefix}:page-token-secret"
 
 
+def task_type_registry(prefix: str) -> str:
+    """A set of every task type some server or worker has a handler for (Enqueue checks it)."""
+    return f"{prefix}:task-types"
+
+
 def queue_registry(prefix: str) -> str:
     """A set of every queue that has held a task (for Stats across queues)."""
     return f"{prefix}:queues"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -22,7 +22,7 @@ from .codec import decode_reply, decode_task, text
 from .errors import EngineError, ErrorCode, Reason, TaskNotFound
 from .events import EventHub
 from .ids import check_queue, new_task_ids, queue_of
-from .keys import QueueKeys, queue_registry
+from .keys import QueueKeys, queue_registry, task_type_registry
 from .local_redis import LocalRedis, redis_server_binary
 from .models import EnqueueOutcome, NewTask, Status, TaskRecord
 from .redis_errors import engine_errors_from_redis
@@ -190,6 +190,17 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
         with engine_errors_from_redis():
             members = await self.redis.smembers(queue_registry(self.settings.key_prefix))  # type: ignore[misc]
         return sorted(text(m) for m in members)
+
+    async def register_task_types(self, task_types: Iterable[str]) -> None:
+        names = sorted(set(task_types))
+        if names:
+            with engine_errors_from_redis():
+                await self.redis.sadd(task_type_registry(self.settings.key_prefix), *names)  # type: ignore[misc]
+
+    async def known_task_types(self) -> frozenset[str]:
+        with engine_errors_from_redis():
+            members = await self.redis.smembers(task_type_registry(self.settings.key_prefix))  # type: ignore[misc]
+        return frozenset(text(m) for m in members)
 
     async def get_task(self, task_id: str) -> TaskRecord:
         self.round_trips += 1
