@@ -79,10 +79,16 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
         with engine_errors_from_redis():
             return await self.scripts.run(name, keys, [self.keys(queue).base, *args])
 
-    async def start(self) -> None:
+    async def start(self, task_types: Iterable[str] = ()) -> None:
+        """Load the scripts and the page-token secret; register the types this process runs.
+
+        A Redis user barred from our keys (NOPERM) is StoreUnavailable like a Redis that does
+        not answer: the server stays up, NOT_SERVING, and tries again.
+        """
         with engine_errors_from_redis():
             await self.scripts.load_all()
             await self._load_page_token_secret()
+            await self.register_task_types(task_types)
         if self._redis_clock is not None:
             await self._redis_clock.sync()
             self._clock_sync = asyncio.create_task(
@@ -233,11 +239,14 @@ def refusal(reply: GroupReply) -> EngineError:
     )
 
 
-async def open_engine(redis_url: str | None, settings: EngineSettings) -> RedisEngine:
+async def open_engine(
+    redis_url: str | None, settings: EngineSettings, task_types: Iterable[str] = ()
+) -> RedisEngine:
     """Connect to Redis at `redis_url`; without one, to a private redis-server when there is
     one on PATH (data in settings.data_dir), else to an in-process store.
 
-    Loads every script before returning, so a server that started can run them.
+    Loads every script before returning, so a server that started can run them, and
+    registers `task_types` (the handlers this process runs) for every server's Enqueue.
     """
     local: LocalRedis | None = None
     binary = None if redis_url else redis_server_binary()
@@ -274,7 +283,7 @@ async def open_engine(redis_url: str | None, settings: EngineSettings) -> RedisE
     elif not redis_url:
         engine.store_label = "embedded in-memory store (not durable: no redis-server on PATH)"
     try:
-        await engine.start()
+        await engine.start(task_types)
     except BaseException:
         await engine.close()
         raise
