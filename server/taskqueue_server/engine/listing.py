@@ -26,7 +26,7 @@ SECRET_BYTES = 32
 class ListingMixin:
     redis: Redis
     settings: EngineSettings
-    _page_token_secret = b""  # set by _load_page_token_secret before the engine serves
+    _page_token_secret = b""  # empty until _load_page_token_secret has read it
 
     def keys(self, queue: str) -> QueueKeys:
         raise NotImplementedError
@@ -43,6 +43,9 @@ class ListingMixin:
         cursor: str = "",
     ) -> Page:
         keys = self.keys(check_queue(queue))
+        if not self._page_token_secret:
+            with engine_errors_from_redis():
+                await self._load_page_token_secret()
         scope = [queue, task_type, status.value if status else ""]
         after = self._open_cursor(cursor, scope) if cursor else ""
         index = keys.by_status(status.value) if status else keys.all_tasks
@@ -112,14 +115,14 @@ class ListingMixin:
         return str(fields[3])
 
     async def _load_page_token_secret(self) -> None:
-        """The operator's secret, else the deployment's: the first server to start makes it."""
+        """The operator's secret, else the deployment's: the first server to read it makes it."""
         secret = self.settings.page_token_secret
         if secret is None:
             key = page_token_secret(self.settings.key_prefix)
             await self.redis.set(key, secrets.token_bytes(SECRET_BYTES), nx=True)
             secret = await self.redis.get(key)
         if not secret:
-            raise StoreUnavailable("the page-token secret vanished from Redis while starting")
+            raise StoreUnavailable("the page-token secret vanished from Redis while reading it")
         self._page_token_secret = secret
 
     def _sign(self, body: bytes) -> bytes:

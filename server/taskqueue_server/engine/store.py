@@ -19,7 +19,7 @@ from . import leasing, listing, watching
 from .clock import RedisClock
 from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
-from .errors import EngineError, ErrorCode, Reason, TaskNotFound
+from .errors import EngineError, ErrorCode, Reason, StoreUnavailable, TaskNotFound
 from .events import EventHub
 from .ids import check_queue, new_task_ids, queue_of
 from .keys import QueueKeys, queue_registry, task_type_registry
@@ -66,6 +66,7 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
         self._lease_ms = int(settings.lease_seconds * 1000)
         self._enqueuers: dict[str, Coalescer[EnqueueGroup, GroupReply]] = {}
         self._registered_queues: set[str] = set()
+        self._unregistered_types: frozenset[str] = frozenset()  # set by start
 
     def keys(self, queue: str) -> QueueKeys:
         return QueueKeys(self.settings.key_prefix, queue)
@@ -80,23 +81,36 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
             return await self.scripts.run(name, keys, [self.keys(queue).base, *args])
 
     async def start(self, task_types: Iterable[str] = ()) -> None:
-        """Load the scripts and the page-token secret; register the types this process runs.
+        """Load the scripts, then set up this process' keys (`_set_up_keys`).
 
-        A Redis user barred from our keys (NOPERM) is StoreUnavailable like a Redis that does
-        not answer: the server stays up, NOT_SERVING, and tries again.
+        Loading scripts touches no key. When the keys refuse (a Redis user barred from our
+        prefix), the engine still starts, so calls answer with the store's own reason, and
+        `ping` keeps failing, and retrying the set-up, until the keys can be used.
         """
+        self._unregistered_types = frozenset(task_types)
         with engine_errors_from_redis():
             await self.scripts.load_all()
-            await self._load_page_token_secret()
-            await self.register_task_types(task_types)
+        with contextlib.suppress(StoreUnavailable):
+            await self._set_up_keys()
         if self._redis_clock is not None:
             await self._redis_clock.sync()
             self._clock_sync = asyncio.create_task(
                 self._redis_clock.keep_synced(), name="redis-clock"
             )
 
+    async def _set_up_keys(self) -> None:
+        """The page-token secret, and this process' task types in the shared set."""
+        with engine_errors_from_redis():
+            if not self._page_token_secret:
+                await self._load_page_token_secret()
+            if self._unregistered_types:
+                await self.register_task_types(self._unregistered_types)
+                self._unregistered_types = frozenset()
+
     async def ping(self) -> None:
         # A key read, not PING: a Redis ACL user may connect yet be barred from our keys.
+        # Not serving until the set-up is done either: other servers' Enqueue needs our types.
+        await self._set_up_keys()
         with engine_errors_from_redis():
             await self.redis.exists(queue_registry(self.settings.key_prefix))
 
