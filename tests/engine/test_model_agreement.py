@@ -140,8 +140,9 @@ class EngineMatchesModel(RuleBasedStateMachine):
         else:
             # Live, or already cancelled: a repeated cancel answers with the task as it is.
             assert self.status[task_id] not in (Status.COMPLETED, Status.FAILED)
-            self.status[task_id] = Status.CANCELLED
-            self.count(task_id, Status.CANCELLED)
+            if self.status[task_id] != Status.CANCELLED:  # a repeat changes nothing, no total
+                self.status[task_id] = Status.CANCELLED
+                self.count(task_id, Status.CANCELLED)
 
     def retryable(self) -> list[str]:
         return [t for t, s in self.status.items() if s in (Status.FAILED, Status.CANCELLED)]
