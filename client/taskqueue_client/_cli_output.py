@@ -96,10 +96,17 @@ def show_tasks(tasks: Iterable[Task], out: TextIO) -> int:
 
 
 def show_stats(stats: dict[str, TaskTypeStats], out: TextIO) -> None:
+    """Two tables: tasks in each status now, then the totals that never go down."""
     columns = [status.value for status in KNOWN_STATUSES]
     headers = ["TYPE", *(c.upper() for c in columns)]
     rows = [[name, *(getattr(counts, c) for c in columns)] for name, counts in stats.items()]
     table(headers, rows, out)
+    if not stats:
+        return
+    totals = [f.name for f in dataclasses.fields(TaskTypeStats) if f.name.endswith("_total")]
+    out.write("\n")
+    headers = ["TOTALS", *(t.removesuffix("_total").upper() for t in totals)]
+    table(headers, [[name, *(getattr(c, t) for t in totals)] for name, c in stats.items()], out)
 
 
 def progress_line(task: Task) -> str:

@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch = command("watch", "follow a task until it ends; exit 0 completed, 1 failed, 2 cancelled")
     watch.add_argument("task_id", metavar="ID")
 
-    stats = command("stats", "task counts per type and status")
+    stats = command("stats", "tasks per type in each status now, then totals that never go down")
     stats.add_argument("--task-type", help="only this task type")
     stats.add_argument("--queue", help="only this queue")
     listing = command("list", "list a queue's tasks, newest first")

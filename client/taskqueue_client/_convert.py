@@ -130,6 +130,12 @@ def stats_from_proto(message: pb.StatsResponse) -> dict[str, TaskTypeStats]:
             completed=counts.completed,
             failed=counts.failed,
             cancelled=counts.cancelled,
+            enqueued_total=counts.enqueued_total,
+            completed_total=counts.completed_total,
+            failed_total=counts.failed_total,
+            retried_total=counts.retried_total,
+            cancelled_total=counts.cancelled_total,
+            redelivered_total=counts.redelivered_total,
         )
         for task_type, counts in sorted(message.task_types.items())
     }

@@ -80,7 +80,13 @@ class TaskResult:
 
 @dataclass(frozen=True, slots=True)
 class TaskTypeStats:
-    """Counts of one task type: live statuses are gauges, terminal ones running totals."""
+    """Counts of one task type.
+
+    The status fields are gauges: tasks in that status now (RetryTask moves a task out of
+    `failed` or `cancelled`). The `*_total` fields never go down, so monitoring can take
+    their rate: tasks enqueued; attempts completed; tasks failed and cancelled; retries
+    (failed attempts that run again, and RetryTask calls); redeliveries after a lost lease.
+    """
 
     pending: int = 0
     scheduled: int = 0
@@ -90,6 +96,12 @@ class TaskTypeStats:
     completed: int = 0
     failed: int = 0
     cancelled: int = 0
+    enqueued_total: int = 0
+    completed_total: int = 0
+    failed_total: int = 0
+    retried_total: int = 0
+    cancelled_total: int = 0
+    redelivered_total: int = 0
 
 
 class EnqueueOptions(TypedDict, total=False):

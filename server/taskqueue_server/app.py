@@ -125,7 +125,10 @@ class App:
     async def connect(self) -> bool:
         """Open the engine and start the workers; False while the store does not answer."""
         try:
-            engine = await open_engine(self.settings.redis_url, self.settings.engine)
+            # Enqueue on any server sharing this store accepts the types this one runs.
+            engine = await open_engine(
+                self.settings.redis_url, self.settings.engine, self.registrations
+            )
         except StoreUnavailable as exc:
             log.warning("cannot reach the task store yet (%s); retrying", exc.message)
             return False

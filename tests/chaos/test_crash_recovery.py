@@ -1,6 +1,7 @@
 """Crash safety: SIGKILL the server mid-task; another server finishes the task after the lease.
 
-The retry budget is untouched (attempts stays 1) and exactly one redelivery is counted.
+The retry budget is untouched (attempts stays 1) and exactly one redelivery is counted, on
+the task and in Stats' redelivered_total.
 """
 
 from __future__ import annotations
@@ -57,5 +58,8 @@ def test_killed_server_task_is_recovered_after_its_lease(
     )
     assert done.attempts == 1, "a crash must not spend the retry budget"
     assert done.redeliveries == 1
+    stats = api.Stats(pb.StatsRequest(task_type="chaos_block"), timeout=5)
+    counted = stats.task_types["chaos_block"]
+    assert (counted.redelivered_total, counted.completed_total, counted.retried_total) == (1, 1, 0)
     assert cluster.recorded("runs")[task_id] == 2
     assert -0.2 <= recovery <= 3.0, f"picked up {recovery:.3f} s after the lease expired"

@@ -129,9 +129,15 @@ def test_cancel_retry_list_stats(server: ServerProcess) -> None:
     assert [t["id"] for t in cancelled] == [ids[1]]
 
     stats = json.loads(run_cli("stats", "--queue", queue, "--json", target=server.target).stdout)
-    assert stats == {"sleep": {**dict.fromkeys(stats["sleep"], 0), "pending": 2, "cancelled": 1}}
+    # Gauges: one task is cancelled now. Totals: two cancellations and a retry, never undone.
+    counts = {"pending": 2, "cancelled": 1, "enqueued_total": 3, "retried_total": 1}
+    assert stats == {"sleep": {**dict.fromkeys(stats["sleep"], 0), **counts, "cancelled_total": 2}}
     human = run_cli("stats", "--queue", queue, "--task-type", "sleep", target=server.target)
-    assert human.stdout.splitlines()[1].split() == ["sleep", "2", "0", "0", "0", "0", "0", "0", "1"]
+    lines = human.stdout.splitlines()
+    assert lines[1].split() == ["sleep", "2", "0", "0", "0", "0", "0", "0", "1"]
+    assert lines[3].split() == ["TOTALS", "ENQUEUED", "COMPLETED", "FAILED", "RETRIED",
+                                "CANCELLED", "REDELIVERED"]  # fmt: skip
+    assert lines[4].split() == ["sleep", "3", "0", "0", "1", "2", "0"]
 
 
 def free_port() -> int:

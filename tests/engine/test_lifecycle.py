@@ -28,7 +28,7 @@ async def test_completion_stores_result_and_counts(engine: RedisEngine) -> None:
     assert await engine.finish([Outcome(claimed.lease, result_json='{"ok": true}')]) == []
     result = await engine.get_result(task_id)
     assert (result.status, result.result) == (Status.COMPLETED, {"ok": True})
-    counts = (await engine.stats())["t"]
+    counts = (await engine.stats())["t"].counts
     assert counts[Status.COMPLETED] == 1 and counts[Status.PROCESSING] == 0
 
 
@@ -178,7 +178,7 @@ async def test_idempotency_key_returns_the_existing_task(engine: RedisEngine) ->
     assert (
         again.deduplicated and again.task.id == first.task.id and again.task.task_data == {"n": 1}
     )
-    assert (await engine.stats())["t"][Status.PENDING] == 1
+    assert (await engine.stats())["t"].counts[Status.PENDING] == 1
 
 
 async def test_retention_counts_from_the_terminal_state(engine: RedisEngine) -> None:

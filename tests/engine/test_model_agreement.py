@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from redis.asyncio import Redis
 from taskqueue_server.engine.errors import EngineError
-from taskqueue_server.engine.models import Lease, NewTask, Outcome, Status
+from taskqueue_server.engine.models import Lease, NewTask, Outcome, Status, Total
 from taskqueue_server.engine.settings import EngineSettings
 from taskqueue_server.engine.store import RedisEngine
 
@@ -51,6 +51,9 @@ class EngineMatchesModel(RuleBasedStateMachine):
         self.due: dict[str, float] = {}
         self.leases: dict[str, Lease] = {}
         self.completed_ever: Counter[str] = Counter()
+        # Totals the engine must report: exactly these, and never less than last seen.
+        self.totals: Counter[tuple[str, Total]] = Counter()
+        self.totals_seen: dict[tuple[str, Total], int] = {}
 
     def run(self, coro):  # type: ignore[no-untyped-def]
         return self.loop.run_until_complete(coro)
@@ -77,6 +80,7 @@ class EngineMatchesModel(RuleBasedStateMachine):
         )
         task_id = out.task.id
         self.kind[task_id], self.budget[task_id] = kind, retries
+        self.totals[(kind, Total.ENQUEUED)] += 1
         if delay:
             self.status[task_id], self.due[task_id] = Status.SCHEDULED, self.clock.now + delay
         else:
@@ -119,6 +123,11 @@ class EngineMatchesModel(RuleBasedStateMachine):
             self.status[task_id], self.due[task_id] = Status.RETRYING, self.clock.now + 3
         else:
             self.status[task_id] = Status.FAILED
+        self.count(task_id, self.status[task_id])
+
+    def count(self, task_id: str, status: Status) -> None:
+        total = Total.RETRIED if status in (Status.RETRYING, Status.PENDING) else Total(status)
+        self.totals[(self.kind[task_id], total)] += 1
 
     @precondition(lambda self: self.status)
     @rule(data=st.data())
@@ -131,7 +140,23 @@ class EngineMatchesModel(RuleBasedStateMachine):
         else:
             # Live, or already cancelled: a repeated cancel answers with the task as it is.
             assert self.status[task_id] not in (Status.COMPLETED, Status.FAILED)
-            self.status[task_id] = Status.CANCELLED
+            if self.status[task_id] != Status.CANCELLED:  # a repeat changes nothing, no total
+                self.status[task_id] = Status.CANCELLED
+                self.count(task_id, Status.CANCELLED)
+
+    def retryable(self) -> list[str]:
+        return [t for t, s in self.status.items() if s in (Status.FAILED, Status.CANCELLED)]
+
+    @precondition(lambda self: self.retryable())
+    @rule(data=st.data())
+    def retry(self, data: st.DataObject) -> None:
+        ended = self.retryable()
+        task_id = data.draw(st.sampled_from(sorted(ended)))
+        self.run(self.engine.retry(task_id))
+        self.status[task_id] = Status.PENDING
+        self.attempts[task_id] = self.redeliveries[task_id] = 0
+        self.due.pop(task_id, None)
+        self.count(task_id, Status.PENDING)
 
     @rule(seconds=st.sampled_from([1.0, 3.0, 6.0, LEASE + 1]))
     def advance_time(self, seconds: float) -> None:
@@ -148,6 +173,8 @@ class EngineMatchesModel(RuleBasedStateMachine):
                 self.redeliveries[task_id] += 1
                 poisoned = self.redeliveries[task_id] > 2
                 self.status[task_id] = Status.FAILED if poisoned else Status.PENDING
+                kind = self.kind[task_id]
+                self.totals[(kind, Total.FAILED if poisoned else Total.REDELIVERED)] += 1
 
     @invariant()
     def redis_agrees(self) -> None:
@@ -158,9 +185,13 @@ class EngineMatchesModel(RuleBasedStateMachine):
             assert task.redeliveries == self.redeliveries[task_id]
         expected = Counter((self.kind[t], s) for t, s in self.status.items())
         stats = self.run(self.engine.stats())
-        for kind, counts in stats.items():
-            for status, n in counts.items():
+        for kind, type_stats in stats.items():
+            for status, n in type_stats.counts.items():
                 assert n == expected[(kind, status)], (kind, status)
+            for total, n in type_stats.totals.items():
+                assert n == self.totals[(kind, total)], (kind, total)
+                assert n >= self.totals_seen.get((kind, total), 0), (kind, total)
+                self.totals_seen[(kind, total)] = n
 
 
 class EmbeddedMatchesModel(EngineMatchesModel):

@@ -75,6 +75,7 @@ async def test_lua_and_python_spell_every_key_alike(engine: RedisEngine) -> None
         "SCHEDULED_KEY": keys.scheduled,
         "ALL_TASKS_KEY": keys.all_tasks,
         "COUNTS_KEY": keys.counts,
+        "TOTALS_KEY": keys.totals,
         "LIVE_KEY": keys.live_count,
         "EXPIRY_KEY": keys.expiry,
         "TIMER_CHANNEL": keys.timer_channel,

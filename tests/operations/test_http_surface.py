@@ -81,6 +81,10 @@ def test_metrics_count_calls_and_read_queue_depth(http_server: ServerProcess) ->
     assert re.search(
         r'taskqueue_tasks\{queue="default",status="completed",task_type="echo"\} [1-9]', text
     ), text
+    # The totals are counters (monitoring takes their rate); the refused Enqueue stored none.
+    assert "# TYPE taskqueue_task_events_total counter" in text
+    events = 'taskqueue_task_events_total{event="%s",queue="default",task_type="echo"}'
+    assert f"{events % 'enqueued'} 1.0" in text and f"{events % 'completed'} 1.0" in text
     assert 'taskqueue_grpc_request_duration_seconds_count{method="Enqueue"} 2.0' in text
     assert (
         'taskqueue_handler_duration_seconds_count{outcome="completed",task_type="echo"} 1.0'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from google.protobuf import struct_pb2
 from taskqueue.v1 import taskqueue_pb2 as pb
-from taskqueue_server.engine.models import Status, TaskRecord, TaskResult
+from taskqueue_server.engine.models import Status, TaskRecord, TaskResult, Total, TypeStats
 from taskqueue_server.service.convert import (
     STATUS_TO_PROTO,
     result_to_proto,
@@ -67,12 +67,15 @@ def test_an_empty_result_is_present_and_a_missing_one_is_absent() -> None:
     assert not pending.HasField("result")
 
 
-def test_stats_map_every_status_to_its_field() -> None:
+def test_stats_map_every_status_and_total_to_its_field() -> None:
     counts = {status: index + 1 for index, status in enumerate(Status)}
-    response = stats_to_proto({"echo": counts})
+    totals = {total: index + 100 for index, total in enumerate(Total)}
+    response = stats_to_proto({"echo": TypeStats(counts, totals)})
     entry = response.task_types["echo"]
     for status, count in counts.items():
         assert getattr(entry, status.value) == count
+    for total, count in totals.items():
+        assert getattr(entry, f"{total.value}_total") == count
 
 
 def test_a_given_struct_is_copied_as_the_task_data() -> None:

@@ -678,7 +678,11 @@ Global___StatsRequest: _TypeAlias = StatsRequest  # noqa: Y015
 
 @_typing.final
 class TaskTypeStats(_message.Message):
-    """TaskTypeStats counts the tasks of one type by status."""
+    """TaskTypeStats counts the tasks of one type. Fields 1-8 are gauges: how many tasks are in
+    each status now (a terminal task stays counted after its retention ends; RetryTask moves
+    a failed or cancelled task out of its count). Fields 9-14 are totals since the first
+    task of the type: they never go down, so monitoring can take their rate.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -690,22 +694,44 @@ class TaskTypeStats(_message.Message):
     COMPLETED_FIELD_NUMBER: _builtins.int
     FAILED_FIELD_NUMBER: _builtins.int
     CANCELLED_FIELD_NUMBER: _builtins.int
+    ENQUEUED_TOTAL_FIELD_NUMBER: _builtins.int
+    COMPLETED_TOTAL_FIELD_NUMBER: _builtins.int
+    FAILED_TOTAL_FIELD_NUMBER: _builtins.int
+    RETRIED_TOTAL_FIELD_NUMBER: _builtins.int
+    CANCELLED_TOTAL_FIELD_NUMBER: _builtins.int
+    REDELIVERED_TOTAL_FIELD_NUMBER: _builtins.int
     pending: _builtins.int
-    """Tasks waiting in the queue."""
+    """Tasks waiting in the queue now."""
     scheduled: _builtins.int
-    """Tasks waiting for their run_at time."""
+    """Tasks waiting for their run_at time now."""
     waiting: _builtins.int
-    """Tasks waiting for dependencies."""
+    """Tasks waiting for dependencies now."""
     processing: _builtins.int
     """Tasks running now."""
     retrying: _builtins.int
-    """Tasks waiting for a retry."""
+    """Tasks waiting for a retry now."""
     completed: _builtins.int
-    """Tasks that completed, a running total."""
+    """Tasks that completed."""
     failed: _builtins.int
-    """Tasks that failed, a running total."""
+    """Tasks that failed and were not retried by RetryTask since."""
     cancelled: _builtins.int
-    """Tasks that were cancelled, a running total."""
+    """Tasks that were cancelled and were not retried by RetryTask since."""
+    enqueued_total: _builtins.int
+    """Tasks stored by Enqueue or EnqueueBatch; a deduplicated call stores none."""
+    completed_total: _builtins.int
+    """Attempts that completed."""
+    failed_total: _builtins.int
+    """Tasks that ended failed: retries spent, a permanent error, or a poison task."""
+    retried_total: _builtins.int
+    """Retries: attempts that failed and will run again after a backoff, plus RetryTask
+    calls that requeued a failed or cancelled task.
+    """
+    cancelled_total: _builtins.int
+    """Tasks that ended cancelled: by CancelTask, or because a dependency did not complete."""
+    redelivered_total: _builtins.int
+    """Tasks whose lease expired (worker lost) and that went back to their queue; a lease
+    expiry past the redelivery cap counts in failed_total instead.
+    """
     def __init__(
         self,
         *,
@@ -717,10 +743,16 @@ class TaskTypeStats(_message.Message):
         completed: _builtins.int = ...,
         failed: _builtins.int = ...,
         cancelled: _builtins.int = ...,
+        enqueued_total: _builtins.int = ...,
+        completed_total: _builtins.int = ...,
+        failed_total: _builtins.int = ...,
+        retried_total: _builtins.int = ...,
+        cancelled_total: _builtins.int = ...,
+        redelivered_total: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled", "completed", b"completed", "failed", b"failed", "pending", b"pending", "processing", b"processing", "retrying", b"retrying", "scheduled", b"scheduled", "waiting", b"waiting"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled", "cancelled_total", b"cancelled_total", "completed", b"completed", "completed_total", b"completed_total", "enqueued_total", b"enqueued_total", "failed", b"failed", "failed_total", b"failed_total", "pending", b"pending", "processing", b"processing", "redelivered_total", b"redelivered_total", "retried_total", b"retried_total", "retrying", b"retrying", "scheduled", b"scheduled", "waiting", b"waiting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

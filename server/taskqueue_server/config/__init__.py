@@ -84,7 +84,8 @@ def _settings_from(
 ) -> ServerSettings:
     engine_extra: dict[str, Any] = {}
     if env.get("TASKQUEUE_PAGE_TOKEN_SECRET"):
-        # Servers sharing a Redis must share it, or a page token from one fails on another.
+        # Unset, the engine uses the deployment's random secret kept in Redis. When set,
+        # every server sharing the Redis needs the same value, or their tokens differ.
         engine_extra["page_token_secret"] = env["TASKQUEUE_PAGE_TOKEN_SECRET"].encode()
     return ServerSettings(
         host=values["host"],

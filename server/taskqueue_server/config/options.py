@@ -191,7 +191,8 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
         "--accept-unknown-types",
         _flag,
         False,
-        "accept task types no handler here is registered for (servers that only take work in)",
+        "accept task types no server sharing the store has a handler for (the tasks wait "
+        "for a worker that has one)",
     ),
     ("--tls-cert", str, None, "PEM certificate chain; with --tls-key the port serves TLS only"),
     ("--tls-key", str, None, "PEM private key for --tls-cert"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -16,6 +16,7 @@ from .models import (
     Status,
     TaskRecord,
     TaskResult,
+    TypeStats,
 )
 
 
@@ -64,8 +65,11 @@ class CallerEngine(Protocol):
     ) -> Page:
         """A page of tasks, newest first. `cursor` is an opaque, signed token."""
 
-    async def stats(self, queue: str = "", task_type: str = "") -> dict[str, dict[Status, int]]:
-        """Counts per task type; live statuses are gauges, terminal ones running totals."""
+    async def stats(self, queue: str = "", task_type: str = "") -> dict[str, TypeStats]:
+        """Per task type: tasks in each status now, and totals that never go down."""
+
+    async def known_task_types(self) -> frozenset[str]:
+        """Every task type some server or worker registered a handler for."""
 
     async def queues(self) -> list[str]:
         """Every queue that has held a task."""
@@ -74,6 +78,9 @@ class CallerEngine(Protocol):
 
 class WorkerEngine(Protocol):
     """What running tasks takes: claims, leases, outcomes, timers. Refusals raise `EngineError`."""
+
+    async def register_task_types(self, task_types: Iterable[str]) -> None:
+        """Add the types this worker has handlers for to the shared set (idempotent)."""
 
     async def claim(
         self, queue: str, task_types: Sequence[str], count: int, worker_id: str

@@ -77,12 +77,26 @@ class QueueKeys:
         return f"{self.base}count"
 
     @property
+    def totals(self) -> str:
+        return f"{self.base}total"
+
+    @property
     def cancel_channel(self) -> str:
         return f"{self.base}cancel"
 
     @property
     def timer_channel(self) -> str:
         return f"{self.base}timer"
+
+
+def page_token_secret(prefix: str) -> str:
+    """The deployment's random page-token signing secret (when the operator set none)."""
+    return f"{prefix}:page-token-secret"
+
+
+def task_type_registry(prefix: str) -> str:
+    """A set of every task type some server or worker has a handler for (Enqueue checks it)."""
+    return f"{prefix}:task-types"
 
 
 def queue_registry(prefix: str) -> str:

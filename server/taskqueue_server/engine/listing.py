@@ -5,25 +5,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 
 import orjson
 from redis.asyncio import Redis
 
 from .codec import decode_task
-from .errors import EngineError, ErrorCode, Reason
+from .errors import EngineError, ErrorCode, Reason, StoreUnavailable
 from .ids import check_queue
-from .keys import QueueKeys
-from .models import Page, Status, TaskRecord
+from .keys import QueueKeys, page_token_secret
+from .models import Page, Status, TaskRecord, Total, TypeStats
 from .redis_errors import engine_errors_from_redis
 from .settings import EngineSettings
 
 # A type filter may skip many tasks; bound the work one page may do.
 MAX_SCANNED_PER_PAGE = 5000
+SECRET_BYTES = 32
 
 
 class ListingMixin:
     redis: Redis
     settings: EngineSettings
+    _page_token_secret = b""  # empty until _load_page_token_secret has read it
 
     def keys(self, queue: str) -> QueueKeys:
         raise NotImplementedError
@@ -40,6 +43,9 @@ class ListingMixin:
         cursor: str = "",
     ) -> Page:
         keys = self.keys(check_queue(queue))
+        if not self._page_token_secret:
+            with engine_errors_from_redis():
+                await self._load_page_token_secret()
         scope = [queue, task_type, status.value if status else ""]
         after = self._open_cursor(cursor, scope) if cursor else ""
         index = keys.by_status(status.value) if status else keys.all_tasks
@@ -108,23 +114,43 @@ class ListingMixin:
             )
         return str(fields[3])
 
+    async def _load_page_token_secret(self) -> None:
+        """The operator's secret, else the deployment's: the first server to read it makes it."""
+        secret = self.settings.page_token_secret
+        if secret is None:
+            key = page_token_secret(self.settings.key_prefix)
+            await self.redis.set(key, secrets.token_bytes(SECRET_BYTES), nx=True)
+            secret = await self.redis.get(key)
+        if not secret:
+            raise StoreUnavailable("the page-token secret vanished from Redis while reading it")
+        self._page_token_secret = secret
+
     def _sign(self, body: bytes) -> bytes:
-        digest = hmac.new(self.settings.page_token_secret, body, hashlib.sha256).digest()[:16]
+        digest = hmac.new(self._page_token_secret, body, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(digest).rstrip(b"=")
 
-    async def stats(self, queue: str = "", task_type: str = "") -> dict[str, dict[Status, int]]:
+    async def stats(self, queue: str = "", task_type: str = "") -> dict[str, TypeStats]:
         queues = [check_queue(queue)] if queue else await self.queues()
-        totals: dict[str, dict[Status, int]] = {}
+        per_type: dict[str, TypeStats] = {}
         with engine_errors_from_redis():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name in queues:
                     pipe.hgetall(self.keys(name).counts)
+                    pipe.hgetall(self.keys(name).totals)
                 replies: list[dict[bytes, bytes]] = await pipe.execute()
-        for counts in replies:
-            for field, value in counts.items():
-                status, _, kind = field.decode().partition("|")
-                if task_type and kind != task_type:
-                    continue
-                per_type = totals.setdefault(kind, dict.fromkeys(Status, 0))
-                per_type[Status(status)] += int(value)
-        return totals
+        for counts, totals in zip(replies[0::2], replies[1::2], strict=True):
+            for kind, status, value in _fields(counts, task_type):
+                per_type.setdefault(kind, TypeStats()).counts[Status(status)] += value
+            for kind, total, value in _fields(totals, task_type):
+                per_type.setdefault(kind, TypeStats()).totals[Total(total)] += value
+        return per_type
+
+
+def _fields(counters: dict[bytes, bytes], task_type: str) -> list[tuple[str, str, int]]:
+    """(task type, counter name, value) of a "<name>|<type>" hash, only `task_type`'s if set."""
+    out = []
+    for field, value in counters.items():
+        name, _, kind = field.decode().partition("|")
+        if not task_type or kind == task_type:
+            out.append((kind, name, int(value)))
+    return out

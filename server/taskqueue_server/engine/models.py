@@ -36,6 +36,25 @@ TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
 LIVE = frozenset(Status) - TERMINAL
 
 
+class Total(StrEnum):
+    """Monotonic totals per task type, counted by the scripts that make the transitions."""
+
+    ENQUEUED = "enqueued"  # tasks stored (a deduplicated Enqueue stores none)
+    COMPLETED = "completed"
+    FAILED = "failed"  # retries spent, PermanentError, or poison (lease lost past the cap)
+    RETRIED = "retried"  # an attempt failed and will run again, or RetryTask requeued it
+    CANCELLED = "cancelled"  # CancelTask, or a dependency that did not complete
+    REDELIVERED = "redelivered"  # a lease expired and the task went back to its queue
+
+
+@dataclass(frozen=True, slots=True)
+class TypeStats:
+    """One task type's counts: tasks in each status now, and totals that never go down."""
+
+    counts: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
+    totals: dict[Total, int] = field(default_factory=lambda: dict.fromkeys(Total, 0))
+
+
 @dataclass(frozen=True, slots=True)
 class NewTask:
     """A validated request to store one task."""

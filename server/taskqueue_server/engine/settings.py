@@ -31,8 +31,9 @@ class EngineSettings:
     result_ttl_seconds: int = 7 * 24 * 3600
     # 0 means unbounded; otherwise enqueue past this many live tasks gets RESOURCE_EXHAUSTED.
     max_queue_length: int = 0
-    # Signs ListTasks page tokens so a caller cannot forge one.
-    page_token_secret: bytes = b"taskqueue-page-token"
+    # Signs ListTasks page tokens so a caller cannot forge one. None (the default): the
+    # deployment's own random secret, made once and kept in Redis so every server shares it.
+    page_token_secret: bytes | None = None
     # Cap on how long the timers sleep when nothing is due: lease deadlines set by other
     # processes are not announced, so this bounds how late an expired lease is noticed.
     max_timer_sleep_seconds: float = 1.0

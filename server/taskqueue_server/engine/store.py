@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -19,10 +19,10 @@ from . import leasing, listing, watching
 from .clock import RedisClock
 from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
-from .errors import EngineError, ErrorCode, Reason, TaskNotFound
+from .errors import EngineError, ErrorCode, Reason, StoreUnavailable, TaskNotFound
 from .events import EventHub
 from .ids import check_queue, new_task_ids, queue_of
-from .keys import QueueKeys, queue_registry
+from .keys import QueueKeys, queue_registry, task_type_registry
 from .local_redis import LocalRedis, redis_server_binary
 from .models import EnqueueOutcome, NewTask, Status, TaskRecord
 from .redis_errors import engine_errors_from_redis
@@ -66,6 +66,7 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
         self._lease_ms = int(settings.lease_seconds * 1000)
         self._enqueuers: dict[str, Coalescer[EnqueueGroup, GroupReply]] = {}
         self._registered_queues: set[str] = set()
+        self._unregistered_types: frozenset[str] = frozenset()  # set by start
 
     def keys(self, queue: str) -> QueueKeys:
         return QueueKeys(self.settings.key_prefix, queue)
@@ -79,17 +80,37 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
         with engine_errors_from_redis():
             return await self.scripts.run(name, keys, [self.keys(queue).base, *args])
 
-    async def start(self) -> None:
+    async def start(self, task_types: Iterable[str] = ()) -> None:
+        """Load the scripts, then set up this process' keys (`_set_up_keys`).
+
+        Loading scripts touches no key. When the keys refuse (a Redis user barred from our
+        prefix), the engine still starts, so calls answer with the store's own reason, and
+        `ping` keeps failing, and retrying the set-up, until the keys can be used.
+        """
+        self._unregistered_types = frozenset(task_types)
         with engine_errors_from_redis():
             await self.scripts.load_all()
+        with contextlib.suppress(StoreUnavailable):
+            await self._set_up_keys()
         if self._redis_clock is not None:
             await self._redis_clock.sync()
             self._clock_sync = asyncio.create_task(
                 self._redis_clock.keep_synced(), name="redis-clock"
             )
 
+    async def _set_up_keys(self) -> None:
+        """The page-token secret, and this process' task types in the shared set."""
+        with engine_errors_from_redis():
+            if not self._page_token_secret:
+                await self._load_page_token_secret()
+            if self._unregistered_types:
+                await self.register_task_types(self._unregistered_types)
+                self._unregistered_types = frozenset()
+
     async def ping(self) -> None:
         # A key read, not PING: a Redis ACL user may connect yet be barred from our keys.
+        # Not serving until the set-up is done either: other servers' Enqueue needs our types.
+        await self._set_up_keys()
         with engine_errors_from_redis():
             await self.redis.exists(queue_registry(self.settings.key_prefix))
 
@@ -190,6 +211,17 @@ class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingM
             members = await self.redis.smembers(queue_registry(self.settings.key_prefix))  # type: ignore[misc]
         return sorted(text(m) for m in members)
 
+    async def register_task_types(self, task_types: Iterable[str]) -> None:
+        names = sorted(set(task_types))
+        if names:
+            with engine_errors_from_redis():
+                await self.redis.sadd(task_type_registry(self.settings.key_prefix), *names)  # type: ignore[misc]
+
+    async def known_task_types(self) -> frozenset[str]:
+        with engine_errors_from_redis():
+            members = await self.redis.smembers(task_type_registry(self.settings.key_prefix))  # type: ignore[misc]
+        return frozenset(text(m) for m in members)
+
     async def get_task(self, task_id: str) -> TaskRecord:
         self.round_trips += 1
         fields, data = await self.read_raw(task_id)
@@ -221,11 +253,14 @@ def refusal(reply: GroupReply) -> EngineError:
     )
 
 
-async def open_engine(redis_url: str | None, settings: EngineSettings) -> RedisEngine:
+async def open_engine(
+    redis_url: str | None, settings: EngineSettings, task_types: Iterable[str] = ()
+) -> RedisEngine:
     """Connect to Redis at `redis_url`; without one, to a private redis-server when there is
     one on PATH (data in settings.data_dir), else to an in-process store.
 
-    Loads every script before returning, so a server that started can run them.
+    Loads every script before returning, so a server that started can run them, and
+    registers `task_types` (the handlers this process runs) for every server's Enqueue.
     """
     local: LocalRedis | None = None
     binary = None if redis_url else redis_server_binary()
@@ -262,7 +297,7 @@ async def open_engine(redis_url: str | None, settings: EngineSettings) -> RedisE
     elif not redis_url:
         engine.store_label = "embedded in-memory store (not durable: no redis-server on PATH)"
     try:
-        await engine.start()
+        await engine.start(task_types)
     except BaseException:
         await engine.close()
         raise

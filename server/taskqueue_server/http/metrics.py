@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..engine.api import CallerEngine
-from ..engine.models import Status
 
 # Handlers run from milliseconds (a Redis call) to many minutes (an import).
 _HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
@@ -58,17 +57,26 @@ class Metrics:
 
 async def queue_families(engine: CallerEngine) -> list[Metric]:
     """Tasks by queue, type and status: live statuses are gauges of what is there now,
-    terminal ones what the retention window still holds."""
+    terminal ones what the retention window still holds. Then the totals that never go
+    down (docs/operations.md, "Stats: gauges and totals"), for rates."""
     tasks = GaugeMetricFamily(
         "taskqueue_tasks",
         "Tasks by queue, task type and status (terminal: those still retained).",
         labels=["queue", "task_type", "status"],
     )
+    events = CounterMetricFamily(
+        "taskqueue_task_events",
+        "Transitions by queue, task type and event: enqueued, completed, failed, retried, "
+        "cancelled, redelivered.",
+        labels=["queue", "task_type", "event"],
+    )
     for queue in await engine.queues():
-        for task_type, counts in (await engine.stats(queue=queue)).items():
-            for status in Status:
-                tasks.add_metric([queue, task_type, status.value], counts.get(status, 0))
-    return [tasks]
+        for task_type, type_stats in (await engine.stats(queue=queue)).items():
+            for status, count in type_stats.counts.items():
+                tasks.add_metric([queue, task_type, status.value], count)
+            for total, count in type_stats.totals.items():
+                events.add_metric([queue, task_type, total.value], count)
+    return [tasks, events]
 
 
 class _Fixed:

@@ -59,8 +59,8 @@ async def queue_stats(engine: CallerEngine, request: web.Request) -> web.Respons
     stats = await engine.stats(task_type=task_type)
     return web.json_response(
         {
-            kind: {status.value: counts.get(status, 0) for status in Status}
-            for kind, counts in stats.items()
+            kind: {status.value: type_stats.counts[status] for status in Status}
+            for kind, type_stats in stats.items()
         }
     )
 

@@ -22,6 +22,7 @@ from ..engine.models import (
     Status,
     TaskRecord,
     TaskResult,
+    TypeStats,
 )
 from ..worker.registry import Registration
 from .validation import (
@@ -166,12 +167,14 @@ def result_to_proto(result: TaskResult) -> pb.GetResultResponse:
     return response
 
 
-def stats_to_proto(stats: Mapping[str, Mapping[Status, int]]) -> pb.StatsResponse:
+def stats_to_proto(stats: Mapping[str, TypeStats]) -> pb.StatsResponse:
     response = pb.StatsResponse()
-    for task_type, counts in stats.items():
+    for task_type, type_stats in stats.items():
         entry = response.task_types[task_type]
-        for status, count in counts.items():
+        for status, count in type_stats.counts.items():
             setattr(entry, status.value, count)
+        for total, count in type_stats.totals.items():
+            setattr(entry, f"{total.value}_total", count)
     return response
 
 
@@ -194,18 +197,14 @@ def new_task_from_request(
     registrations: Mapping[str, Registration],
     prefix: str = "",
 ) -> NewTask:
-    """Validate one EnqueueRequest completely and return the engine's NewTask.
+    """Validate one EnqueueRequest and return the engine's NewTask.
 
     `prefix` names the item in a batch ("tasks[3]."), so messages point at the bad field.
+    Whether any server knows the task type needs the store (service/task_types.py); the
+    type's own task_data validator runs here when this server has its handler.
     """
     task_type = check_task_type(request.task_type, prefix + "task_type")
     registration = registrations.get(task_type)
-    if registration is None and not limits.accept_unknown_types:
-        raise InvalidArgument(
-            prefix + "task_type",
-            _unknown_type_problem(task_type, registrations),
-            Reason.UNKNOWN_TASK_TYPE,
-        )
     queue = check_queue(request.queue, prefix + "queue")
     task_data = struct_to_dict(request.task_data, prefix + "task_data")
     _check_data_size(task_data, limits.max_task_data_bytes, prefix + "task_data")
@@ -266,16 +265,6 @@ def new_tasks_from_batch(
                 f"{task.queue!r} differs from tasks[0].queue {queue!r}; a batch goes to one queue",
             )
     return tasks
-
-
-def _unknown_type_problem(task_type: str, registrations: Mapping[str, Registration]) -> str:
-    if not registrations:
-        return (
-            f"no handler is registered for {task_type!r}: this server has no handlers "
-            "(start it with --handlers MODULE, or --accept-unknown-types)"
-        )
-    known = ", ".join(sorted(registrations))
-    return f"no handler is registered for {task_type!r}; known task types: {known}"
 
 
 def _check_data_size(task_data: JsonObject, limit: int, field: str) -> None:

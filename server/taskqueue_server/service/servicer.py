@@ -22,6 +22,7 @@ from .convert import (
     task_to_proto,
 )
 from .status import Context, refuses_on_error, stream_refuses_on_error
+from .task_types import KnownTaskTypes
 from .validation import (
     MAX_WAIT_SECONDS,
     check_page_size,
@@ -98,6 +99,7 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
         self._registrations = registrations
         self._limits = limits
         self.watch_slots = StreamSlots(max_watch_streams)
+        self.task_types = KnownTaskTypes(registrations, limits.accept_unknown_types)
 
     def attach(self, engine: CallerEngine) -> None:
         """Serve with `engine` from now on (the server may start before Redis answers)."""
@@ -113,6 +115,7 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
     @refuses_on_error
     async def Enqueue(self, request: pb.EnqueueRequest, context: Context) -> pb.EnqueueResponse:
         task = new_task_from_request(request, self._limits, self._registrations)
+        await self.task_types.require(self.engine, {"task_type": task.task_type})
         (outcome,) = await self.engine.enqueue((task,))
         # A deduplicated task holds the first caller's data, not this request's.
         data = None if outcome.deduplicated else request.task_data
@@ -127,6 +130,8 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
         self, request: pb.EnqueueBatchRequest, context: Context
     ) -> pb.EnqueueBatchResponse:
         tasks = new_tasks_from_batch(request, self._limits, self._registrations)
+        types = {f"tasks[{i}].task_type": task.task_type for i, task in enumerate(tasks)}
+        await self.task_types.require(self.engine, types)
         outcomes = await self.engine.enqueue(tasks)
         return pb.EnqueueBatchResponse(
             tasks=[

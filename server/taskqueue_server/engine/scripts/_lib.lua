@@ -28,6 +28,7 @@ local function events_channel(id) return P .. 'ev:' .. id end
 local SCHEDULED_KEY = P .. 'sched'
 local ALL_TASKS_KEY = P .. 'all'
 local COUNTS_KEY = P .. 'count'
+local TOTALS_KEY = P .. 'total'
 local LIVE_KEY = P .. 'live'
 local EXPIRY_KEY = P .. 'expiry'
 local TIMER_CHANNEL = P .. 'timer'
@@ -47,8 +48,24 @@ local function wake(task_type)
   end
 end
 
--- Moves a task to a new status: status index, counters, version and the event watchers
--- follow, all here so no transition can forget one of them. `fields` is a flat list of
+-- Monotonic totals per task type in <P>total (fields "<name>|<type>"); unlike the status
+-- counts in <P>count they never go down, so monitoring can take their rate.
+local function count_total(name, task_type)
+  redis.call('HINCRBY', TOTALS_KEY, name .. '|' .. task_type, 1)
+end
+
+-- Which total a transition adds to: a new task is enqueued; processing -> retrying (an
+-- attempt failed and will run again) and failed/cancelled -> pending (RetryTask) are
+-- retried; an end is completed, failed or cancelled. Redelivery is counted in due.lua.
+local function total_of(old, new)
+  if not old then return 'enqueued' end
+  if new == 'retrying' or TERMINAL[old] then return 'retried' end
+  if TERMINAL[new] then return new end
+  return nil
+end
+
+-- Moves a task to a new status: status index, counters, totals, version and the event
+-- watchers follow, all here so no transition can forget one of them. `fields` is a flat list of
 -- further field/value pairs to set with the status; `result`, when given, goes out with
 -- the event only (it is stored under its own key), so a waiting GetResult needs no re-read.
 local function set_status(id, task_type, old, new, now, fields, result)
@@ -59,6 +76,8 @@ local function set_status(id, task_type, old, new, now, fields, result)
   end
   redis.call('ZADD', status_key(new), 0, id)
   redis.call('HINCRBY', COUNTS_KEY, new .. '|' .. task_type, 1)
+  local total = total_of(old, new)
+  if total then count_total(total, task_type) end
   local was_live = old and not TERMINAL[old]
   local is_live = not TERMINAL[new]
   if is_live and not was_live then

@@ -38,6 +38,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0
       retain(id, now, ttl)
       cancel_dependents(id, now, ttl)
     else
+      count_total('redelivered', h[2])
       set_status(id, h[2], 'processing', 'pending', now,
         {'attempts', tonumber(h[5]) - 1, 'redeliveries', redeliveries})
       make_ready(id, h[2], h[3], h[4])
