@@ -41,9 +41,14 @@ class LeasingMixin:
         raise NotImplementedError
 
     async def claim(
-        self, queue: str, task_types: Sequence[str], count: int, worker_id: str
+        self,
+        queue: str,
+        task_types: Sequence[str],
+        count: int,
+        worker_id: str,
+        lease_ms: int | None = None,
     ) -> list[ClaimedTask]:
-        args = [self.now_ms(), self._lease_ms, count, worker_id, *task_types]
+        args = [self.now_ms(), lease_ms or self._lease_ms, count, worker_id, *task_types]
         return _claimed(queue, await self.run("claim", queue, [self.keys(queue).lease], args))
 
     async def wait_for_work(
@@ -66,10 +71,12 @@ class LeasingMixin:
                 popped = await pipe.execute()
         return list(dict.fromkeys(q for (q, _), hit in zip(wake_keys, popped, strict=True) if hit))
 
-    async def renew_leases(self, leases: Sequence[Lease]) -> list[Lease]:
+    async def renew_leases(
+        self, leases: Sequence[Lease], lease_ms: int | None = None
+    ) -> list[Lease]:
         lost: list[Lease] = []
         for queue, group in _by_queue(leases).items():
-            args = [self.now_ms(), self._lease_ms, *_lease_args(group)]
+            args = [self.now_ms(), lease_ms or self._lease_ms, *_lease_args(group)]
             positions = await self.run("renew", queue, [self.keys(queue).lease], args)
             lost.extend(group[int(p) - 1] for p in positions)
         return lost
@@ -113,11 +120,14 @@ class LeasingMixin:
             claimed = await self.claim(queue, task_types, count, worker_id)
         return stale, claimed
 
-    async def release(self, leases: Sequence[Lease]) -> None:
+    async def release(self, leases: Sequence[Lease]) -> list[Lease]:
+        stale: list[Lease] = []
         for queue, group in _by_queue(leases).items():
-            await self.run(
+            positions = await self.run(
                 "release", queue, [self.keys(queue).lease], [self.now_ms(), *_lease_args(group)]
             )
+            stale.extend(group[int(p) - 1] for p in positions)
+        return stale
 
     async def report_progress(self, lease: Lease, progress: int, message: str) -> None:
         queue = queue_of(lease.task_id)
