@@ -1,0 +1,247 @@
+"""The remote worker's machinery: lease, run, renew, report, and stop gracefully.
+
+The same shape as the server's in-process pool: one lease loop fills free slots, one
+renewal call per third of the lease covers every running task (and is the heartbeat), and a
+guard stops handlers whose lease could not be renewed before it runs out, so a task never
+runs twice at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import grpc
+from taskqueue.v1 import worker_pb2 as wpb
+
+from . import _worker_calls as calls
+from ._calls import Call
+from ._convert import struct_to_dict
+from ._worker_context import Failure, Handler, TaskContext, failure_of
+from .errors import ServiceError
+
+log = logging.getLogger("taskqueue_client.worker")
+
+Out = TypeVar("Out")
+Invoke = Callable[[Call[Any]], Awaitable[Any]]
+# Worth retrying: the server or the network is away for a while.
+TRANSIENT_CODES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL,
+     grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNKNOWN}
+)  # fmt: skip
+
+
+class WorkerSpec(Protocol):
+    queues: list[str]
+    concurrency: int
+    worker_id: str
+    lease_seconds: float
+    poll_seconds: float
+    handlers: dict[str, Handler]
+
+    def heartbeat(self, running: int) -> wpb.WorkerHeartbeat: ...
+
+    def is_async(self, task_type: str) -> bool: ...
+
+
+@dataclass
+class Running:
+    task: wpb.LeasedTask
+    ctx: TaskContext
+    # Local loop time by which the lease surely ends unless renewed (measured from sending).
+    lease_until: float
+    job: asyncio.Task[None] | None = None
+    abandoned: bool = False  # cancelled or lease lost: the outcome must not be reported
+
+
+class Runner:
+    def __init__(self, spec: WorkerSpec, invoke: Invoke) -> None:
+        self.spec = spec
+        self.invoke = invoke
+        self.running: dict[str, Running] = {}
+        self.fatal: ServiceError | None = None
+        self._slot_freed = asyncio.Event()
+        self._executor = ThreadPoolExecutor(spec.concurrency, thread_name_prefix="handler")
+
+    async def serve(self, stop: asyncio.Event, grace: Callable[[], float]) -> None:
+        await self._renew()  # the first heartbeat: a refused token or role fails here, at once
+        fetch = asyncio.create_task(self._lease_loop(stop), name="lease-tasks")
+        duties = [asyncio.create_task(self._renew_loop()), asyncio.create_task(self._guard())]
+        await stop.wait()
+        fetch.cancel()
+        await asyncio.gather(fetch, return_exceptions=True)
+        await self._drain(grace())
+        for duty in duties:
+            duty.cancel()
+        await asyncio.gather(*duties, return_exceptions=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.fatal is not None:
+            raise self.fatal
+
+    async def _lease_loop(self, stop: asyncio.Event) -> None:
+        spec, loop, failures = self.spec, asyncio.get_running_loop(), 0
+        while True:
+            free = spec.concurrency - len(self.running)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            sent = loop.time()
+            call = calls.lease(
+                spec.worker_id, spec.queues, sorted(spec.handlers), free,
+                spec.lease_seconds, spec.poll_seconds,
+            )  # fmt: skip
+            try:
+                leased: list[wpb.LeasedTask] = await self.invoke(call)
+                failures = 0
+            except ServiceError as exc:
+                if exc.code not in TRANSIENT_CODES:
+                    log.error("the server refused to lease tasks: %s", exc)
+                    self.fatal = exc
+                    stop.set()
+                    return
+                failures += 1
+                log.warning("leasing failed (%s); retrying", exc)
+                await asyncio.sleep(min(5.0, 0.1 * 2**failures))
+                continue
+            for task in leased:
+                self._launch(task, sent + spec.lease_seconds)
+
+    def _launch(self, task: wpb.LeasedTask, lease_until: float) -> None:
+        ctx = TaskContext(
+            task_id=task.task_id,
+            task_type=task.task_type,
+            queue=task.queue,
+            attempt=task.attempt,
+            max_retries=task.max_retries,
+            _progress_sink=lambda pct, msg: self.invoke(calls.progress(task, pct, msg)),
+            _loop=asyncio.get_running_loop(),
+        )
+        running = Running(task, ctx, lease_until)
+        self.running[task.task_id] = running
+        running.job = asyncio.create_task(self._execute(running), name=f"task-{task.task_id}")
+
+    async def _execute(self, running: Running) -> None:
+        try:
+            call = await self._outcome_of(running)
+            if call is not None:
+                await self._report(call, running)
+        finally:
+            self.running.pop(running.task.task_id, None)
+            self._slot_freed.set()
+
+    async def _outcome_of(self, running: Running) -> Call[None] | None:
+        task = running.task
+        try:
+            result = await self._run_handler(running)
+        except asyncio.CancelledError:
+            if running.abandoned:
+                return None
+            raise
+        except Exception as exc:
+            if running.abandoned:
+                return None
+            return calls.fail(task, failure_of(exc, task.timeout_seconds))
+        if running.abandoned:
+            return None
+        value = result if isinstance(result, dict) else {"result": result}
+        try:
+            return calls.complete(task, value)
+        except (TypeError, ValueError) as exc:
+            return calls.fail(task, Failure(f"handler returned a non-JSON result: {exc}", True))
+
+    async def _run_handler(self, running: Running) -> Any:
+        task, fn = running.task, self.spec.handlers[running.task.task_type]
+        data = struct_to_dict(task.task_data)
+        coro: Awaitable[Any]
+        if self.spec.is_async(task.task_type):
+            coro = fn(data, running.ctx)
+        else:
+            call = functools.partial(contextvars.copy_context().run, fn, data, running.ctx)
+            coro = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        if task.timeout_seconds > 0:
+            return await asyncio.wait_for(coro, task.timeout_seconds)
+        return await coro
+
+    async def _report(self, call: Call[None], running: Running) -> None:
+        """Send the outcome, retrying while the server is away and the lease may still hold."""
+        delay, loop = 0.1, asyncio.get_running_loop()
+        while True:
+            try:
+                await self.invoke(call)
+                return
+            except ServiceError as exc:
+                if exc.code not in TRANSIENT_CODES or loop.time() > running.lease_until:
+                    log.info("task %s: outcome not recorded: %s", running.task.task_id, exc)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(2.0, delay * 2)
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.spec.lease_seconds / 3)
+            try:
+                await self._renew()
+            except ServiceError as exc:
+                log.warning("renewing %d lease(s) failed (%s)", len(self.running), exc)
+
+    async def _renew(self) -> None:
+        holding = list(self.running.values())
+        sent = asyncio.get_running_loop().time()
+        spec = self.spec
+        leases = [(r.task.task_id, r.task.lease_token) for r in holding]
+        call = calls.renew(spec.worker_id, leases, spec.lease_seconds, spec.heartbeat(len(holding)))
+        reply: wpb.RenewLeasesResponse = await self.invoke(call)
+        renewed, cancelled = set(reply.renewed), set(reply.cancelled)
+        for running in holding:
+            task_id = running.task.task_id
+            if task_id in renewed:
+                running.lease_until = sent + spec.lease_seconds
+            elif task_id in cancelled:
+                self._abandon(running, "cancelled by request")
+            else:
+                self._abandon(running, "its lease was lost")
+
+    async def _guard(self) -> None:
+        """Stop handlers whose lease is about to end unrenewed (server unreachable)."""
+        tick = self.spec.lease_seconds / 10
+        margin = tick + self.spec.lease_seconds / 20
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(tick)
+            for running in list(self.running.values()):
+                if not running.abandoned and running.lease_until - loop.time() < margin:
+                    self._abandon(running, "could not renew its lease; stopping before it ends")
+
+    def _abandon(self, running: Running, why: str) -> None:
+        if running.abandoned or running.job is None:
+            return
+        log.info("stopping task %s: %s", running.task.task_id, why)
+        running.abandoned = True
+        running.ctx.mark_cancelled()
+        if self.spec.is_async(running.task.task_type):
+            running.job.cancel()
+
+    async def _drain(self, grace: float) -> None:
+        """Let handlers finish within `grace`; hand back the rest at once."""
+        jobs = [r.job for r in self.running.values() if r.job is not None]
+        if jobs:
+            await asyncio.wait(jobs, timeout=grace)
+        unfinished = [r for r in self.running.values() if r.job is not None and not r.job.done()]
+        for running in unfinished:
+            running.abandoned = True
+            running.ctx.mark_cancelled()
+            assert running.job is not None
+            running.job.cancel()
+        await asyncio.gather(*(r.job for r in unfinished if r.job), return_exceptions=True)
+        with contextlib.suppress(ServiceError):
+            await asyncio.gather(*(self.invoke(calls.release(r.task)) for r in unfinished))
+        if unfinished:
+            log.info("handed back %d unfinished task(s)", len(unfinished))
