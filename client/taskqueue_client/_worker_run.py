@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -61,6 +62,15 @@ class Running:
     abandoned: bool = False  # cancelled or lease lost: the outcome must not be reported
 
 
+def _local_deadline(task: wpb.LeasedTask, lease_seconds: float) -> float:
+    """The lease's end in loop time. A long poll may have waited long before the server
+    claimed the task, so the lease runs from the server's claim (its lease_expires_at, which
+    needs clocks in sync, as NTP keeps them), and never past a lease from now."""
+    loop_now, wall_now = asyncio.get_running_loop().time(), time.time()
+    expires = task.lease_expires_at.ToMilliseconds() / 1000
+    return loop_now + min(lease_seconds, expires - wall_now)
+
+
 class Runner:
     def __init__(self, spec: WorkerSpec, invoke: Invoke) -> None:
         self.spec = spec
@@ -86,14 +96,13 @@ class Runner:
             raise self.fatal
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
-        spec, loop, failures = self.spec, asyncio.get_running_loop(), 0
+        spec, failures = self.spec, 0
         while True:
             free = spec.concurrency - len(self.running)
             if free <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
-            sent = loop.time()
             call = calls.lease(
                 spec.worker_id, spec.queues, sorted(spec.handlers), free,
                 spec.lease_seconds, spec.poll_seconds,
@@ -112,7 +121,7 @@ class Runner:
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
                 continue
             for task in leased:
-                self._launch(task, sent + spec.lease_seconds)
+                self._launch(task, _local_deadline(task, spec.lease_seconds))
 
     def _launch(self, task: wpb.LeasedTask, lease_until: float) -> None:
         ctx = TaskContext(

@@ -74,7 +74,6 @@ class NodeWorker {
         await new Promise((resolve) => { this.slotFreed = resolve; });
         continue;
       }
-      const sent = Date.now();
       let reply;
       try {
         reply = await this.call('LeaseTasks', {
@@ -91,13 +90,17 @@ class NodeWorker {
         await sleep(500);
         continue;
       }
-      for (const task of reply.tasks) this.launch(task, sent);
+      for (const task of reply.tasks) this.launch(task);
     }
   }
 
-  launch(task, sent) {
+  launch(task) {
     const abort = new AbortController();
-    const entry = { task, abort, leaseUntil: sent + 1000 * this.options.leaseSeconds };
+    // A long poll may wait long before the server claims the task: the lease runs from the
+    // server's claim (lease_expires_at; clocks kept in sync by NTP), never past a lease from now.
+    const leaseUntil = Math.min(Date.now() + 1000 * this.options.leaseSeconds,
+      timestampToMs(task.lease_expires_at));
+    const entry = { task, abort, leaseUntil };
     this.running.set(task.task_id, entry);
     const ctx = {
       taskId: task.task_id,

@@ -26,12 +26,14 @@ def key(*parts: str) -> str:
 
 @handler("remote_record")
 def record(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
-    """Sleeps `sleep` seconds in small steps, stopping early once cancelled (a cooperative
-    sync handler); logs each execution as "start end who" and counts runs and completions."""
+    """Sleeps `sleep` seconds (`first` on the first run, if given) in small steps, stopping
+    early once cancelled (a cooperative sync handler); logs each execution as "start end who"
+    and counts runs and completions."""
     start = time.time()
-    _client.incr(key("runs", ctx.task_id))
+    runs = _client.incr(key("runs", ctx.task_id))
     _client.set(key("started", ctx.task_id), WHO)
-    deadline = time.monotonic() + float(task_data.get("sleep", 0))
+    seconds = task_data["first"] if runs == 1 and "first" in task_data else task_data.get("sleep")
+    deadline = time.monotonic() + float(seconds or 0)
     while time.monotonic() < deadline and not ctx.cancelled:
         time.sleep(0.01)
     _client.rpush(key("span", ctx.task_id), f"{start:.4f} {time.time():.4f} {WHO}")
@@ -45,7 +47,8 @@ def record(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
 def fleet(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
     """The mixed fleet's shared type (the servers run tests/remote/handlers_fleet_server.py)."""
     _client.hincrby(key("fleet_runs"), ctx.task_id, 1)
-    return {"by": "python", "n": task_data.get("n")}
+    _client.hincrby(key("fleet_by"), "python", 1)
+    return {"by": WHO, "n": task_data.get("n")}
 
 
 @handler("remote_async_echo")

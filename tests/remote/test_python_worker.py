@@ -14,7 +14,7 @@ from taskqueue_client.worker import Worker
 
 from tests.e2e.helpers import Driver, Records
 from tests.remote import handlers_remote
-from tests.support.remote_worker import WorkerThread, worker_process
+from tests.support.remote_worker import WorkerThread, taskqueue_command, worker_process
 from tests.support.server_process import REDIS_URL, ServerFactory, ServerProcess
 
 LEASE = 3.0  # renewals every second: a cancellation must reach the handler within that
@@ -141,7 +141,26 @@ def test_the_cli_runs_a_handler_module_and_stops_on_sigterm(
 
 def test_the_cli_refuses_a_missing_handler_module(remote_server: ServerProcess) -> None:
     done = subprocess.run(
-        ["taskqueue", "worker", "--target", remote_server.target, "--handlers", "no.such.mod"],
+        [*taskqueue_command(), "worker", "--target", remote_server.target,
+         "--handlers", "no.such.mod"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 64 and "cannot import --handlers no.such.mod" in done.stderr
+
+
+def test_a_lease_runs_from_the_claim_not_from_the_start_of_the_long_poll(
+    remote_server: ServerProcess, driver: Driver, records: Records
+) -> None:
+    """A task arriving late in a long poll keeps a whole lease: renewed, it runs past it."""
+    worker = Worker(remote_server.target, concurrency=1, lease_seconds=2, poll_seconds=8)
+    worker.register_defaults()
+    running = WorkerThread(worker)
+    try:
+        time.sleep(3)  # the worker is well into its first long poll
+        task = driver.enqueue("remote_record", {"sleep": 2.5})
+        result = wait_done(driver, task.id)
+        assert result.status == pb.TASK_STATUS_COMPLETED, result
+        assert driver.get(task.id).redeliveries == 0
+        assert records.runs(task.id) == 1
+    finally:
+        running.stop()

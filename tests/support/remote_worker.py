@@ -44,6 +44,12 @@ class WorkerThread:
         assert not self._thread.is_alive(), "the worker did not stop"
 
 
+def taskqueue_command() -> list[str]:
+    """The `taskqueue` console script of the venv running the tests."""
+    script = Path(sys.executable).parent / "taskqueue"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "taskqueue_client.cli"]
+
+
 def worker_process(
     target: str,
     prefix: str,
@@ -59,9 +65,8 @@ def worker_process(
         PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1", TQTEST_REDIS_URL=REDIS_URL,
         TQTEST_PREFIX=prefix, TQTEST_WORKER=who,
     )  # fmt: skip
-    script = Path(sys.executable).parent / "taskqueue"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "taskqueue_client.cli"]
-    command += [
+    command = [
+        *taskqueue_command(),
         "worker", "--target", target, "--handlers", REMOTE_HANDLERS, "--worker-id", who,
         "--lease-seconds", str(lease_seconds), "--concurrency", str(concurrency), *extra,
     ]  # fmt: skip

@@ -55,10 +55,10 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
             remaining = context.time_remaining()
             if wait and remaining is not None:
                 wait = max(0.0, min(wait, remaining - _DEADLINE_MARGIN_SECONDS))
-            expires_ms = int(time.time() * 1000) + (ask.lease_ms or self._lease_ms)
-            claimed = await lease_tasks(self._engine(), ask, wait)
+            claimed, claimed_ms = await lease_tasks(self._engine(), ask, wait)
         except Exception as exc:
             await abort_with(context, exc)
+        expires_ms = claimed_ms + (ask.lease_ms or self._lease_ms)
         return wpb.LeaseTasksResponse(tasks=[req.leased_to_proto(t, expires_ms) for t in claimed])
 
     async def RenewLeases(
@@ -154,11 +154,18 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
             await _refuse(engine, outcome.lease)
 
 
-async def lease_tasks(engine: Engine, ask: req.LeaseAsk, wait: float) -> list[ClaimedTask]:
-    """Claim from the queues in order; while nothing is ready, block until work or `wait` ends."""
+async def lease_tasks(
+    engine: Engine, ask: req.LeaseAsk, wait: float
+) -> tuple[list[ClaimedTask], int]:
+    """Claim from the queues in order; while nothing is ready, block until work or `wait` ends.
+
+    Also returns when (Unix ms) the claims were sent: the leases run from then, not from the
+    start of a long poll.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while True:
+        claimed_ms = int(time.time() * 1000)
         claimed: list[ClaimedTask] = []
         for queue in ask.queues:
             want = ask.count - len(claimed)
@@ -167,7 +174,7 @@ async def lease_tasks(engine: Engine, ask: req.LeaseAsk, wait: float) -> list[Cl
                 break
         left = deadline - loop.time()
         if claimed or left <= 0:
-            return claimed
+            return claimed, claimed_ms
         slice_seconds = max(0.01, min(left, WAIT_SLICE_SECONDS))
         await _wait_for_any(engine, ask.queues, ask.task_types, slice_seconds)
 
