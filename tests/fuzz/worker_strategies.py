@@ -69,10 +69,17 @@ def worker_calls(known: KnownLeases) -> st.SearchStrategy[Call]:
         concurrency=int32, started_at=timestamps(),
     )  # fmt: skip
     by_method: dict[str, st.SearchStrategy[Any]] = {
-        "LeaseTasks": st.builds(
-            wpb.LeaseTasksRequest, worker_id=worker_ids, queues=queues, task_types=types,
-            max_tasks=st.one_of(st.integers(0, 5), int32), lease_seconds=leases,
-            wait_seconds=waits,
+        "LeaseTasks": st.one_of(
+            st.builds(
+                wpb.LeaseTasksRequest, worker_id=worker_ids, queues=queues, task_types=types,
+                max_tasks=st.one_of(st.integers(0, 5), int32), lease_seconds=leases,
+                wait_seconds=waits,
+            ),
+            # A sane request now and then, so the fuzz holds real leases to report on.
+            st.builds(
+                wpb.LeaseTasksRequest, worker_id=st.just("fuzz-w"), queues=st.just([REMOTE_QUEUE]),
+                task_types=st.just(["echo"]), max_tasks=st.integers(1, 3),
+            ),
         ),
         "RenewLeases": st.builds(
             lambda ids, refs, lease, beat: wpb.RenewLeasesRequest(
