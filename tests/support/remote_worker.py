@@ -58,11 +58,12 @@ def worker_process(
     lease_seconds: float = 30.0,
     concurrency: int = 8,
     extra: Iterable[str] = (),
+    record_url: str = REDIS_URL,
 ) -> subprocess.Popen[str]:
     """`taskqueue worker --handlers tests.remote.handlers_remote` as a child process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKQUEUE_")}
     env.update(
-        PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1", TQTEST_REDIS_URL=REDIS_URL,
+        PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1", TQTEST_REDIS_URL=record_url,
         TQTEST_PREFIX=prefix, TQTEST_WORKER=who,
     )  # fmt: skip
     command = [
