@@ -17,6 +17,7 @@ from taskqueue.v1 import worker_pb2 as wpb
 from taskqueue.v1 import worker_pb2_grpc as wpb_grpc
 
 from ..engine.api import Engine
+from ..engine.coalesce import Coalescer
 from ..engine.errors import EngineError, ErrorCode, TaskNotFound
 from ..engine.models import ClaimedTask, Lease, Outcome, Status
 from ..engine.settings import RetryPolicy
@@ -25,6 +26,7 @@ from . import worker_requests as req
 from .status import abort_with
 
 Context = grpc.aio.ServicerContext[Any, Any]
+MAX_FINISH_BATCH = 500
 # A long poll blocks in slices: a wake-up taken by another worker costs at most this.
 WAIT_SLICE_SECONDS = 1.0
 # Answer an empty long poll this long before the caller's deadline.
@@ -45,6 +47,9 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
         self._retry = retry
         self._lease_ms = int(lease_seconds * 1000)
         self._max_result_bytes = max_result_bytes
+        # Outcomes of concurrent CompleteTask/FailTask calls share one finish script call,
+        # as the in-process pool's outcomes do.
+        self._finisher: Coalescer[Outcome, bool] = Coalescer(self._record, MAX_FINISH_BATCH)
 
     async def LeaseTasks(
         self, request: wpb.LeaseTasksRequest, context: Context
@@ -149,9 +154,13 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
         return wpb.ListWorkersResponse(workers=[req.worker_to_proto(w) for w in workers])
 
     async def _finish(self, outcome: Outcome) -> None:
-        engine = self._engine()
-        if await engine.finish([outcome]):
-            await _refuse(engine, outcome.lease)
+        if not await self._finisher.submit(outcome):
+            await _refuse(self._engine(), outcome.lease)
+
+    async def _record(self, outcomes: list[Outcome]) -> list[bool]:
+        """Record outcomes in one call; False for each refused (stale) one."""
+        stale = set(await self._engine().finish(outcomes))
+        return [outcome.lease not in stale for outcome in outcomes]
 
 
 async def lease_tasks(
