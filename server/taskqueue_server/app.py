@@ -109,7 +109,7 @@ class App:
         )
         taskqueue_pb2_grpc.add_TaskQueueServiceServicer_to_server(self.servicer, self.server)
         self.worker_servicer = WorkerServicer(
-            lambda: self.servicer.engine,
+            self.connected_engine,
             settings.retry,
             settings.engine.lease_seconds,
             settings.limits.max_task_data_bytes,
@@ -131,6 +131,12 @@ class App:
             (lambda token: auth.tokens.role_of(token)) if auth is not None else None,
             settings.security.auth_open_health,
         )
+
+    def connected_engine(self) -> Engine:
+        """The engine, or StoreUnavailable (UNAVAILABLE) until the store first answered."""
+        if self.engine is None:
+            raise StoreUnavailable("not connected yet; the server keeps trying")
+        return self.engine
 
     async def connect(self) -> bool:
         """Open the engine and start the workers; False while the store does not answer."""

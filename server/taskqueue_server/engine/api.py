@@ -75,6 +75,9 @@ class CallerEngine(Protocol):
     async def queues(self) -> list[str]:
         """Every queue that has held a task."""
 
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Every worker whose heartbeat is recent enough, by worker id."""
+
 
 
 class WorkerEngine(Protocol):
@@ -140,6 +143,12 @@ class WorkerEngine(Protocol):
         which reports cancelled tasks as lost.
         """
 
+    async def announce_worker(self, worker: WorkerInfo) -> None:
+        """Record a worker's heartbeat; it is listed for 3 of its lease periods after."""
+
+    async def forget_worker(self, worker_id: str) -> None:
+        """Drop a stopping worker from the list at once."""
+
     async def run_due(self, queue: str) -> float:
         """Promote due scheduled/retrying tasks, reclaim expired leases, trim expired entries.
 
@@ -162,15 +171,6 @@ class Engine(CallerEngine, WorkerEngine, Protocol):
 
     async def ping(self) -> None:
         """Raise `StoreUnavailable` unless the store answers."""
-
-    async def announce_worker(self, worker: WorkerInfo) -> None:
-        """Record a worker's heartbeat; it is listed for 3 of its lease periods after."""
-
-    async def forget_worker(self, worker_id: str) -> None:
-        """Drop a stopping worker from the list at once."""
-
-    async def list_workers(self) -> list[WorkerInfo]:
-        """Every worker whose heartbeat is recent enough, by worker id."""
 
     async def close(self) -> None:
         """Release connections."""

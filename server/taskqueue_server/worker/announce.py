@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from ..engine.api import Engine
+from ..engine.api import WorkerEngine
 from ..engine.errors import EngineError
 from ..engine.models import WorkerInfo
 
@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 async def announce_forever(
-    engine: Engine, describe: Callable[[], WorkerInfo], interval: float
+    engine: WorkerEngine, describe: Callable[[], WorkerInfo], interval: float
 ) -> None:
     """Announce `describe()` now and every `interval` seconds (a third of the lease)."""
     while True:
