@@ -176,3 +176,46 @@ def test_malformed_lease_requests_name_the_field(
     bad = refusal(lambda: worker.stub.LeaseTasks(request, timeout=10))
     assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (bad.details() or "").startswith(field + ":"), bad.details()
+
+
+def test_finish_tasks_records_a_batch_and_leases_the_next(
+    driver: Driver, worker: WorkerDriver
+) -> None:
+    done_id, failed_id, retried_id, next_id = (
+        enqueue(driver, worker, max_retries=2) for _ in range(4)
+    )
+    leased = {t.task_id: t for t in worker.lease(max_tasks=3)}
+    assert set(leased) == {done_id, failed_id, retried_id}
+    ok = wpb.TaskOutcome(task_id=done_id, lease_token=leased[done_id].lease_token)
+    ok.result.update({"ok": 1})
+    gone = wpb.TaskOutcome(
+        task_id=failed_id, lease_token=leased[failed_id].lease_token,
+        failure=wpb.TaskFailure(error="bad", permanent=True),
+    )  # fmt: skip
+    again = wpb.TaskOutcome(
+        task_id=retried_id, lease_token=leased[retried_id].lease_token,
+        failure=wpb.TaskFailure(error="flaky"),
+    )  # fmt: skip
+    stale = wpb.TaskOutcome(task_id=done_id, lease_token="99", result={})
+    ghost = wpb.TaskOutcome(
+        task_id="default-" + "0" * 32, lease_token="1", failure=wpb.TaskFailure(error="x")
+    )
+    reply = worker.finish([ok, gone, again, stale, ghost], max_tasks=5)
+    assert sorted(reply.refused) == sorted([done_id, "default-" + "0" * 32])
+    assert [t.task_id for t in reply.tasks] == [next_id]
+    assert dict(driver.result(done_id).result) == {"ok": 1}
+    assert driver.get(failed_id).status == pb.TASK_STATUS_FAILED
+    retrying = driver.get(retried_id)
+    assert retrying.status == pb.TASK_STATUS_RETRYING and retrying.last_error == "flaky"
+
+
+def test_finish_tasks_names_the_bad_outcome(worker: WorkerDriver) -> None:
+    empty = wpb.TaskOutcome(task_id="default-" + "0" * 32, lease_token="1")
+    bad = refusal(lambda: worker.finish([empty]))
+    assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (bad.details() or "").startswith("outcomes[0]: set either result or failure")
+    blank = wpb.TaskOutcome(
+        task_id="default-" + "0" * 32, lease_token="1", failure=wpb.TaskFailure(error=" ")
+    )
+    bad = refusal(lambda: worker.finish([blank]))
+    assert (bad.details() or "").startswith("outcomes[0].failure.error:")

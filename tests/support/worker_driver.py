@@ -66,6 +66,18 @@ class WorkerDriver:
         )
         self.stub.FailTask(request, timeout=10, metadata=self.metadata)
 
+    def finish(
+        self, outcomes: Sequence[wpb.TaskOutcome], max_tasks: int = 0
+    ) -> wpb.FinishTasksResponse:
+        request = wpb.FinishTasksRequest(
+            worker_id=self.worker_id,
+            outcomes=outcomes,
+            queues=self.queues,
+            task_types=self.task_types,
+            max_tasks=max_tasks,
+        )
+        return self.stub.FinishTasks(request, timeout=10, metadata=self.metadata)
+
     def release(self, task: wpb.LeasedTask) -> None:
         request = wpb.ReleaseTaskRequest(task_id=task.task_id, lease_token=task.lease_token)
         self.stub.ReleaseTask(request, timeout=10, metadata=self.metadata)

@@ -423,6 +423,158 @@ class FailTaskResponse(_message.Message):
 Global___FailTaskResponse: _TypeAlias = FailTaskResponse  # noqa: Y015
 
 @_typing.final
+class FinishTasksRequest(_message.Message):
+    """FinishTasksRequest carries outcomes and asks for the next tasks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKER_ID_FIELD_NUMBER: _builtins.int
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    QUEUES_FIELD_NUMBER: _builtins.int
+    TASK_TYPES_FIELD_NUMBER: _builtins.int
+    MAX_TASKS_FIELD_NUMBER: _builtins.int
+    LEASE_SECONDS_FIELD_NUMBER: _builtins.int
+    worker_id: _builtins.str
+    """The worker's id, as in LeaseTasks."""
+    max_tasks: _builtins.int
+    """Most tasks to lease in this call, 0 to 1000; 0 leases none."""
+    lease_seconds: _builtins.float
+    """How long each new lease lasts, as in LeaseTasks."""
+    @_builtins.property
+    def outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskOutcome]:
+        """The outcomes to record; 1000 at most."""
+
+    @_builtins.property
+    def queues(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The queues to lease the next tasks from, as in LeaseTasks."""
+
+    @_builtins.property
+    def task_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The task types the worker has handlers for; needed when max_tasks > 0."""
+
+    def __init__(
+        self,
+        *,
+        worker_id: _builtins.str = ...,
+        outcomes: _abc.Iterable[Global___TaskOutcome] | None = ...,
+        queues: _abc.Iterable[_builtins.str] | None = ...,
+        task_types: _abc.Iterable[_builtins.str] | None = ...,
+        max_tasks: _builtins.int = ...,
+        lease_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease_seconds", b"lease_seconds", "max_tasks", b"max_tasks", "outcomes", b"outcomes", "queues", b"queues", "task_types", b"task_types", "worker_id", b"worker_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FinishTasksRequest: _TypeAlias = FinishTasksRequest  # noqa: Y015
+
+@_typing.final
+class TaskOutcome(_message.Message):
+    """TaskOutcome is how one leased task's attempt ended."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    LEASE_TOKEN_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    FAILURE_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """The task id."""
+    lease_token: _builtins.str
+    """The lease token from LeaseTasks."""
+    @_builtins.property
+    def result(self) -> _struct_pb2.Struct:
+        """The handler's result, a JSON object, as in CompleteTask."""
+
+    @_builtins.property
+    def failure(self) -> Global___TaskFailure:
+        """Why the attempt failed, as in FailTask."""
+
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        lease_token: _builtins.str = ...,
+        result: _struct_pb2.Struct | None = ...,
+        failure: Global___TaskFailure | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "outcome", b"outcome", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "lease_token", b"lease_token", "outcome", b"outcome", "result", b"result", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["result", "failure"]  # noqa: Y015
+    _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
+
+Global___TaskOutcome: _TypeAlias = TaskOutcome  # noqa: Y015
+
+@_typing.final
+class TaskFailure(_message.Message):
+    """TaskFailure is a failed attempt, as FailTaskRequest describes it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ERROR_FIELD_NUMBER: _builtins.int
+    PERMANENT_FIELD_NUMBER: _builtins.int
+    RETRY_AFTER_SECONDS_FIELD_NUMBER: _builtins.int
+    error: _builtins.str
+    """Why the attempt failed, for people; required, kept up to 2000 characters."""
+    permanent: _builtins.bool
+    """Fail the task now, without retries."""
+    retry_after_seconds: _builtins.float
+    """Retry after this many seconds instead of the server's backoff."""
+    def __init__(
+        self,
+        *,
+        error: _builtins.str = ...,
+        permanent: _builtins.bool = ...,
+        retry_after_seconds: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_retry_after_seconds", b"_retry_after_seconds", "retry_after_seconds", b"retry_after_seconds"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_retry_after_seconds", b"_retry_after_seconds", "error", b"error", "permanent", b"permanent", "retry_after_seconds", b"retry_after_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__retry_after_seconds: _TypeAlias = _typing.Literal["retry_after_seconds"]  # noqa: Y015
+    _WhichOneofArgType__retry_after_seconds: _TypeAlias = _typing.Literal["_retry_after_seconds", b"_retry_after_seconds"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__retry_after_seconds) -> _WhichOneofReturnType__retry_after_seconds | None: ...
+
+Global___TaskFailure: _TypeAlias = TaskFailure  # noqa: Y015
+
+@_typing.final
+class FinishTasksResponse(_message.Message):
+    """FinishTasksResponse says which outcomes were refused and holds the new tasks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUSED_FIELD_NUMBER: _builtins.int
+    TASKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def refused(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of the tasks whose outcome was refused: the lease was no longer held
+        or the task is unknown. Nothing changed for them.
+        """
+
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___LeasedTask]:
+        """The newly leased tasks, as LeaseTasks returns them."""
+
+    def __init__(
+        self,
+        *,
+        refused: _abc.Iterable[_builtins.str] | None = ...,
+        tasks: _abc.Iterable[Global___LeasedTask] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["refused", b"refused", "tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FinishTasksResponse: _TypeAlias = FinishTasksResponse  # noqa: Y015
+
+@_typing.final
 class ReleaseTaskRequest(_message.Message):
     """ReleaseTaskRequest names a leased task to hand back."""
 

@@ -65,6 +65,11 @@ class WorkerServiceStub:
                 request_serializer=taskqueue_dot_v1_dot_worker__pb2.FailTaskRequest.SerializeToString,
                 response_deserializer=taskqueue_dot_v1_dot_worker__pb2.FailTaskResponse.FromString,
                 _registered_method=True)
+        self.FinishTasks = channel.unary_unary(
+                '/taskqueue.v1.WorkerService/FinishTasks',
+                request_serializer=taskqueue_dot_v1_dot_worker__pb2.FinishTasksRequest.SerializeToString,
+                response_deserializer=taskqueue_dot_v1_dot_worker__pb2.FinishTasksResponse.FromString,
+                _registered_method=True)
         self.ReleaseTask = channel.unary_unary(
                 '/taskqueue.v1.WorkerService/ReleaseTask',
                 request_serializer=taskqueue_dot_v1_dot_worker__pb2.ReleaseTaskRequest.SerializeToString,
@@ -130,6 +135,17 @@ class WorkerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FinishTasks(self, request, context):
+        """FinishTasks records several attempts' outcomes in one call and, in the same
+        call, leases up to max_tasks more (it never waits): what a busy worker sends
+        instead of a CompleteTask or FailTask per task and a LeaseTasks per freed
+        slot. Outcomes follow the rules of CompleteTask and FailTask; one refused
+        as stale or unknown changes nothing and is listed in `refused`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReleaseTask(self, request, context):
         """ReleaseTask hands a leased task back without spending a retry, for a
         worker that stops before the handler finished.
@@ -174,6 +190,11 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.FailTask,
                     request_deserializer=taskqueue_dot_v1_dot_worker__pb2.FailTaskRequest.FromString,
                     response_serializer=taskqueue_dot_v1_dot_worker__pb2.FailTaskResponse.SerializeToString,
+            ),
+            'FinishTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishTasks,
+                    request_deserializer=taskqueue_dot_v1_dot_worker__pb2.FinishTasksRequest.FromString,
+                    response_serializer=taskqueue_dot_v1_dot_worker__pb2.FinishTasksResponse.SerializeToString,
             ),
             'ReleaseTask': grpc.unary_unary_rpc_method_handler(
                     servicer.ReleaseTask,
@@ -310,6 +331,33 @@ class WorkerService:
             '/taskqueue.v1.WorkerService/FailTask',
             taskqueue_dot_v1_dot_worker__pb2.FailTaskRequest.SerializeToString,
             taskqueue_dot_v1_dot_worker__pb2.FailTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskqueue.v1.WorkerService/FinishTasks',
+            taskqueue_dot_v1_dot_worker__pb2.FinishTasksRequest.SerializeToString,
+            taskqueue_dot_v1_dot_worker__pb2.FinishTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,

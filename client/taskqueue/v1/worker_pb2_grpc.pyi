@@ -61,6 +61,13 @@ class WorkerServiceStub:
     """FailTask records a failed attempt: the task is retried after a backoff
     while its retry budget lasts, and ends FAILED otherwise or when permanent.
     """
+    FinishTasks: _grpc.UnaryUnaryMultiCallable[_worker_pb2.FinishTasksRequest, _worker_pb2.FinishTasksResponse]
+    """FinishTasks records several attempts' outcomes in one call and, in the same
+    call, leases up to max_tasks more (it never waits): what a busy worker sends
+    instead of a CompleteTask or FailTask per task and a LeaseTasks per freed
+    slot. Outcomes follow the rules of CompleteTask and FailTask; one refused
+    as stale or unknown changes nothing and is listed in `refused`.
+    """
     ReleaseTask: _grpc.UnaryUnaryMultiCallable[_worker_pb2.ReleaseTaskRequest, _worker_pb2.ReleaseTaskResponse]
     """ReleaseTask hands a leased task back without spending a retry, for a
     worker that stops before the handler finished.
@@ -102,6 +109,13 @@ class WorkerServiceAsyncStub(WorkerServiceStub):
     FailTask: _aio.UnaryUnaryMultiCallable[_worker_pb2.FailTaskRequest, _worker_pb2.FailTaskResponse]  # type: ignore[assignment]
     """FailTask records a failed attempt: the task is retried after a backoff
     while its retry budget lasts, and ends FAILED otherwise or when permanent.
+    """
+    FinishTasks: _aio.UnaryUnaryMultiCallable[_worker_pb2.FinishTasksRequest, _worker_pb2.FinishTasksResponse]  # type: ignore[assignment]
+    """FinishTasks records several attempts' outcomes in one call and, in the same
+    call, leases up to max_tasks more (it never waits): what a busy worker sends
+    instead of a CompleteTask or FailTask per task and a LeaseTasks per freed
+    slot. Outcomes follow the rules of CompleteTask and FailTask; one refused
+    as stale or unknown changes nothing and is listed in `refused`.
     """
     ReleaseTask: _aio.UnaryUnaryMultiCallable[_worker_pb2.ReleaseTaskRequest, _worker_pb2.ReleaseTaskResponse]  # type: ignore[assignment]
     """ReleaseTask hands a leased task back without spending a retry, for a
@@ -165,6 +179,19 @@ class WorkerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_worker_pb2.FailTaskResponse, _abc.Awaitable[_worker_pb2.FailTaskResponse]]:
         """FailTask records a failed attempt: the task is retried after a backoff
         while its retry budget lasts, and ends FAILED otherwise or when permanent.
+        """
+
+    @_abc_1.abstractmethod
+    def FinishTasks(
+        self,
+        request: _worker_pb2.FinishTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_worker_pb2.FinishTasksResponse, _abc.Awaitable[_worker_pb2.FinishTasksResponse]]:
+        """FinishTasks records several attempts' outcomes in one call and, in the same
+        call, leases up to max_tasks more (it never waits): what a busy worker sends
+        instead of a CompleteTask or FailTask per task and a LeaseTasks per freed
+        slot. Outcomes follow the rules of CompleteTask and FailTask; one refused
+        as stale or unknown changes nothing and is listed in `refused`.
         """
 
     @_abc_1.abstractmethod

@@ -125,9 +125,11 @@ class WorkerEngine(Protocol):
         task_types: Sequence[str],
         count: int,
         worker_id: str,
+        lease_ms: int | None = None,
     ) -> tuple[list[Lease], list[ClaimedTask]]:
-        """`finish`, and claim up to `count` tasks of `queue` (as `claim`): in the same call
-        when some outcomes are of `queue`, else in a call of its own."""
+        """`finish`, and claim up to `count` tasks of `queue` (as `claim`, with leases of
+        `lease_ms`): in the same call when some outcomes are of `queue`, else in a call of its
+        own."""
 
     async def release(self, leases: Sequence[Lease]) -> list[Lease]:
         """Hand unfinished tasks back without spending their retry budget (shutdown);

@@ -92,6 +92,7 @@ class LeasingMixin:
         task_types: Sequence[str],
         count: int,
         worker_id: str,
+        lease_ms: int | None = None,
     ) -> tuple[list[Lease], list[ClaimedTask]]:
         stale: list[Lease] = []
         claimed: list[ClaimedTask] = []
@@ -103,7 +104,8 @@ class LeasingMixin:
             keys = self.keys(group_queue)
             encoded = orjson.dumps([_encode_outcome(o) for o in group])
             # The claim rides with the outcomes of its own queue only (one slot per call).
-            claim = [count, self._lease_ms, worker_id, *task_types] if group_queue == queue else [0]
+            lease = lease_ms or self._lease_ms
+            claim = [count, lease, worker_id, *task_types] if group_queue == queue else [0]
             args = [
                 self.now_ms(),
                 settings.task_ttl_seconds,
@@ -117,7 +119,7 @@ class LeasingMixin:
             stale.extend(group[int(p) - 1].lease for p in positions)
             claimed.extend(_claimed(group_queue, flat))
         if count > 0 and queue not in grouped:
-            claimed = await self.claim(queue, task_types, count, worker_id)
+            claimed = await self.claim(queue, task_types, count, worker_id, lease_ms)
         return stale, claimed
 
     async def release(self, leases: Sequence[Lease]) -> list[Lease]:

@@ -37,6 +37,7 @@ WORKER_METHODS = frozenset(
         "RenewLeases",
         "CompleteTask",
         "FailTask",
+        "FinishTasks",
         "ReleaseTask",
         "ReportProgress",
     )

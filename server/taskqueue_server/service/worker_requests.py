@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
+from google.protobuf import struct_pb2
 from taskqueue.v1 import worker_pb2 as wpb
 
 from ..engine.models import ClaimedTask, Lease, Outcome, WorkerInfo
@@ -136,24 +137,77 @@ def heartbeat_of(request: wpb.RenewLeasesRequest, running: int, lease_ms: int) -
 
 def completion(request: wpb.CompleteTaskRequest, max_bytes: int) -> Outcome:
     lease = lease_of(request.task_id, request.lease_token)
-    encoded = orjson.dumps(struct_to_dict(request.result, "result"))
+    return result_outcome(lease, request.result, max_bytes, "result")
+
+
+def result_outcome(lease: Lease, result: struct_pb2.Struct, max_bytes: int, field: str) -> Outcome:
+    encoded = orjson.dumps(struct_to_dict(result, field))
     if len(encoded) > max_bytes:
-        raise InvalidArgument("result", f"{len(encoded)} bytes as JSON; the limit is {max_bytes}")
+        raise InvalidArgument(field, f"{len(encoded)} bytes as JSON; the limit is {max_bytes}")
     return Outcome(lease, result_json=encoded.decode())
 
 
-def failure_reason(request: wpb.FailTaskRequest) -> str:
-    if not request.error.strip():
-        raise InvalidArgument("error", "say why the attempt failed; an empty error is refused")
-    return request.error[:MAX_ERROR_CHARS]
+def failure_outcome(
+    lease: Lease, failure: wpb.FailTaskRequest | wpb.TaskFailure, prefix: str = ""
+) -> tuple[Outcome, bool]:
+    """The failed attempt, and whether the server's backoff must fill in its delay."""
+    if not failure.error.strip():
+        raise InvalidArgument(
+            prefix + "error", "say why the attempt failed; an empty error is refused"
+        )
+    delay_ms = 0
+    if failure.HasField("retry_after_seconds"):
+        seconds = check_seconds(
+            failure.retry_after_seconds, prefix + "retry_after_seconds", MAX_RETRY_AFTER_SECONDS
+        )
+        delay_ms = int(seconds * 1000)
+    outcome = Outcome(
+        lease,
+        error=failure.error[:MAX_ERROR_CHARS],
+        permanent=failure.permanent,
+        retry_delay_ms=delay_ms,
+    )
+    return outcome, not failure.permanent and not failure.HasField("retry_after_seconds")
 
 
-def retry_after_ms(request: wpb.FailTaskRequest) -> int | None:
-    """The worker's own delay, or None for the server's backoff."""
-    if not request.HasField("retry_after_seconds"):
-        return None
-    seconds = request.retry_after_seconds
-    return int(check_seconds(seconds, "retry_after_seconds", MAX_RETRY_AFTER_SECONDS) * 1000)
+def finish_ask(
+    request: wpb.FinishTasksRequest, max_bytes: int
+) -> tuple[list[tuple[Outcome, bool]], LeaseAsk | None]:
+    """The outcomes (each with "needs the server's backoff") and the next lease, if any."""
+    worker_id = check_worker_id(request.worker_id)
+    if len(request.outcomes) > MAX_TASKS_PER_LEASE:
+        raise InvalidArgument(
+            "outcomes", f"{len(request.outcomes)} outcomes; the limit is {MAX_TASKS_PER_LEASE}"
+        )
+    outcomes = []
+    for index, item in enumerate(request.outcomes):
+        prefix = f"outcomes[{index}]."
+        lease = lease_of(item.task_id, item.lease_token, prefix)
+        kind = item.WhichOneof("outcome")
+        if kind == "result":
+            result = result_outcome(lease, item.result, max_bytes, prefix + "result")
+            outcomes.append((result, False))
+        elif kind == "failure":
+            outcomes.append(failure_outcome(lease, item.failure, prefix + "failure."))
+        else:
+            raise InvalidArgument(prefix[:-1], "set either result or failure")
+    if not 0 <= request.max_tasks <= MAX_TASKS_PER_LEASE:
+        raise InvalidArgument(
+            "max_tasks", f"{request.max_tasks} is out of range; use 0 to {MAX_TASKS_PER_LEASE}"
+        )
+    if request.max_tasks == 0:
+        return outcomes, None
+    if not request.task_types:
+        raise InvalidArgument("task_types", "name at least one task type to lease more tasks")
+    lease_ask = LeaseAsk(
+        worker_id=worker_id,
+        queues=_queues(request.queues, "queues") or ("default",),
+        task_types=_task_types(request.task_types, "task_types"),
+        count=request.max_tasks,
+        lease_ms=check_lease_ms(request.lease_seconds),
+        wait_seconds=0.0,
+    )
+    return outcomes, lease_ask
 
 
 def progress_of(request: wpb.ReportProgressRequest) -> tuple[Lease, int, str]:

@@ -8,6 +8,7 @@ cap and the retry budget live in the engine's scripts, so both kinds of worker o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -102,19 +103,49 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
     ) -> wpb.FailTaskResponse:
         try:
             lease = req.lease_of(request.task_id, request.lease_token)
-            error = req.failure_reason(request)
-            delay_ms = req.retry_after_ms(request)
-            if delay_ms is None and not request.permanent:
-                # The same backoff as the in-process pool, from the attempt the server counted.
-                attempt = (await self._engine().get_task(lease.task_id)).attempts
-                delay_ms = int(retry_delay_seconds(self._retry, attempt) * 1000)
-            outcome = Outcome(
-                lease, error=error, permanent=request.permanent, retry_delay_ms=delay_ms or 0
-            )
+            outcome, backoff = req.failure_outcome(lease, request)
+            if backoff:
+                outcome = await self._with_backoff(self._engine(), outcome)
             await self._finish(outcome)
         except Exception as exc:
             await abort_with(context, exc)
         return wpb.FailTaskResponse()
+
+    async def FinishTasks(
+        self, request: wpb.FinishTasksRequest, context: Context
+    ) -> wpb.FinishTasksResponse:
+        try:
+            items, ask = req.finish_ask(request, self._max_result_bytes)
+            engine = self._engine()
+            refused, outcomes = await self._prepare(engine, items)
+            claimed_ms = int(time.time() * 1000)
+            stale, claimed = await finish_and_lease(engine, outcomes, ask)
+        except Exception as exc:
+            await abort_with(context, exc)
+        expires_ms = claimed_ms + ((ask.lease_ms if ask else None) or self._lease_ms)
+        return wpb.FinishTasksResponse(
+            refused=refused + [lease.task_id for lease in stale],
+            tasks=[req.leased_to_proto(t, expires_ms) for t in claimed],
+        )
+
+    async def _prepare(
+        self, engine: Engine, items: Sequence[tuple[Outcome, bool]]
+    ) -> tuple[list[str], list[Outcome]]:
+        """Fill in the server's backoff where needed; unknown tasks are refused, not sent."""
+        refused: list[str] = []
+        outcomes: list[Outcome] = []
+        for outcome, backoff in items:
+            try:
+                outcomes.append(await self._with_backoff(engine, outcome) if backoff else outcome)
+            except TaskNotFound:
+                refused.append(outcome.lease.task_id)
+        return refused, outcomes
+
+    async def _with_backoff(self, engine: Engine, outcome: Outcome) -> Outcome:
+        """The same backoff as the in-process pool, from the attempt the server counted."""
+        attempt = (await engine.get_task(outcome.lease.task_id)).attempts
+        delay = retry_delay_seconds(self._retry, attempt)
+        return dataclasses.replace(outcome, retry_delay_ms=int(delay * 1000))
 
     async def ReleaseTask(
         self, request: wpb.ReleaseTaskRequest, context: Context
@@ -161,6 +192,18 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
         """Record outcomes in one call; False for each refused (stale) one."""
         stale = set(await self._engine().finish(outcomes))
         return [outcome.lease not in stale for outcome in outcomes]
+
+
+async def finish_and_lease(
+    engine: Engine, outcomes: list[Outcome], ask: req.LeaseAsk | None
+) -> tuple[list[Lease], list[ClaimedTask]]:
+    """Record outcomes and claim the next tasks of the first queue, in one script call when
+    some outcome is of that queue."""
+    if ask is None:
+        return (await engine.finish(outcomes) if outcomes else []), []
+    return await engine.finish_and_claim(
+        outcomes, ask.queues[0], ask.task_types, ask.count, ask.worker_id, ask.lease_ms
+    )
 
 
 async def lease_tasks(
