@@ -54,25 +54,39 @@ def renew(
     return Call("RenewLeases", request, lambda r: r)
 
 
-def complete(task: wpb.LeasedTask, result: Mapping[str, Any]) -> Call[None]:
+def result_outcome(task: wpb.LeasedTask, result: Mapping[str, Any]) -> wpb.TaskOutcome:
+    """A completed attempt; raises ValueError/TypeError for what JSON cannot carry."""
     struct = struct_pb2.Struct()
-    struct.update(result)  # raises ValueError/TypeError for what JSON cannot carry
-    request = wpb.CompleteTaskRequest(
-        task_id=task.task_id, lease_token=task.lease_token, result=struct
-    )
-    return Call("CompleteTask", request, lambda r: None)
+    struct.update(result)
+    return wpb.TaskOutcome(task_id=task.task_id, lease_token=task.lease_token, result=struct)
 
 
-def fail(task: wpb.LeasedTask, failure: Failure) -> Call[None]:
-    request = wpb.FailTaskRequest(
-        task_id=task.task_id,
-        lease_token=task.lease_token,
-        error=failure.error or "failed",
-        permanent=failure.permanent,
-    )
+def failure_outcome(task: wpb.LeasedTask, failure: Failure) -> wpb.TaskOutcome:
+    message = wpb.TaskFailure(error=failure.error or "failed", permanent=failure.permanent)
     if failure.retry_after is not None:
-        request.retry_after_seconds = failure.retry_after
-    return Call("FailTask", request, lambda r: None)
+        message.retry_after_seconds = failure.retry_after
+    return wpb.TaskOutcome(task_id=task.task_id, lease_token=task.lease_token, failure=message)
+
+
+def finish(
+    worker_id: str,
+    outcomes: Sequence[wpb.TaskOutcome],
+    queues: Sequence[str],
+    task_types: Sequence[str],
+    max_tasks: int,
+    lease_seconds: float,
+) -> Call[wpb.FinishTasksResponse]:
+    """Outcomes recorded together, and the next tasks leased in the same call."""
+    request = wpb.FinishTasksRequest(
+        worker_id=worker_id,
+        outcomes=outcomes,
+        queues=queues,
+        task_types=task_types,
+        max_tasks=max_tasks,
+        lease_seconds=lease_seconds,
+    )
+    # Not retried by gRPC: the worker resends the outcomes itself, without a second lease.
+    return Call("FinishTasks", request, lambda r: r, retry_safe=False)
 
 
 def release(task: wpb.LeasedTask) -> Call[None]:
@@ -85,7 +99,3 @@ def progress(task: wpb.LeasedTask, percent: int, message: str) -> Call[None]:
         task_id=task.task_id, lease_token=task.lease_token, progress=percent, message=message
     )
     return Call("ReportProgress", request, lambda r: None)
-
-
-def list_workers() -> Call[list[wpb.WorkerInfo]]:
-    return Call("ListWorkers", wpb.ListWorkersRequest(), lambda r: list(r.workers))

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import grpc
 from taskqueue.v1 import worker_pb2 as wpb
@@ -26,11 +26,12 @@ from . import _worker_calls as calls
 from ._calls import Call
 from ._convert import struct_to_dict
 from ._worker_context import Failure, Handler, TaskContext, failure_of
+from ._worker_outbox import Outbox
 from .errors import ServiceError
 
 log = logging.getLogger("taskqueue_client.worker")
+MAX_BATCH = 500
 
-Out = TypeVar("Out")
 Invoke = Callable[[Call[Any]], Awaitable[Any]]
 # Worth retrying: the server or the network is away for a while.
 TRANSIENT_CODES = frozenset(
@@ -78,6 +79,9 @@ class Runner:
         self.running: dict[str, Running] = {}
         self.fatal: ServiceError | None = None
         self._slot_freed = asyncio.Event()
+        self._handling = 0  # handlers running now; a reported task frees its slot before
+        self._stopping = False
+        self._outbox: Outbox[tuple[wpb.TaskOutcome, Running]] = Outbox(self._send, MAX_BATCH)
         self._executor = ThreadPoolExecutor(spec.concurrency, thread_name_prefix="handler")
 
     async def serve(self, stop: asyncio.Event, grace: Callable[[], float]) -> None:
@@ -85,6 +89,7 @@ class Runner:
         fetch = asyncio.create_task(self._lease_loop(stop), name="lease-tasks")
         duties = [asyncio.create_task(self._renew_loop()), asyncio.create_task(self._guard())]
         await stop.wait()
+        self._stopping = True
         fetch.cancel()
         await asyncio.gather(fetch, return_exceptions=True)
         await self._drain(grace())
@@ -98,8 +103,9 @@ class Runner:
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         spec, failures = self.spec, 0
         while True:
-            free = spec.concurrency - len(self.running)
-            if free <= 0:
+            free = spec.concurrency - self._handling
+            # While outcomes are being sent, their call leases the next tasks (see _send).
+            if free <= 0 or self._outbox.pending:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
@@ -135,18 +141,22 @@ class Runner:
         )
         running = Running(task, ctx, lease_until)
         self.running[task.task_id] = running
+        self._handling += 1
         running.job = asyncio.create_task(self._execute(running), name=f"task-{task.task_id}")
 
     async def _execute(self, running: Running) -> None:
         try:
-            call = await self._outcome_of(running)
-            if call is not None:
-                await self._report(call, running)
+            try:
+                outcome = await self._outcome_of(running)
+            finally:
+                self._handling -= 1
+                self._slot_freed.set()
+            if outcome is not None:
+                await self._outbox.submit((outcome, running))
         finally:
             self.running.pop(running.task.task_id, None)
-            self._slot_freed.set()
 
-    async def _outcome_of(self, running: Running) -> Call[None] | None:
+    async def _outcome_of(self, running: Running) -> wpb.TaskOutcome | None:
         task = running.task
         try:
             result = await self._run_handler(running)
@@ -157,14 +167,15 @@ class Runner:
         except Exception as exc:
             if running.abandoned:
                 return None
-            return calls.fail(task, failure_of(exc, task.timeout_seconds))
+            return calls.failure_outcome(task, failure_of(exc, task.timeout_seconds))
         if running.abandoned:
             return None
         value = result if isinstance(result, dict) else {"result": result}
         try:
-            return calls.complete(task, value)
+            return calls.result_outcome(task, value)
         except (TypeError, ValueError) as exc:
-            return calls.fail(task, Failure(f"handler returned a non-JSON result: {exc}", True))
+            failure = Failure(f"handler returned a non-JSON result: {exc}", permanent=True)
+            return calls.failure_outcome(task, failure)
 
     async def _run_handler(self, running: Running) -> Any:
         task, fn = running.task, self.spec.handlers[running.task.task_type]
@@ -179,19 +190,31 @@ class Runner:
             return await asyncio.wait_for(coro, task.timeout_seconds)
         return await coro
 
-    async def _report(self, call: Call[None], running: Running) -> None:
-        """Send the outcome, retrying while the server is away and the lease may still hold."""
-        delay, loop = 0.1, asyncio.get_running_loop()
+    async def _send(self, batch: list[tuple[wpb.TaskOutcome, Running]]) -> None:
+        """Record outcomes in one FinishTasks call that also leases tasks for the free slots;
+        resend while the server is away and some lease in the batch may still hold."""
+        spec, loop, delay = self.spec, asyncio.get_running_loop(), 0.1
+        want = 0 if self._stopping else max(0, spec.concurrency - self._handling)
+        call = calls.finish(
+            spec.worker_id, [outcome for outcome, _ in batch], spec.queues,
+            sorted(spec.handlers), want, spec.lease_seconds,
+        )  # fmt: skip
+        holds_until = max(running.lease_until for _, running in batch)
         while True:
             try:
-                await self.invoke(call)
-                return
+                reply: wpb.FinishTasksResponse = await self.invoke(call)
+                break
             except ServiceError as exc:
-                if exc.code not in TRANSIENT_CODES or loop.time() > running.lease_until:
-                    log.info("task %s: outcome not recorded: %s", running.task.task_id, exc)
+                if exc.code not in TRANSIENT_CODES or loop.time() > holds_until:
+                    log.warning("%d outcome(s) not recorded: %s", len(batch), exc)
                     return
                 await asyncio.sleep(delay)
                 delay = min(2.0, delay * 2)
+        for task_id in reply.refused:
+            log.info("task %s: outcome refused, its lease had passed on", task_id)
+        for task in reply.tasks:
+            self._launch(task, _local_deadline(task, spec.lease_seconds))
+        self._slot_freed.set()
 
     async def _renew_loop(self) -> None:
         while True:
