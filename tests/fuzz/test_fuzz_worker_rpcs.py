@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue.v1 import taskqueue_pb2_grpc as pb_grpc
+from taskqueue.v1 import worker_pb2 as wpb
 from taskqueue.v1 import worker_pb2_grpc as wpb_grpc
 
 from tests.fuzz.conftest import FuzzServer
@@ -25,7 +26,8 @@ from tests.fuzz.worker_strategies import REMOTE_QUEUE, KnownLeases, worker_calls
 
 Code = grpc.StatusCode
 WORKER_METHODS = (
-    "LeaseTasks", "RenewLeases", "CompleteTask", "FailTask", "ReleaseTask", "ReportProgress",
+    "LeaseTasks", "RenewLeases", "CompleteTask", "FailTask", "FinishTasks", "ReleaseTask",
+    "ReportProgress",
 )  # fmt: skip
 known = KnownLeases()
 outcomes: Counter[tuple[str, str]] = Counter()
@@ -53,6 +55,8 @@ def version_of(channel: grpc.Channel, task_id: str, md: Any) -> int | None:
 
 def named_task(request: Any) -> str | None:
     task_id = getattr(request, "task_id", None)
+    if isinstance(request, wpb.FinishTasksRequest) and request.outcomes:
+        task_id = request.outcomes[0].task_id
     return task_id if task_id and task_id.startswith(f"{REMOTE_QUEUE}-") else None
 
 
@@ -86,7 +90,7 @@ def test_every_worker_rpc_answers_only_documented_codes(
         return
     late = name == "LeaseTasks" and code == Code.DEADLINE_EXCEEDED and request.wait_seconds > 1
     assert code in DOCUMENTED or late, (name, code, details, request)
-    if code == Code.OK and name == "LeaseTasks":
+    if code == Code.OK and name in ("LeaseTasks", "FinishTasks"):
         known.leases.extend((t.task_id, t.lease_token) for t in reply.tasks)
     if code != Code.OK and task_id and before is not None:
         assert version_of(channel, task_id, admin) == before, (name, code, details)

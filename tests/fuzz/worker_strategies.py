@@ -64,6 +64,22 @@ def worker_calls(known: KnownLeases) -> st.SearchStrategy[Call]:
             request.retry_after_seconds = after
         return request
 
+    def outcome(ref: tuple[str, str], result: Any, failure: Any) -> wpb.TaskOutcome:
+        item = wpb.TaskOutcome(task_id=ref[0], lease_token=ref[1])
+        if failure is not None:
+            item.failure.CopyFrom(failure)
+        elif result is not None:
+            item.result.CopyFrom(result)
+        return item
+
+    failures = st.builds(
+        lambda error, permanent, after: wpb.TaskFailure(
+            error=error, permanent=permanent,
+            **({} if after is None else {"retry_after_seconds": after}),
+        ),
+        hostile_text, st.booleans(), st.none() | seconds,
+    )  # fmt: skip
+    outcomes = st.builds(outcome, refs, st.none() | task_data, st.none() | failures)
     heartbeat = st.builds(
         wpb.WorkerHeartbeat, host=hostile_text, queues=queues, task_types=types,
         concurrency=int32, started_at=timestamps(),
@@ -92,6 +108,11 @@ def worker_calls(known: KnownLeases) -> st.SearchStrategy[Call]:
         "FailTask": with_ref(
             fail, error=hostile_text, permanent=st.booleans(),
             retry_after_seconds=st.none() | seconds,
+        ),
+        "FinishTasks": st.builds(
+            wpb.FinishTasksRequest, worker_id=worker_ids, outcomes=st.lists(outcomes, max_size=4),
+            queues=queues, task_types=types, max_tasks=st.one_of(st.integers(0, 3), int32),
+            lease_seconds=leases,
         ),
         "ReleaseTask": with_ref(wpb.ReleaseTaskRequest),
         "ReportProgress": with_ref(
