@@ -85,7 +85,8 @@ class Runner:
         self._executor = ThreadPoolExecutor(spec.concurrency, thread_name_prefix="handler")
 
     async def serve(self, stop: asyncio.Event, grace: Callable[[], float]) -> None:
-        await self._renew()  # the first heartbeat: a refused token or role fails here, at once
+        if not await self._announce(stop):
+            return
         fetch = asyncio.create_task(self._lease_loop(stop), name="lease-tasks")
         duties = [asyncio.create_task(self._renew_loop()), asyncio.create_task(self._guard())]
         await stop.wait()
@@ -99,6 +100,23 @@ class Runner:
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self.fatal is not None:
             raise self.fatal
+
+    async def _announce(self, stop: asyncio.Event) -> bool:
+        """The first heartbeat, retried while the server is away (it may be starting); a
+        refused token or role ends the worker here, at once. False if stopped first."""
+        delay = 0.25
+        while not stop.is_set():
+            try:
+                await self._renew()
+                return True
+            except ServiceError as exc:
+                if exc.code not in TRANSIENT_CODES:
+                    raise
+                log.warning("cannot reach the server yet (%s); retrying", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(5.0, delay * 2)
+        return False
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         spec, failures = self.spec, 0

@@ -35,7 +35,7 @@ from taskqueue.v1 import worker_pb2_grpc as wpb_grpc
 from ._calls import Call
 from ._channel import ChannelOption, ClientSettings, make_credentials
 from ._worker_context import Handler, PermanentError, RetryLater, TaskContext
-from ._worker_run import Runner, Running
+from ._worker_run import Runner
 from .errors import ServiceError, from_rpc_error
 
 log = logging.getLogger("taskqueue_client.worker")
@@ -191,7 +191,6 @@ __all__ = [
     "Handler",
     "PermanentError",
     "RetryLater",
-    "Running",
     "ServiceError",
     "TaskContext",
     "Worker",

@@ -4,13 +4,19 @@ workers cannot cancel, list tasks or list workers."""
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 
 import grpc
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue.v1 import taskqueue_pb2_grpc as pb_grpc
+from taskqueue_client import TaskQueueClient
+from taskqueue_client.worker import Worker
 
+from tests.security.conftest import Pki
 from tests.security.test_auth import DENIED, OK, bearer, code_of
+from tests.security.test_tls import NAME_OVERRIDE, tls_args
+from tests.support.remote_worker import WorkerThread
 from tests.support.server_process import ServerFactory
 from tests.support.worker_driver import WorkerDriver
 
@@ -51,3 +57,41 @@ def test_worker_role_boundaries(servers: ServerFactory, tmp_path: Path) -> None:
         assert code_of(lambda md: admin_view.workers(), ()) == OK
     for driver in (as_worker, as_producer, admin_view):
         driver.close()
+
+
+def test_a_remote_worker_over_mutual_tls_with_a_worker_token(
+    servers: ServerFactory, pki: Pki, tmp_path: Path
+) -> None:
+    token = f"w-{secrets.token_urlsafe(24)}"
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"worker {token}\n")
+    server = servers.start(
+        handlers=[],
+        extra_args=[
+            *tls_args(pki, mutual=True), "--auth-tokens-file", str(tokens),
+            "--accept-unknown-types",
+        ],
+    )  # fmt: skip
+    credentials = grpc.ssl_channel_credentials(pki.ca_pem, pki.client_key, pki.client_chain)
+    target = f"localhost:{server.port}"
+    worker = Worker(target, credentials=credentials, token=token, options=NAME_OVERRIDE)
+    worker.handler("mtls_echo")(lambda data, ctx: {"echo": data})
+    running = WorkerThread(worker)
+    client = TaskQueueClient(target, credentials=credentials, token=token)
+    try:
+        task_id = client.enqueue("mtls_echo", {"over": "mtls"})
+        assert client.wait(task_id, timeout=30) == {"echo": {"over": "mtls"}}
+    finally:
+        running.stop()
+    assert running.error is None
+    # Without a client certificate the handshake fails: the worker keeps trying to announce
+    # itself and never leases a task.
+    plain_tls = Worker(target, root_certificates=pki.ca_pem, token=token, timeout=5)
+    plain_tls.handler("mtls_echo")(lambda data, ctx: {"ran": True})
+    refused = WorkerThread(plain_tls)
+    waiting = client.enqueue("mtls_echo", {})
+    time.sleep(2)
+    refused.stop()
+    assert refused.error is None
+    assert client.get_task(waiting).status.value == "pending"
+    client.close()
