@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from .keys import worker_registry
 from .models import WorkerInfo
-from .redis_errors import unavailable_on_redis_errors
+from .redis_errors import engine_errors_from_redis
 from .scripts import Scripts
 from .settings import EngineSettings
 
@@ -36,17 +36,17 @@ class WorkersMixin:
         beat["last_seen_ms"] = now
         beat["expires"] = now + int(SILENT_LEASES * worker.lease_seconds * 1000)
         registry = worker_registry(self.settings.key_prefix)
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             await self.redis.hset(registry, worker.worker_id, orjson.dumps(beat).decode())  # type: ignore[misc]
 
     async def forget_worker(self, worker_id: str) -> None:
         registry = worker_registry(self.settings.key_prefix)
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             await self.redis.hdel(registry, worker_id)  # type: ignore[misc]
 
     async def list_workers(self) -> list[WorkerInfo]:
         registry = worker_registry(self.settings.key_prefix)
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             beats = await self.scripts.run("workers", [registry], [registry, self.now_ms()])
         workers = [_decode(orjson.loads(beat)) for beat in beats]
         return sorted(workers, key=lambda w: w.worker_id)
