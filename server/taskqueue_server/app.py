@@ -112,7 +112,7 @@ class App:
             self.connected_engine,
             settings.retry,
             settings.engine.lease_seconds,
-            settings.limits.max_task_data_bytes,
+            settings.max_result_bytes,
         )
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(self.worker_servicer, self.server)
         self.health = HealthServicer()

@@ -329,7 +329,7 @@ class CompleteTaskRequest(_message.Message):
     """The lease token from LeaseTasks."""
     @_builtins.property
     def result(self) -> _struct_pb2.Struct:
-        """What the handler returned, a JSON object; 1 MiB at most by default."""
+        """What the handler returned, a JSON object; --max-result-bytes (1 MiB) at most."""
 
     def __init__(
         self,
