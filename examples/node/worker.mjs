@@ -33,6 +33,7 @@ const HANDLERS = {
     return { slept: !ctx.signal.aborted };
   },
   async fleet(data) {
+    await sleep(data.ms || 0); // the work, in the tests' mixed fleet
     return { by: 'node', n: data.n ?? null };
   },
 };

@@ -46,6 +46,7 @@ def record(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
 @handler("fleet")
 def fleet(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
     """The mixed fleet's shared type (the servers run tests/remote/handlers_fleet_server.py)."""
+    time.sleep(float(task_data.get("ms", 0)) / 1000)
     _client.hincrby(key("fleet_runs"), ctx.task_id, 1)
     _client.hincrby(key("fleet_by"), "python", 1)
     return {"by": WHO, "n": task_data.get("n")}

@@ -68,7 +68,8 @@ def run_fleet(factory: ServerFactory, record_url: str, tasks: int, timeout: floa
         wait_until(lambda: len(listed()) == 5, 60, "all 5 workers announced themselves")
         requests = [pb.EnqueueRequest(task_type="fleet") for _ in range(tasks)]
         for n, request in enumerate(requests):
-            request.task_data.update({"n": n})
+            # A few ms of work each, so no kind of worker drains the lot before the others.
+            request.task_data.update({"n": n, "ms": 5})
         started = time.perf_counter()
         ids = set(enqueue_all(api, requests, batch=500))
         drained = lambda: stats_by_type(api).get("fleet", {}).get("completed") == tasks  # noqa: E731
