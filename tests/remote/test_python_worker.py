@@ -164,3 +164,28 @@ def test_a_lease_runs_from_the_claim_not_from_the_start_of_the_long_poll(
         assert records.runs(task.id) == 1
     finally:
         running.stop()
+
+
+def test_a_type_only_remote_workers_serve_is_valid_for_enqueue_everywhere(
+    servers: ServerFactory,
+) -> None:
+    """No --accept-unknown-types: the worker's heartbeat registers its types in the store."""
+    first, second = servers.start(handlers=[]), servers.start(handlers=[])
+    worker = Worker(first.target, lease_seconds=LEASE, poll_seconds=2)
+    worker.handler("only_remote_here")(lambda data, ctx: {"ran": ctx.attempt})
+    running = WorkerThread(worker)
+    other = Driver(second.target)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                task = other.enqueue("only_remote_here", {})
+                break
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT
+                assert time.monotonic() < deadline, "the worker's types were never registered"
+                time.sleep(0.1)
+        assert dict(wait_done(other, task.id).result) == {"ran": 1}
+    finally:
+        other.close()
+        running.stop()

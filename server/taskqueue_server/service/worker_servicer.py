@@ -75,7 +75,10 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
             lease_ms = req.check_lease_ms(request.lease_seconds) or self._lease_ms
             engine = self._engine()
             if request.HasField("heartbeat"):
-                await engine.announce_worker(req.heartbeat_of(request, len(leases), lease_ms))
+                worker = req.heartbeat_of(request, len(leases), lease_ms)
+                await engine.announce_worker(worker)
+                # Its types become valid for Enqueue on every server, as in-process ones are.
+                await engine.register_task_types(worker.task_types)
             expires_ms = int(time.time() * 1000) + lease_ms
             lost = await engine.renew_leases(leases, lease_ms) if leases else []
             cancelled = await _cancelled_among(engine, lost)
@@ -228,22 +231,7 @@ async def lease_tasks(
         if claimed or left <= 0:
             return claimed, claimed_ms
         slice_seconds = max(0.01, min(left, WAIT_SLICE_SECONDS))
-        await _wait_for_any(engine, ask.queues, ask.task_types, slice_seconds)
-
-
-async def _wait_for_any(
-    engine: Engine, queues: Sequence[str], task_types: Sequence[str], seconds: float
-) -> None:
-    if len(queues) == 1:
-        await engine.wait_for_work(queues[0], task_types, seconds)
-        return
-    waits = [asyncio.ensure_future(engine.wait_for_work(q, task_types, seconds)) for q in queues]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in waits:
-            waiting.cancel()
-        await asyncio.gather(*waits, return_exceptions=True)
+        await engine.wait_for_work(ask.queues, ask.task_types, slice_seconds)
 
 
 async def _cancelled_among(engine: Engine, lost: Sequence[Lease]) -> set[str]:
