@@ -45,6 +45,7 @@ from ._cli_parser import (
     EXIT_USAGE,
     build_parser,
 )
+from ._cli_worker import run_worker
 from .client import TaskQueueClient
 from .errors import ServiceError
 from .models import EnqueueOptions, Task, TaskStatus
@@ -205,15 +206,19 @@ _COMMANDS: dict[str, Callable[[TaskQueueClient, argparse.Namespace], int]] = {
 }
 
 
-def _client(args: argparse.Namespace) -> TaskQueueClient:
+def _ca_file(args: argparse.Namespace) -> bytes | None:
     try:
-        ca = args.ca_file.read_bytes() if args.ca_file else None
+        return args.ca_file.read_bytes() if args.ca_file else None
     except OSError as exc:
         raise UsageError(f"cannot read --ca-file: {exc}") from None
+
+
+def _client(args: argparse.Namespace) -> TaskQueueClient:
     timeout = args.timeout if args.timeout > 0 else None
     return TaskQueueClient(
-        args.target, token=args.token, tls=args.tls, root_certificates=ca, timeout=timeout
-    )
+        args.target, token=args.token, tls=args.tls, root_certificates=_ca_file(args),
+        timeout=timeout,
+    )  # fmt: skip
 
 
 def _fail(code: int, message: str) -> int:
@@ -225,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `taskqueue` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "worker":
+            return run_worker(args, _ca_file(args), args.timeout if args.timeout > 0 else None)
         with _client(args) as client:
             return _COMMANDS[args.command](client, args)
     except UsageError as exc:

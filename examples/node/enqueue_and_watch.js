@@ -8,61 +8,14 @@
 // refused the call (the same codes as the Python `taskqueue watch`).
 'use strict';
 
-const path = require('node:path');
 const crypto = require('node:crypto');
 const { parseArgs } = require('node:util');
 const grpc = require('@grpc/grpc-js');
-const protoLoader = require('@grpc/proto-loader');
+const { loadProto, toStruct, fromStruct } = require('./proto.js');
 
-const PROTO_ROOT = path.resolve(__dirname, '..', '..', 'proto');
-
-// google/protobuf/struct.proto and timestamp.proto are not on disk: protobufjs (under
-// proto-loader) has the well-known types built in, so nothing but npm is needed.
 function loadService() {
-  const definition = protoLoader.loadSync('taskqueue/v1/taskqueue.proto', {
-    includeDirs: [PROTO_ROOT],
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true, // sets Value.kind to the name of the field that is present
-  });
-  return grpc.loadPackageDefinition(definition).taskqueue.v1.TaskQueueService;
-}
-
-// Struct <-> plain object: JSON task data travels as google.protobuf.Struct.
-function toValue(value) {
-  if (value === null || value === undefined) return { nullValue: 'NULL_VALUE' };
-  if (typeof value === 'number') return { numberValue: value };
-  if (typeof value === 'string') return { stringValue: value };
-  if (typeof value === 'boolean') return { boolValue: value };
-  if (Array.isArray(value)) return { listValue: { values: value.map(toValue) } };
-  return { structValue: toStruct(value) };
-}
-
-function toStruct(object) {
-  const fields = {};
-  for (const [key, value] of Object.entries(object)) fields[key] = toValue(value);
-  return { fields };
-}
-
-function fromValue(value) {
-  switch (value.kind) {
-    case 'structValue': return fromStruct(value.structValue);
-    case 'listValue': return (value.listValue.values || []).map(fromValue);
-    case 'stringValue': return value.stringValue;
-    case 'numberValue': return value.numberValue;
-    case 'boolValue': return value.boolValue;
-    default: return null;
-  }
-}
-
-function fromStruct(struct) {
-  const object = {};
-  for (const [key, value] of Object.entries((struct && struct.fields) || {})) {
-    object[key] = fromValue(value);
-  }
-  return object;
+  return grpc.loadPackageDefinition(loadProto('taskqueue/v1/taskqueue.proto'))
+    .taskqueue.v1.TaskQueueService;
 }
 
 // Idempotent calls are retried on UNAVAILABLE; Enqueue too, because it carries a key.

@@ -20,7 +20,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from taskqueue.v1 import taskqueue_pb2, taskqueue_pb2_grpc
+from taskqueue.v1 import taskqueue_pb2, taskqueue_pb2_grpc, worker_pb2, worker_pb2_grpc
 
 from .config import ServerSettings, redact_url
 from .engine.api import Engine
@@ -33,6 +33,7 @@ from .service.decoding import DecodeGuard
 from .service.observe import ObserveCalls
 from .service.servicer import TaskQueueServicer
 from .service.tls import listen
+from .service.worker_servicer import WorkerServicer
 from .supervisor import report_ready, supervised
 from .worker.loop import WorkerPool
 from .worker.registry import Registration, load_handler_modules, registered
@@ -42,6 +43,7 @@ log = logging.getLogger("taskqueue_server")
 ready_log = logging.getLogger("taskqueue_server.ready")
 
 SERVICE_NAME = taskqueue_pb2.DESCRIPTOR.services_by_name["TaskQueueService"].full_name
+WORKER_SERVICE_NAME = worker_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_name
 HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -106,10 +108,18 @@ class App:
             None, registrations, settings.limits, max_watch_streams=settings.max_watch_streams
         )
         taskqueue_pb2_grpc.add_TaskQueueServiceServicer_to_server(self.servicer, self.server)
+        self.worker_servicer = WorkerServicer(
+            self.connected_engine,
+            settings.retry,
+            settings.engine.lease_seconds,
+            settings.max_result_bytes,
+        )
+        worker_pb2_grpc.add_WorkerServiceServicer_to_server(self.worker_servicer, self.server)
         self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), self.server
+            (SERVICE_NAME, WORKER_SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME),
+            self.server,
         )
         self.shutdown = _Shutdown()
         auth = self.auth
@@ -121,6 +131,12 @@ class App:
             (lambda token: auth.tokens.role_of(token)) if auth is not None else None,
             settings.security.auth_open_health,
         )
+
+    def connected_engine(self) -> Engine:
+        """The engine, or StoreUnavailable (UNAVAILABLE) until the store first answered."""
+        if self.engine is None:
+            raise StoreUnavailable("not connected yet; the server keeps trying")
+        return self.engine
 
     async def connect(self) -> bool:
         """Open the engine and start the workers; False while the store does not answer."""

@@ -81,4 +81,12 @@ def test_cli_and_type_stubs_are_installed(client_venv: Path) -> None:
         "print((pathlib.Path(taskqueue_client.__file__).parent / 'py.typed').exists())\n"
     )
     stubs = run(client_venv, "-c", probe)
-    assert stubs.stdout.split() == ["taskqueue_pb2.pyi", "taskqueue_pb2_grpc.pyi", "True"]
+    assert stubs.stdout.split() == [
+        "taskqueue_pb2.pyi", "taskqueue_pb2_grpc.pyi", "worker_pb2.pyi", "worker_pb2_grpc.pyi",
+        "True",
+    ]  # fmt: skip
+
+
+def test_the_worker_sdk_needs_neither_redis_nor_the_server(client_venv: Path) -> None:
+    done = run(client_venv, "-c", "from taskqueue_client.worker import Worker; print(Worker)")
+    assert done.returncode == 0 and "Worker" in done.stdout, done.stderr

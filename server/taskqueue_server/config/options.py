@@ -206,8 +206,8 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
         "--auth-tokens-file",
         str,
         None,
-        "file of '<role> <token>' lines, role producer or admin (also TASKQUEUE_AUTH_TOKENS="
-        "'role:token,...'); with neither, auth is off",
+        "file of '<role> <token>' lines, role producer, worker or admin "
+        "(also TASKQUEUE_AUTH_TOKENS='role:token,...'); with neither, auth is off",
     ),
     (
         "--auth-open-health",

@@ -17,6 +17,7 @@ from .models import (
     TaskRecord,
     TaskResult,
     TypeStats,
+    WorkerInfo,
 )
 
 
@@ -74,6 +75,9 @@ class CallerEngine(Protocol):
     async def queues(self) -> list[str]:
         """Every queue that has held a task."""
 
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Every worker whose heartbeat is recent enough, by worker id."""
+
 
 
 class WorkerEngine(Protocol):
@@ -83,9 +87,17 @@ class WorkerEngine(Protocol):
         """Add the types this worker has handlers for to the shared set (idempotent)."""
 
     async def claim(
-        self, queue: str, task_types: Sequence[str], count: int, worker_id: str
+        self,
+        queue: str,
+        task_types: Sequence[str],
+        count: int,
+        worker_id: str,
+        lease_ms: int | None = None,
     ) -> list[ClaimedTask]:
-        """Move up to `count` ready tasks of the given types to PROCESSING under a lease."""
+        """Move up to `count` ready tasks of the given types to PROCESSING under a lease.
+
+        The lease lasts `lease_ms`, or the engine's lease_seconds when None.
+        """
 
     async def wait_for_work(
         self, queues: Sequence[str], task_types: Sequence[str], seconds: float
@@ -97,8 +109,11 @@ class WorkerEngine(Protocol):
         """The queues among `queues` woken since the last look, without blocking (a busy
         worker's way to notice work in queues it found empty)."""
 
-    async def renew_leases(self, leases: Sequence[Lease]) -> list[Lease]:
-        """Extend leases in one call; returns the ones that were lost (cancelled, expired)."""
+    async def renew_leases(
+        self, leases: Sequence[Lease], lease_ms: int | None = None
+    ) -> list[Lease]:
+        """Extend leases (by `lease_ms`, else the engine's lease) in one call; returns the
+        ones that were lost (cancelled, expired)."""
 
     async def finish(self, outcomes: Sequence[Outcome]) -> list[Lease]:
         """Record completed and failed attempts in one call; returns the refused (stale) ones."""
@@ -110,12 +125,15 @@ class WorkerEngine(Protocol):
         task_types: Sequence[str],
         count: int,
         worker_id: str,
+        lease_ms: int | None = None,
     ) -> tuple[list[Lease], list[ClaimedTask]]:
-        """`finish`, and claim up to `count` tasks of `queue` (as `claim`): in the same call
-        when some outcomes are of `queue`, else in a call of its own."""
+        """`finish`, and claim up to `count` tasks of `queue` (as `claim`, with leases of
+        `lease_ms`): in the same call when some outcomes are of `queue`, else in a call of its
+        own."""
 
-    async def release(self, leases: Sequence[Lease]) -> None:
-        """Hand unfinished tasks back without spending their retry budget (shutdown)."""
+    async def release(self, leases: Sequence[Lease]) -> list[Lease]:
+        """Hand unfinished tasks back without spending their retry budget (shutdown);
+        returns the leases no longer held, which changed nothing."""
 
     async def report_progress(self, lease: Lease, progress: int, message: str) -> None:
         """Store progress on the task and publish it to watchers."""
@@ -126,6 +144,12 @@ class WorkerEngine(Protocol):
         One missed while the connection was down is caught by the next lease renewal,
         which reports cancelled tasks as lost.
         """
+
+    async def announce_worker(self, worker: WorkerInfo) -> None:
+        """Record a worker's heartbeat; it is listed for 3 of its lease periods after."""
+
+    async def forget_worker(self, worker_id: str) -> None:
+        """Drop a stopping worker from the list at once."""
 
     async def run_due(self, queue: str) -> float:
         """Promote due scheduled/retrying tasks, reclaim expired leases, trim expired entries.

@@ -102,3 +102,11 @@ def task_type_registry(prefix: str) -> str:
 def queue_registry(prefix: str) -> str:
     """A set of every queue that has held a task (for Stats across queues)."""
     return f"{prefix}:queues"
+
+
+def worker_registry(prefix: str) -> str:
+    """A hash of live workers: worker id -> its last heartbeat (JSON).
+
+    Its own hash tag, so the listing script touches one Redis Cluster slot.
+    """
+    return f"{prefix}:{{workers}}:seen"

@@ -41,9 +41,14 @@ class LeasingMixin:
         raise NotImplementedError
 
     async def claim(
-        self, queue: str, task_types: Sequence[str], count: int, worker_id: str
+        self,
+        queue: str,
+        task_types: Sequence[str],
+        count: int,
+        worker_id: str,
+        lease_ms: int | None = None,
     ) -> list[ClaimedTask]:
-        args = [self.now_ms(), self._lease_ms, count, worker_id, *task_types]
+        args = [self.now_ms(), lease_ms or self._lease_ms, count, worker_id, *task_types]
         return _claimed(queue, await self.run("claim", queue, [self.keys(queue).lease], args))
 
     async def wait_for_work(
@@ -66,10 +71,12 @@ class LeasingMixin:
                 popped = await pipe.execute()
         return list(dict.fromkeys(q for (q, _), hit in zip(wake_keys, popped, strict=True) if hit))
 
-    async def renew_leases(self, leases: Sequence[Lease]) -> list[Lease]:
+    async def renew_leases(
+        self, leases: Sequence[Lease], lease_ms: int | None = None
+    ) -> list[Lease]:
         lost: list[Lease] = []
         for queue, group in _by_queue(leases).items():
-            args = [self.now_ms(), self._lease_ms, *_lease_args(group)]
+            args = [self.now_ms(), lease_ms or self._lease_ms, *_lease_args(group)]
             positions = await self.run("renew", queue, [self.keys(queue).lease], args)
             lost.extend(group[int(p) - 1] for p in positions)
         return lost
@@ -85,6 +92,7 @@ class LeasingMixin:
         task_types: Sequence[str],
         count: int,
         worker_id: str,
+        lease_ms: int | None = None,
     ) -> tuple[list[Lease], list[ClaimedTask]]:
         stale: list[Lease] = []
         claimed: list[ClaimedTask] = []
@@ -96,7 +104,8 @@ class LeasingMixin:
             keys = self.keys(group_queue)
             encoded = orjson.dumps([_encode_outcome(o) for o in group])
             # The claim rides with the outcomes of its own queue only (one slot per call).
-            claim = [count, self._lease_ms, worker_id, *task_types] if group_queue == queue else [0]
+            lease = lease_ms or self._lease_ms
+            claim = [count, lease, worker_id, *task_types] if group_queue == queue else [0]
             args = [
                 self.now_ms(),
                 settings.task_ttl_seconds,
@@ -110,14 +119,17 @@ class LeasingMixin:
             stale.extend(group[int(p) - 1].lease for p in positions)
             claimed.extend(_claimed(group_queue, flat))
         if count > 0 and queue not in grouped:
-            claimed = await self.claim(queue, task_types, count, worker_id)
+            claimed = await self.claim(queue, task_types, count, worker_id, lease_ms)
         return stale, claimed
 
-    async def release(self, leases: Sequence[Lease]) -> None:
+    async def release(self, leases: Sequence[Lease]) -> list[Lease]:
+        stale: list[Lease] = []
         for queue, group in _by_queue(leases).items():
-            await self.run(
+            positions = await self.run(
                 "release", queue, [self.keys(queue).lease], [self.now_ms(), *_lease_args(group)]
             )
+            stale.extend(group[int(p) - 1] for p in positions)
+        return stale
 
     async def report_progress(self, lease: Lease, progress: int, message: str) -> None:
         queue = queue_of(lease.task_id)

@@ -166,3 +166,23 @@ class TypeCounts:
     """Counts of one task type by status."""
 
     counts: Mapping[Status, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker as its last heartbeat described it; times are Unix milliseconds.
+
+    It stays listed until `last_seen_ms + 3 * lease_seconds`: three missed heartbeat
+    periods of its own lease mean it is gone.
+    """
+
+    worker_id: str
+    host: str
+    queues: tuple[str, ...]
+    task_types: tuple[str, ...]
+    concurrency: int
+    running: int
+    started_at_ms: int
+    lease_seconds: float
+    in_process: bool
+    last_seen_ms: int = 0

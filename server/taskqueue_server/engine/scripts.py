@@ -21,6 +21,7 @@ SCRIPT_NAMES = (
     "cancel",
     "retry",
     "due",
+    "workers",
 )
 REASONS = frozenset(reason.value for reason in Reason)
 

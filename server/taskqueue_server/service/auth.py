@@ -2,9 +2,11 @@
 
 A call carries "authorization: Bearer <token>". The token is compared against every
 configured token in constant time, so neither timing nor the order of the table tells a
-caller how close a guess was. `producer` may enqueue and read tasks by id; `admin` may do
-everything. Health and reflection are open unless `auth_open_health` is off, in which case
-any valid token opens them. Nothing here logs a token or the header that carried it.
+caller how close a guess was. `producer` may enqueue and read tasks by id; `worker` may do
+that too and lease, renew and report tasks (WorkerService), but not cancel, retry, list or
+list workers; `admin` may do everything. Health and reflection are open unless
+`auth_open_health` is off, in which case any valid token opens them. Nothing here logs a
+token or the header that carried it.
 """
 
 from __future__ import annotations
@@ -27,9 +29,23 @@ _SERVICE = "/taskqueue.v1.TaskQueueService/"
 PRODUCER_METHODS = frozenset(
     _SERVICE + name for name in ("Enqueue", "EnqueueBatch", "GetTask", "GetResult", "WatchTask")
 )
+_WORKER_SERVICE = "/taskqueue.v1.WorkerService/"
+WORKER_METHODS = frozenset(
+    _WORKER_SERVICE + name
+    for name in (
+        "LeaseTasks",
+        "RenewLeases",
+        "CompleteTask",
+        "FailTask",
+        "FinishTasks",
+        "ReleaseTask",
+        "ReportProgress",
+    )
+)
 # Health and reflection: what load balancers and grpcurl need before they hold any token.
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-_ROLE_RANK = {"producer": 1, "admin": 2}
+# Each role may do what the ones below it may (a worker's handlers enqueue follow-up work).
+_ROLE_RANK = {"producer": 1, "worker": 2, "admin": 3}
 
 
 
@@ -42,6 +58,8 @@ def required_role(method: str, open_health: bool) -> str | None:
         return None if open_health else ""
     if method in PRODUCER_METHODS:
         return "producer"
+    if method in WORKER_METHODS:
+        return "worker"
     return "admin"  # every other RPC, including ones added later, until listed above
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +23,9 @@ from dataclasses import dataclass, field
 from ..engine.api import WorkerEngine
 from ..engine.coalesce import Coalescer
 from ..engine.errors import EngineError
-from ..engine.models import ClaimedTask, Lease, Outcome
+from ..engine.models import ClaimedTask, Lease, Outcome, WorkerInfo
 from ..engine.settings import RetryPolicy
+from .announce import announce_forever
 from .context import TaskContext
 from .execute import HANDLER_THREAD_PREFIX, failure, run_handler, success
 from .registry import Registration
@@ -80,6 +82,7 @@ class WorkerPool:
         self._finisher: Coalescer[Outcome, bool] = Coalescer(self._record, MAX_FINISH_BATCH)
         self._types = sorted(self.registrations)
         self._rotation = Rotation(self.engine, self.queues, self._types)
+        self._started_ms = int(time.time() * 1000)
 
     async def start(self) -> None:
         """Start claiming, renewing, listening for cancellations and running timers."""
@@ -93,6 +96,8 @@ class WorkerPool:
             self._duties.append(spawn(timers, name=f"timers-{queue}"))
         self._duties.append(spawn(self._renew_loop(), name="renew-leases"))
         self._duties.append(spawn(self._lease_guard(), name="lease-guard"))
+        heartbeat = announce_forever(self.engine, self.describe, self.lease_seconds / 3)
+        self._duties.append(spawn(heartbeat, name="heartbeat"))
 
     async def stop(self, grace_seconds: float) -> None:
         """Stop claiming; let running handlers finish within the grace, hand back the rest,
@@ -115,6 +120,8 @@ class WorkerPool:
         for duty in self._duties:
             duty.cancel()
         await asyncio.wait(self._duties, timeout=5)
+        with contextlib.suppress(EngineError):
+            await self.engine.forget_worker(self.worker_id)
         # Every handler has returned by now: this only lets the idle threads go, so none is
         # left for handler_threads_alive() to see.
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -122,6 +129,20 @@ class WorkerPool:
     @property
     def running_count(self) -> int:
         return len(self._running)
+
+    def describe(self) -> WorkerInfo:
+        """This pool as ListWorkers shows it."""
+        return WorkerInfo(
+            worker_id=self.worker_id,
+            host=socket.gethostname(),
+            queues=tuple(self.queues),
+            task_types=tuple(self._types),
+            concurrency=self.concurrency,
+            running=len(self._running),
+            started_at_ms=self._started_ms,
+            lease_seconds=self.lease_seconds,
+            in_process=True,
+        )
 
     def _free_slots(self) -> int:
         return 0 if self._stopping else self.concurrency - self._busy - self._reserved
