@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import orjson
 from redis.asyncio import Redis
@@ -20,6 +20,7 @@ from .redis_errors import engine_errors_from_redis
 from .settings import EngineSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DUE_BATCH = 1000
 
@@ -155,26 +156,40 @@ class LeasingMixin:
     @contextlib.asynccontextmanager
     async def cancel_signals(self, queue: str) -> AsyncIterator[AsyncIterator[str]]:
         async with self.hub.subscribe(self.keys(queue).cancel_channel) as subscription:
-            yield _task_ids(subscription)
+            yield _Signals(subscription, _task_id)
 
     @contextlib.asynccontextmanager
     async def schedule_signals(self, queue: str) -> AsyncIterator[AsyncIterator[float]]:
         async with self.hub.subscribe(self.keys(queue).timer_channel) as subscription:
-            yield _due_times(subscription)
+            yield _Signals(subscription, _due_time)
 
 
-async def _task_ids(subscription: Subscription) -> AsyncIterator[str]:
-    while True:
-        payload = await subscription.queue.get()
-        if payload not in (GAP, OVERFLOW):
-            yield payload.decode(errors="replace")
+class _Signals(Generic[T]):
+    """Decoded messages of one subscription, as an async iterator that outlives a cancelled
+    wait: an async generator is closed by the first cancellation thrown into it (as
+    `asyncio.timeout` around a wait does), after which every later wait would end at once."""
+
+    def __init__(self, subscription: Subscription, decode: Callable[[bytes], T | None]) -> None:
+        self._subscription = subscription
+        self._decode = decode
+
+    def __aiter__(self) -> _Signals[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        while True:
+            value = self._decode(await self._subscription.queue.get())
+            if value is not None:
+                return value
 
 
-async def _due_times(subscription: Subscription) -> AsyncIterator[float]:
-    while True:
-        payload = await subscription.queue.get()
-        # A marker means announcements were lost: 0.0 is "due now", so timers re-check.
-        yield int(payload) / 1000 if payload.isdigit() else 0.0
+def _task_id(payload: bytes) -> str | None:
+    return None if payload in (GAP, OVERFLOW) else payload.decode(errors="replace")
+
+
+def _due_time(payload: bytes) -> float:
+    # A marker means announcements were lost: 0.0 is "due now", so timers re-check.
+    return int(payload) / 1000 if payload.isdigit() else 0.0
 
 
 def _claimed(queue: str, flat: list[Any]) -> list[ClaimedTask]:
