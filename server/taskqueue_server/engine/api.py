@@ -18,6 +18,7 @@ from .models import (
     TaskResult,
     TypeStats,
 )
+from .schedule_api import ScheduleEngine
 
 
 class TaskWatch(Protocol):
@@ -141,7 +142,7 @@ class WorkerEngine(Protocol):
         """Milliseconds since the epoch on the store's clock, which every due time uses."""
 
 
-class Engine(CallerEngine, WorkerEngine, Protocol):
+class Engine(CallerEngine, WorkerEngine, ScheduleEngine, Protocol):
     """Both sides, plus the connection itself; what the wiring in app.py holds."""
 
     # What holds the tasks when no Redis URL was given ("" with one), for the ready line.

@@ -21,6 +21,10 @@ SCRIPT_NAMES = (
     "cancel",
     "retry",
     "due",
+    "schedule_save",
+    "schedule_pause",
+    "schedule_delete",
+    "schedule_fire",
 )
 REASONS = frozenset(reason.value for reason in Reason)
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from . import leasing, listing, watching
+from . import leasing, listing, schedules, watching
 from .clock import RedisClock
 from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
@@ -39,7 +39,9 @@ _STATUS = {status.value.encode(): status for status in Status}
 DUE_BATCH = 1000
 
 
-class RedisEngine(leasing.LeasingMixin, listing.ListingMixin, watching.WatchingMixin):
+class RedisEngine(
+    leasing.LeasingMixin, listing.ListingMixin, watching.WatchingMixin, schedules.SchedulesMixin
+):
     """Implements engine.api.Engine on a redis.asyncio client (real Redis or fakeredis)."""
 
     def __init__(

@@ -1,0 +1,37 @@
+"""The scheduler duty: fire due schedule ticks, sleeping until the earliest next run.
+
+Every server runs one; the fire script lets exactly one of them enqueue each tick, and a
+tick stays due until one does, so any server may die at any point. A created, changed or
+resumed schedule is announced, which ends the sleep early; the sleep is capped
+(engine.schedules.MAX_SLEEP_SECONDS) in case an announcement was missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from ..engine.errors import EngineError
+from ..engine.schedule_api import ScheduleEngine
+
+log = logging.getLogger(__name__)
+
+
+async def run_scheduler(engine: ScheduleEngine) -> None:
+    while True:
+        try:
+            async with engine.schedule_changes() as changes:
+                while True:
+                    delay = await engine.fire_due_schedules()
+                    await _sleep_until_change(changes, delay)
+        except EngineError as exc:
+            log.warning("scheduler paused (%s); retrying", exc.message)
+            await asyncio.sleep(1.0)
+
+
+async def _sleep_until_change(changes: AsyncIterator[None], delay: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(delay):
+            await anext(changes)
