@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -38,5 +38,6 @@ class ScheduleEngine(Protocol):
     async def fire_due_schedules(self) -> float:
         """Fire every due tick (each exactly once across servers); seconds until the next."""
 
-    def schedule_changes(self) -> AbstractAsyncContextManager[AsyncIterator[None]]:
-        """An item whenever a schedule was created, changed or resumed on any server."""
+    def schedule_changes(self) -> AbstractAsyncContextManager[Callable[[], Awaitable[None]]]:
+        """A wait (call and await it, again and again) that ends when a schedule was
+        created, changed or resumed on any server, or announcements may have been lost."""

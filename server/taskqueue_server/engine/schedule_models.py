@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .errors import EngineError, ErrorCode
+from .ids import check_queue
 from .models import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, JsonObject
-from .ticks import MAX_COUNTED_MISSES, MISFIRE_GRACE_MS, next_cron_tick, next_interval_tick
+from .ticks import (
+    MAX_COUNTED_MISSES,
+    MISFIRE_GRACE_MS,
+    check_cron,
+    next_cron_tick,
+    next_interval_tick,
+)
 
 
 class MissedRunPolicy(StrEnum):
@@ -124,3 +133,34 @@ def plan_firing(spec: ScheduleSpec, tick_ms: int, now_ms: int) -> Firing:
     if spec.missed_run_policy is MissedRunPolicy.CATCH_UP_ONCE:
         return Firing(latest, missed - 1, upcoming)
     return Firing(None, missed, upcoming)
+
+
+SCHEDULE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+
+
+def check_schedule_id(schedule_id: str) -> str:
+    if not SCHEDULE_ID_PATTERN.fullmatch(schedule_id):
+        raise EngineError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"schedule_id: {schedule_id[:80]!r} is not a schedule id "
+            "(1-128 of A-Z a-z 0-9 _ . : -)",
+        )
+    return schedule_id
+
+
+def check_spec(spec: ScheduleSpec) -> ScheduleSpec:
+    """INVALID_ARGUMENT naming the field unless the definition can run."""
+    check_schedule_id(spec.schedule_id)
+    check_queue(spec.queue)
+    if bool(spec.cron) == bool(spec.interval_ms):
+        problem = "both are set" if spec.cron else "neither is set"
+        raise EngineError(
+            ErrorCode.INVALID_ARGUMENT, f"cron, interval: give exactly one ({problem})"
+        )
+    if spec.cron:
+        check_cron(spec.cron, spec.time_zone)
+    elif spec.interval_ms < 0:
+        raise EngineError(
+            ErrorCode.INVALID_ARGUMENT, f"interval: {spec.interval_ms} ms is not positive"
+        )
+    return spec

@@ -10,8 +10,7 @@ from, so one server fires each tick and a tick stays due until some server does.
 from __future__ import annotations
 
 import contextlib
-import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -23,41 +22,18 @@ from .events import EventHub
 from .ids import check_queue, new_task_ids
 from .keys import QueueKeys, schedule_queues, schedules_changed
 from .redis_errors import unavailable_on_redis_errors
-from .schedule_models import Firing, Schedule, ScheduleSpec, plan_firing
+from .schedule_models import (
+    Firing,
+    Schedule,
+    ScheduleSpec,
+    check_schedule_id,
+    check_spec,
+    plan_firing,
+)
 from .settings import EngineSettings
-from .ticks import check_cron
 
-SCHEDULE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 FIRE_BATCH = 100  # due schedules read per queue per pass
 MAX_SLEEP_SECONDS = 60.0  # a changed schedule is announced; this bounds a missed announcement
-
-
-def check_schedule_id(schedule_id: str) -> str:
-    if not SCHEDULE_ID_PATTERN.fullmatch(schedule_id):
-        raise EngineError(
-            ErrorCode.INVALID_ARGUMENT,
-            f"schedule_id: {schedule_id[:80]!r} is not a schedule id "
-            "(1-128 of A-Z a-z 0-9 _ . : -)",
-        )
-    return schedule_id
-
-
-def check_spec(spec: ScheduleSpec) -> ScheduleSpec:
-    """INVALID_ARGUMENT naming the field unless the definition can run."""
-    check_schedule_id(spec.schedule_id)
-    check_queue(spec.queue)
-    if bool(spec.cron) == bool(spec.interval_ms):
-        problem = "both are set" if spec.cron else "neither is set"
-        raise EngineError(
-            ErrorCode.INVALID_ARGUMENT, f"cron, interval: give exactly one ({problem})"
-        )
-    if spec.cron:
-        check_cron(spec.cron, spec.time_zone)
-    elif spec.interval_ms < 0:
-        raise EngineError(
-            ErrorCode.INVALID_ARGUMENT, f"interval: {spec.interval_ms} ms is not positive"
-        )
-    return spec
 
 
 class SchedulesMixin:
@@ -224,16 +200,16 @@ class SchedulesMixin:
         return int(reply[0]) == 1
 
     @contextlib.asynccontextmanager
-    async def schedule_changes(self) -> AsyncIterator[AsyncIterator[None]]:
-        """One item each time a schedule was created, changed or resumed on any server."""
+    async def schedule_changes(self) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """A wait that ends when a schedule was created, changed or resumed on any server."""
         async with self.hub.subscribe(schedules_changed(self.settings.key_prefix)) as sub:
 
-            async def changes() -> AsyncIterator[None]:
-                while True:
-                    await sub.queue.get()
-                    yield None
+            async def changed() -> None:
+                # A plain await, not an async generator: a timeout cancelling it must leave
+                # the subscription usable for the next wait.
+                await sub.queue.get()
 
-            yield changes()
+            yield changed
 
     async def _announce_schedules(self) -> None:
         with unavailable_on_redis_errors():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 
 from ..engine.errors import EngineError
 from ..engine.schedule_api import ScheduleEngine
@@ -22,16 +22,16 @@ log = logging.getLogger(__name__)
 async def run_scheduler(engine: ScheduleEngine) -> None:
     while True:
         try:
-            async with engine.schedule_changes() as changes:
+            async with engine.schedule_changes() as changed:
                 while True:
                     delay = await engine.fire_due_schedules()
-                    await _sleep_until_change(changes, delay)
+                    await _sleep_until_change(changed, delay)
         except EngineError as exc:
             log.warning("scheduler paused (%s); retrying", exc.message)
             await asyncio.sleep(1.0)
 
 
-async def _sleep_until_change(changes: AsyncIterator[None], delay: float) -> None:
+async def _sleep_until_change(changed: Callable[[], Awaitable[None]], delay: float) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(delay):
-            await anext(changes)
+            await changed()
