@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ._schedule_cli import add_schedule_commands
 from .models import KNOWN_STATUSES
 
 DEFAULT_TARGET = "localhost:50051"
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--status", choices=[s.value for s in KNOWN_STATUSES])
     listing.add_argument("--task-type", help="only this task type")
     listing.add_argument("--limit", type=int, default=50, help="at most this many; 0 for all")
+    add_schedule_commands(commands, flags)
     return parser
 
 

@@ -102,3 +102,24 @@ def test_pause_resume_and_delete(three: list[ServerProcess]) -> None:
     count = len(one.ticks())
     time.sleep(2.5)
     assert len(one.ticks()) == count
+
+
+def test_bad_definitions_are_refused_naming_the_field_and_store_nothing(
+    servers: ServerFactory,
+) -> None:
+    schedules = Schedules(servers.start())
+    for trigger, field in (
+        ({"cron": "0 9 * * mon-fri extra"}, "schedule.cron"),
+        ({"cron": "0 9 * * *", "time_zone": "Europe/Nowhere"}, "schedule.time_zone"),
+        ({"interval_seconds": -2}, "schedule.interval_seconds"),
+    ):
+        schedule = spb.Schedule(
+            schedule_id="bad", queue=QUEUE, task=spb.TaskTemplate(task_type="echo"), **trigger
+        )
+        error = rpc_error(
+            schedules.stub.CreateSchedule, spb.CreateScheduleRequest(schedule=schedule), timeout=10
+        )
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.details().startswith(field + ":"), error.details()
+    listed = schedules.stub.ListSchedules(spb.ListSchedulesRequest(queue=QUEUE), timeout=10)
+    assert list(listed.schedules) == []
