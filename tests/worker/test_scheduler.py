@@ -67,3 +67,22 @@ async def test_a_changed_schedule_wakes_the_duty_early(
         await asyncio.sleep(0.2)
     page = await engine.list_tasks("default")
     assert [t.schedule_id for t in page.tasks] == ["hourly"]
+
+
+@pytest.mark.parametrize("engine", ["embedded"], indirect=True)
+async def test_the_duty_outlives_an_unexpected_error(engine: RedisEngine, clock: FakeClock) -> None:
+    await engine.create_schedule(every(60, "minutely"))
+    clock.advance(60)
+    fire = engine.fire_due_schedules
+    failures = [RuntimeError("a bug")]
+
+    async def fails_once() -> float:
+        if failures:
+            raise failures.pop()
+        return await fire()
+
+    engine.fire_due_schedules = fails_once  # type: ignore[method-assign]
+    async with duty(engine), asyncio.timeout(10):
+        while not (await engine.list_tasks("default")).tasks:
+            await asyncio.sleep(0.05)
+    assert not failures

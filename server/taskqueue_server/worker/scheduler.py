@@ -17,6 +17,7 @@ from ..engine.errors import EngineError
 from ..engine.schedule_api import ScheduleEngine
 
 log = logging.getLogger(__name__)
+_RETRY_SECONDS = 1.0
 
 
 async def run_scheduler(engine: ScheduleEngine) -> None:
@@ -28,7 +29,11 @@ async def run_scheduler(engine: ScheduleEngine) -> None:
                     await _sleep_until_change(changed, delay)
         except EngineError as exc:
             log.warning("scheduler paused (%s); retrying", exc.message)
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(_RETRY_SECONDS)
+        except Exception:
+            # A bug must not end the duty for good: the ticks would wait for another server.
+            log.exception("scheduler failed; retrying in %.0f s", _RETRY_SECONDS)
+            await asyncio.sleep(_RETRY_SECONDS)
 
 
 async def _sleep_until_change(changed: Callable[[], Awaitable[None]], delay: float) -> None:
