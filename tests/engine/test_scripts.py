@@ -80,9 +80,6 @@ async def test_lua_and_python_spell_every_key_alike(engine: RedisEngine) -> None
         "EXPIRY_KEY": keys.expiry,
         "TIMER_CHANNEL": keys.timer_channel,
         "CANCEL_CHANNEL": keys.cancel_channel,
-        "schedule_key('x')": keys.schedule("x"),
-        "SCHEDULES_DUE_KEY": keys.schedules_due,
-        "SCHEDULES_ALL_KEY": keys.schedules_all,
     }
     lib = resources.files("taskqueue_server.engine").joinpath("scripts/_lib.lua").read_text()
     probe = lib + "\nreturn {" + ", ".join(expected) + "}"

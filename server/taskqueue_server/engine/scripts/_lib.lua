@@ -25,7 +25,6 @@ local function status_key(status) return P .. 's:' .. status end
 local function deps_key(id) return P .. 'deps:' .. id end
 local function idem_key(idem) return P .. 'idem:' .. idem end
 local function events_channel(id) return P .. 'ev:' .. id end
-local function schedule_key(id) return P .. 'sch:' .. id end
 local SCHEDULED_KEY = P .. 'sched'
 local ALL_TASKS_KEY = P .. 'all'
 local COUNTS_KEY = P .. 'count'
@@ -34,8 +33,6 @@ local LIVE_KEY = P .. 'live'
 local EXPIRY_KEY = P .. 'expiry'
 local TIMER_CHANNEL = P .. 'timer'
 local CANCEL_CHANNEL = P .. 'cancel'
-local SCHEDULES_DUE_KEY = P .. 'schdue'
-local SCHEDULES_ALL_KEY = P .. 'schall'
 
 -- Lower score runs first: priority descending, then sequence (enqueue order) ascending.
 -- (1000 - priority) * 2^42 + seq stays below 2^53, so a double holds it exactly.
