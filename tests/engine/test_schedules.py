@@ -152,7 +152,7 @@ async def test_an_id_is_created_once(engine: RedisEngine) -> None:
     await engine.create_schedule(every(60))
     with pytest.raises(EngineError) as refused:
         await engine.create_schedule(every(30))
-    assert refused.value.code is ErrorCode.FAILED_PRECONDITION
+    assert refused.value.code is ErrorCode.ALREADY_EXISTS
     assert (await engine.get_schedule("default", "report")).spec.interval_ms == 60_000
 
 

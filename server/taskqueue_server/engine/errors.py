@@ -18,6 +18,7 @@ class ErrorCode(IntEnum):
     STALE_LEASE = 4
     RESOURCE_EXHAUSTED = 5
     UNAVAILABLE = 6
+    ALREADY_EXISTS = 7
 
 
 class Reason(StrEnum):

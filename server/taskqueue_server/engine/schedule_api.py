@@ -13,7 +13,7 @@ class ScheduleEngine(Protocol):
     """Schedule definitions and their firing. Refusals raise `EngineError`."""
 
     async def create_schedule(self, spec: ScheduleSpec) -> Schedule:
-        """Store a new schedule; FAILED_PRECONDITION when its id is taken in its queue."""
+        """Store a new schedule; ALREADY_EXISTS when its id is taken in its queue."""
 
     async def get_schedule(self, queue: str, schedule_id: str) -> Schedule:
         """The schedule with its run history; NOT_FOUND when unknown."""

@@ -3,12 +3,12 @@
 -- KEYS[1]  <P>sch:<id>, KEYS[2] <P>schdue, KEYS[3] <P>schall
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] schedule id, ARGV[4] 'create' or 'update',
 -- ARGV[5]  the definition as JSON, ARGV[6] its next run (ms), computed by the caller
--- Returns the schedule hash (flat field/value list); refuses with FAILED_PRECONDITION (3)
--- to create an id that exists and NOT_FOUND (1) to update one that does not.
+-- Returns the schedule hash (flat field/value list); refuses with ALREADY_EXISTS (7) to
+-- create an id that exists and NOT_FOUND (1) to update one that does not.
 local now, id, mode = ARGV[2], ARGV[3], ARGV[4]
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 if mode == 'create' and exists then
-  return fail_with(3, "schedule '" .. id .. "' already exists: update or delete it")
+  return fail_with(7, "schedule '" .. id .. "' already exists: update or delete it")
 end
 if mode == 'update' and not exists then
   return fail_with(1, "schedule '" .. id .. "' not found")
