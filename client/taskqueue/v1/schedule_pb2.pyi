@@ -122,8 +122,8 @@ class Schedule(_message.Message):
     read in time_zone, such as "30 2 * * *".
     """
     interval_seconds: _builtins.float
-    """A fixed interval in seconds, more than 0; the first tick is one interval
-    after the schedule is created or resumed.
+    """A fixed interval in seconds, from 1 to 31622400 (366 days); the first tick
+    is one interval after the schedule is created or resumed.
     """
     time_zone: _builtins.str
     """The IANA time zone cron is read in, such as "Europe/Berlin"; "UTC" when

@@ -36,6 +36,9 @@ _POLICY_TO_PROTO = {
     MissedRunPolicy.SKIP: spb.MISSED_RUN_POLICY_SKIP,
     MissedRunPolicy.CATCH_UP_ONCE: spb.MISSED_RUN_POLICY_CATCH_UP_ONCE,
 }
+# Under a second a schedule is a firehose (and an outage's late ticks, a flood); a year is
+# far enough for any interval that is not better written as cron.
+MIN_INTERVAL_SECONDS = 1.0
 MAX_INTERVAL_SECONDS = 366 * 24 * 3600.0
 
 
@@ -55,10 +58,13 @@ def spec_from_proto(
     if trigger is None:
         raise InvalidArgument("schedule.cron", "set cron or interval_seconds (one of them)")
     interval = schedule.interval_seconds
-    if trigger == "interval_seconds" and not 0 < interval <= MAX_INTERVAL_SECONDS:
+    if trigger == "interval_seconds" and not (
+        MIN_INTERVAL_SECONDS <= interval <= MAX_INTERVAL_SECONDS
+    ):
         raise InvalidArgument(
             "schedule.interval_seconds",
-            f"{interval:g} is out of range; use more than 0 up to {MAX_INTERVAL_SECONDS:g}",
+            f"{interval:g} is out of range; use {MIN_INTERVAL_SECONDS:g} to "
+            f"{MAX_INTERVAL_SECONDS:g} seconds",
         )
     policy = _POLICY_FROM_PROTO.get(schedule.missed_run_policy)
     if policy is None:
