@@ -81,4 +81,10 @@ def test_cli_and_type_stubs_are_installed(client_venv: Path) -> None:
         "print((pathlib.Path(taskqueue_client.__file__).parent / 'py.typed').exists())\n"
     )
     stubs = run(client_venv, "-c", probe)
-    assert stubs.stdout.split() == ["taskqueue_pb2.pyi", "taskqueue_pb2_grpc.pyi", "True"]
+    assert stubs.stdout.split() == [
+        "schedule_pb2.pyi",
+        "schedule_pb2_grpc.pyi",
+        "taskqueue_pb2.pyi",
+        "taskqueue_pb2_grpc.pyi",
+        "True",
+    ]
