@@ -109,7 +109,9 @@ class App:
             None, registrations, settings.limits, max_watch_streams=settings.max_watch_streams
         )
         taskqueue_pb2_grpc.add_TaskQueueServiceServicer_to_server(self.servicer, self.server)
-        self.schedules = ScheduleServicer(None, registrations, settings.limits)
+        self.schedules = ScheduleServicer(
+            None, registrations, settings.limits, self.servicer.task_types
+        )
         schedule_pb2_grpc.add_ScheduleServiceServicer_to_server(self.schedules, self.server)
         self.scheduler: asyncio.Task[None] | None = None
         self.health = HealthServicer()

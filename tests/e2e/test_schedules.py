@@ -108,13 +108,14 @@ def test_bad_definitions_are_refused_naming_the_field_and_store_nothing(
     servers: ServerFactory,
 ) -> None:
     schedules = Schedules(servers.start())
-    for trigger, field in (
-        ({"cron": "0 9 * * mon-fri extra"}, "schedule.cron"),
-        ({"cron": "0 9 * * *", "time_zone": "Europe/Nowhere"}, "schedule.time_zone"),
-        ({"interval_seconds": -2}, "schedule.interval_seconds"),
+    for trigger, task_type, field in (
+        ({"cron": "0 9 * * mon-fri extra"}, "echo", "schedule.cron"),
+        ({"cron": "0 9 * * *", "time_zone": "Europe/Nowhere"}, "echo", "schedule.time_zone"),
+        ({"interval_seconds": -2}, "echo", "schedule.interval_seconds"),
+        ({"interval_seconds": 60}, "no_such_handler", "schedule.task.task_type"),
     ):
         schedule = spb.Schedule(
-            schedule_id="bad", queue=QUEUE, task=spb.TaskTemplate(task_type="echo"), **trigger
+            schedule_id="bad", queue=QUEUE, task=spb.TaskTemplate(task_type=task_type), **trigger
         )
         error = rpc_error(
             schedules.stub.CreateSchedule, spb.CreateScheduleRequest(schedule=schedule), timeout=10

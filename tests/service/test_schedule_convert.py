@@ -50,7 +50,7 @@ def test_a_good_definition_becomes_a_spec() -> None:
         ({"interval_seconds": 0}, "schedule.interval_seconds"),
         ({"interval_seconds": -1}, "schedule.interval_seconds"),
         ({"interval_seconds": 0.5}, "schedule.interval_seconds"),
-        ({"task_type": "no_such_handler"}, "schedule.task.task_type"),
+        ({"task_type": "no spaces"}, "schedule.task.task_type"),
         ({"task_data": {"blob": "x" * 200}}, "schedule.task.task_data"),
         ({"queue": "bad queue"}, "schedule.queue"),
         ({"schedule_id": "a b"}, "schedule.schedule_id"),

@@ -17,11 +17,11 @@ import orjson
 from redis.asyncio import Redis
 
 from .codec import pairs_to_dict, text
-from .errors import EngineError, ErrorCode
+from .errors import EngineError, ErrorCode, Reason
 from .events import EventHub
 from .ids import check_queue, new_task_ids
 from .keys import QueueKeys, schedule_queues, schedules_changed
-from .redis_errors import unavailable_on_redis_errors
+from .redis_errors import engine_errors_from_redis
 from .schedule_models import (
     Firing,
     Schedule,
@@ -62,7 +62,7 @@ class SchedulesMixin:
         keys = self.keys(spec.queue)
         now = self.now_ms()
         args = [now, spec.schedule_id, mode, orjson.dumps(spec.to_json()), spec.first_tick(now)]
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             await self.redis.sadd(schedule_queues(self.settings.key_prefix), spec.queue)  # type: ignore[misc]
         flat = await self.run("schedule_save", spec.queue, _schedule_keys(keys, spec), args)
         await self._announce_schedules()
@@ -70,7 +70,7 @@ class SchedulesMixin:
 
     async def get_schedule(self, queue: str, schedule_id: str) -> Schedule:
         key = self.keys(check_queue(queue)).schedule(check_schedule_id(schedule_id))
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             fields = await self.redis.hgetall(key)  # type: ignore[misc]
         if not fields:
             raise _not_found(queue, schedule_id)
@@ -82,7 +82,7 @@ class SchedulesMixin:
         """Schedules of `queue` in id order; the token is the last id of the page before."""
         keys = self.keys(check_queue(queue))
         start = "(" + page_token if page_token else "-"
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             ids = await self.redis.zrangebylex(keys.schedules_all, start, "+", 0, page_size + 1)
             async with self.redis.pipeline(transaction=False) as pipe:
                 for raw in ids[:page_size]:
@@ -122,7 +122,7 @@ class SchedulesMixin:
     # --- the scheduler duty's side ---------------------------------------------
     async def fire_due_schedules(self) -> float:
         """Fire every due tick of every queue's schedules; seconds until the next is due."""
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             members = await self.redis.smembers(schedule_queues(self.settings.key_prefix))  # type: ignore[misc]
         queues = sorted(text(q) for q in members)
         wait = MAX_SLEEP_SECONDS
@@ -134,13 +134,13 @@ class SchedulesMixin:
         keys = self.keys(queue)
         while True:
             now = self.now_ms()
-            with unavailable_on_redis_errors():
+            with engine_errors_from_redis():
                 due = await self.redis.zrangebyscore(keys.schedules_due, "-inf", now, 0, FIRE_BATCH)
             for raw in due:
                 await self._fire_one(queue, text(raw))
             if len(due) < FIRE_BATCH:
                 break
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             head = await self.redis.zrange(keys.schedules_due, 0, 0, withscores=True)
         if not head:
             return MAX_SLEEP_SECONDS
@@ -212,7 +212,7 @@ class SchedulesMixin:
             yield changed
 
     async def _announce_schedules(self) -> None:
-        with unavailable_on_redis_errors():
+        with engine_errors_from_redis():
             await self.redis.publish(schedules_changed(self.settings.key_prefix), b"1")
 
 
@@ -222,7 +222,9 @@ def _schedule_keys(keys: QueueKeys, spec: ScheduleSpec) -> list[str]:
 
 def _not_found(queue: str, schedule_id: str) -> EngineError:
     return EngineError(
-        ErrorCode.NOT_FOUND, f"schedule {schedule_id!r} not found in queue {queue!r}"
+        ErrorCode.NOT_FOUND,
+        f"schedule {schedule_id!r} not found in queue {queue!r}",
+        Reason.SCHEDULE_NOT_FOUND,
     )
 
 

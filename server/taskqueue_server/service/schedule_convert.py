@@ -14,7 +14,7 @@ from taskqueue.v1 import schedule_pb2 as spb
 from taskqueue.v1 import taskqueue_pb2 as pb
 
 from ..config.settings import RequestLimits
-from ..engine.errors import EngineError, ErrorCode
+from ..engine.errors import EngineError
 from ..engine.schedule_models import (
     MissedRunPolicy,
     Schedule,
@@ -83,7 +83,8 @@ def spec_from_proto(
     try:
         return check_spec(spec)
     except EngineError as exc:  # the engine names the field; the request nests it
-        raise EngineError(exc.code, "schedule." + exc.message) from None
+        field, _, problem = exc.message.partition(": ")
+        raise InvalidArgument("schedule." + field, problem) from None
 
 
 def _template_from_proto(
@@ -114,7 +115,8 @@ def schedule_name(queue: str, schedule_id: str) -> tuple[str, str]:
     try:
         return check_queue(queue), check_schedule_id(schedule_id)
     except EngineError as exc:
-        raise EngineError(ErrorCode.INVALID_ARGUMENT, exc.message) from None
+        field, _, problem = exc.message.partition(": ")
+        raise InvalidArgument(field, problem) from None
 
 
 def schedule_to_proto(schedule: Schedule) -> spb.Schedule:

@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
 
-import grpc
 from taskqueue.v1 import schedule_pb2 as spb
 from taskqueue.v1 import schedule_pb2_grpc as spb_grpc
 
 from ..config.settings import RequestLimits
+from ..engine.api import Engine
 from ..engine.errors import StoreUnavailable
-from ..engine.schedule_api import ScheduleEngine
+from ..engine.schedule_models import ScheduleSpec
 from ..worker.registry import Registration
 from .schedule_convert import schedule_name, schedule_to_proto, spec_from_proto
-from .status import abort_with
+from .status import Context, refuses_on_error
+from .task_types import KnownTaskTypes
 from .validation import check_page_size, check_page_token, check_queue
-
-Context = grpc.aio.ServicerContext[Any, Any]
-Request = TypeVar("Request")
-Response = TypeVar("Response")
-Method = Callable[[Any, Request, Context], Awaitable[Response]]
-
-
-def _answers_errors(method: Method[Request, Response]) -> Method[Request, Response]:
-    """Any exception ends the call with the status status.py maps it to."""
-
-    @functools.wraps(method)
-    async def call(self: Any, request: Request, context: Context) -> Response:
-        try:
-            return await method(self, request, context)
-        except Exception as exc:
-            await abort_with(context, exc)
-
-    return call
 
 
 class ScheduleServicer(spb_grpc.ScheduleServiceServicer):
@@ -42,32 +23,40 @@ class ScheduleServicer(spb_grpc.ScheduleServiceServicer):
 
     def __init__(
         self,
-        engine: ScheduleEngine | None,
+        engine: Engine | None,
         registrations: Mapping[str, Registration],
         limits: RequestLimits,
+        task_types: KnownTaskTypes,
     ) -> None:
         self._engine = engine
         self._registrations = registrations
         self._limits = limits
+        self._task_types = task_types  # Enqueue's rule, and its cache, for the template
 
-    def attach(self, engine: ScheduleEngine) -> None:
+    def attach(self, engine: Engine) -> None:
         self._engine = engine
 
     @property
-    def engine(self) -> ScheduleEngine:
+    def engine(self) -> Engine:
         if self._engine is None:
             raise StoreUnavailable("not connected yet; the server keeps trying")
         return self._engine
 
-    @_answers_errors
+    async def _definition(self, schedule: spb.Schedule, creating: bool) -> ScheduleSpec:
+        spec = spec_from_proto(schedule, self._limits, self._registrations, creating)
+        task_type = {"schedule.task.task_type": spec.template.task_type}
+        await self._task_types.require(self.engine, task_type)
+        return spec
+
+    @refuses_on_error
     async def CreateSchedule(
         self, request: spb.CreateScheduleRequest, context: Context
     ) -> spb.CreateScheduleResponse:
-        spec = spec_from_proto(request.schedule, self._limits, self._registrations, True)
+        spec = await self._definition(request.schedule, creating=True)
         schedule = await self.engine.create_schedule(spec)
         return spb.CreateScheduleResponse(schedule=schedule_to_proto(schedule))
 
-    @_answers_errors
+    @refuses_on_error
     async def GetSchedule(
         self, request: spb.GetScheduleRequest, context: Context
     ) -> spb.GetScheduleResponse:
@@ -75,7 +64,7 @@ class ScheduleServicer(spb_grpc.ScheduleServiceServicer):
         schedule = await self.engine.get_schedule(*name)
         return spb.GetScheduleResponse(schedule=schedule_to_proto(schedule))
 
-    @_answers_errors
+    @refuses_on_error
     async def ListSchedules(
         self, request: spb.ListSchedulesRequest, context: Context
     ) -> spb.ListSchedulesResponse:
@@ -88,22 +77,22 @@ class ScheduleServicer(spb_grpc.ScheduleServiceServicer):
             schedules=[schedule_to_proto(s) for s in schedules], next_page_token=token
         )
 
-    @_answers_errors
+    @refuses_on_error
     async def UpdateSchedule(
         self, request: spb.UpdateScheduleRequest, context: Context
     ) -> spb.UpdateScheduleResponse:
-        spec = spec_from_proto(request.schedule, self._limits, self._registrations, False)
+        spec = await self._definition(request.schedule, creating=False)
         schedule = await self.engine.update_schedule(spec)
         return spb.UpdateScheduleResponse(schedule=schedule_to_proto(schedule))
 
-    @_answers_errors
+    @refuses_on_error
     async def DeleteSchedule(
         self, request: spb.DeleteScheduleRequest, context: Context
     ) -> spb.DeleteScheduleResponse:
         await self.engine.delete_schedule(*schedule_name(request.queue, request.schedule_id))
         return spb.DeleteScheduleResponse()
 
-    @_answers_errors
+    @refuses_on_error
     async def PauseSchedule(
         self, request: spb.PauseScheduleRequest, context: Context
     ) -> spb.PauseScheduleResponse:
@@ -111,7 +100,7 @@ class ScheduleServicer(spb_grpc.ScheduleServiceServicer):
         schedule = await self.engine.pause_schedule(*name)
         return spb.PauseScheduleResponse(schedule=schedule_to_proto(schedule))
 
-    @_answers_errors
+    @refuses_on_error
     async def ResumeSchedule(
         self, request: spb.ResumeScheduleRequest, context: Context
     ) -> spb.ResumeScheduleResponse:

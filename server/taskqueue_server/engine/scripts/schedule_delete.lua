@@ -3,7 +3,7 @@
 -- ARGV[1]  P, ARGV[2] schedule id
 -- Returns 1, or NOT_FOUND (1).
 if redis.call('DEL', KEYS[1]) == 0 then
-  return fail_with(1, "schedule '" .. ARGV[2] .. "' not found")
+  return fail_with(1, 'SCHEDULE_NOT_FOUND', "schedule '" .. ARGV[2] .. "' not found")
 end
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[2])

@@ -9,7 +9,7 @@
 local now, id, pause = ARGV[2], ARGV[3], ARGV[4]
 local paused = redis.call('HGET', KEYS[1], 'paused')
 if not paused then
-  return fail_with(1, "schedule '" .. id .. "' not found")
+  return fail_with(1, 'SCHEDULE_NOT_FOUND', "schedule '" .. id .. "' not found")
 end
 if paused ~= pause then
   redis.call('HINCRBY', KEYS[1], 'version', 1)

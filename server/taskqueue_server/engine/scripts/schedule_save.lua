@@ -8,10 +8,10 @@
 local now, id, mode = ARGV[2], ARGV[3], ARGV[4]
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 if mode == 'create' and exists then
-  return fail_with(7, "schedule '" .. id .. "' already exists: update or delete it")
+  return fail_with(7, 'SCHEDULE_EXISTS', "schedule '" .. id .. "' already exists: update or delete it")
 end
 if mode == 'update' and not exists then
-  return fail_with(1, "schedule '" .. id .. "' not found")
+  return fail_with(1, 'SCHEDULE_NOT_FOUND', "schedule '" .. id .. "' not found")
 end
 if mode == 'create' then
   redis.call('HSET', KEYS[1], 'created', now, 'missed', 0, 'fired', 0, 'paused', 0)
