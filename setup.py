@@ -28,6 +28,9 @@ setup(
         # Not 8.x: redis-py 8.0 and 8.1 swallow a task cancellation that lands while a command
         # is in flight (asyncio.timeout around a command never fires), which leaks watchers.
         "redis[hiredis]>=7.1,<8",
+        # Schedules: 5-field cron expressions (iterated on wall-clock times, see engine/ticks.py).
+        "croniter>=7,<8",
+        "tzdata",  # IANA time zones where the OS has none (zoneinfo falls back to it)
         "fakeredis[lua]>=2.26",
         "orjson>=3.10",
         # The HTTP port beside gRPC: metrics, health, REST (same event loop as grpc.aio).

@@ -11,7 +11,7 @@ fi
 python -m grpc_tools.protoc -Iproto \
   --python_out="$out" --grpc_python_out="$out" \
   --mypy_out="$out" --mypy_grpc_out="$out" \
-  proto/taskqueue/v1/taskqueue.proto proto/taskqueue/v1/worker.proto
+  proto/taskqueue/v1/taskqueue.proto proto/taskqueue/v1/worker.proto proto/taskqueue/v1/schedule.proto
 if [ "${1:-}" = "--check" ]; then
   for f in "$out"/taskqueue/v1/*; do
     if ! cmp -s "$f" "client/taskqueue/v1/$(basename "$f")"; then

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ._cli_worker import add_worker_command
+from ._schedule_cli import add_schedule_commands
 from .models import KNOWN_STATUSES
 
 DEFAULT_TARGET = "localhost:50051"
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--task-type", help="only this task type")
     listing.add_argument("--limit", type=int, default=50, help="at most this many; 0 for all")
     add_worker_command(command("worker", "run handlers as a remote worker until SIGTERM/SIGINT"))
+    add_schedule_commands(commands, flags)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""`taskqueue`: enqueue, inspect, watch, cancel and retry tasks from a shell.
+"""`taskqueue`: enqueue, inspect, watch, cancel and retry tasks, and keep schedules, from a shell.
 
 Exit codes (sysexits.h where one fits):
     0   success; for `watch` and `result`: the task completed
@@ -46,6 +46,7 @@ from ._cli_parser import (
     build_parser,
 )
 from ._cli_worker import run_worker
+from ._schedule_cli import run_schedule
 from .client import TaskQueueClient
 from .errors import ServiceError
 from .models import EnqueueOptions, Task, TaskStatus
@@ -203,6 +204,7 @@ _COMMANDS: dict[str, Callable[[TaskQueueClient, argparse.Namespace], int]] = {
     "list": _list,
     "cancel": _change(lambda client: client.cancel),
     "retry": _change(lambda client: client.retry),
+    "schedule": run_schedule,
 }
 
 

@@ -20,7 +20,14 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from taskqueue.v1 import taskqueue_pb2, taskqueue_pb2_grpc, worker_pb2, worker_pb2_grpc
+from taskqueue.v1 import (
+    schedule_pb2,
+    schedule_pb2_grpc,
+    taskqueue_pb2,
+    taskqueue_pb2_grpc,
+    worker_pb2,
+    worker_pb2_grpc,
+)
 
 from .config import ServerSettings, redact_url
 from .engine.api import Engine
@@ -31,12 +38,14 @@ from .http.server import HttpSurface
 from .service.auth import build_auth, reload_tokens
 from .service.decoding import DecodeGuard
 from .service.observe import ObserveCalls
+from .service.schedules import ScheduleServicer
 from .service.servicer import TaskQueueServicer
 from .service.tls import listen
 from .service.worker_servicer import WorkerServicer
 from .supervisor import report_ready, supervised
 from .worker.loop import WorkerPool
 from .worker.registry import Registration, load_handler_modules, registered
+from .worker.scheduler import run_scheduler
 
 log = logging.getLogger("taskqueue_server")
 # Its own logger at INFO, so the ready line prints even with --log-level WARNING.
@@ -44,6 +53,7 @@ ready_log = logging.getLogger("taskqueue_server.ready")
 
 SERVICE_NAME = taskqueue_pb2.DESCRIPTOR.services_by_name["TaskQueueService"].full_name
 WORKER_SERVICE_NAME = worker_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_name
+SCHEDULE_SERVICE_NAME = schedule_pb2.DESCRIPTOR.services_by_name["ScheduleService"].full_name
 HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -115,10 +125,21 @@ class App:
             settings.max_result_bytes,
         )
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(self.worker_servicer, self.server)
+        self.schedules = ScheduleServicer(
+            None, registrations, settings.limits, self.servicer.task_types
+        )
+        schedule_pb2_grpc.add_ScheduleServiceServicer_to_server(self.schedules, self.server)
+        self.scheduler: asyncio.Task[None] | None = None
         self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, WORKER_SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME),
+            (
+                SERVICE_NAME,
+                WORKER_SERVICE_NAME,
+                SCHEDULE_SERVICE_NAME,
+                HEALTH_SERVICE_NAME,
+                reflection.SERVICE_NAME,
+            ),
             self.server,
         )
         self.shutdown = _Shutdown()
@@ -150,6 +171,8 @@ class App:
             return False
         self.engine = engine
         self.servicer.attach(engine)
+        self.schedules.attach(engine)
+        self.scheduler = asyncio.create_task(run_scheduler(engine), name="scheduler")
         self.pool = WorkerPool(
             engine,
             self.registrations,
@@ -285,6 +308,10 @@ class App:
         await asyncio.gather(*stopping)
 
     async def _close_engine(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.scheduler
         if self.engine is not None:
             await self.engine.close()
 

@@ -82,9 +82,14 @@ def test_cli_and_type_stubs_are_installed(client_venv: Path) -> None:
     )
     stubs = run(client_venv, "-c", probe)
     assert stubs.stdout.split() == [
-        "taskqueue_pb2.pyi", "taskqueue_pb2_grpc.pyi", "worker_pb2.pyi", "worker_pb2_grpc.pyi",
+        "schedule_pb2.pyi",
+        "schedule_pb2_grpc.pyi",
+        "taskqueue_pb2.pyi",
+        "taskqueue_pb2_grpc.pyi",
+        "worker_pb2.pyi",
+        "worker_pb2_grpc.pyi",
         "True",
-    ]  # fmt: skip
+    ]
 
 
 def test_the_worker_sdk_needs_neither_redis_nor_the_server(client_venv: Path) -> None:

@@ -96,6 +96,8 @@ class Task(_message.Message):
     TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     REDELIVERIES_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    SCHEDULE_TICK_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The task id, "<queue>-<32 hex digits>", assigned by the server."""
     queue: _builtins.str
@@ -124,6 +126,10 @@ class Task(_message.Message):
     """Times the task was handed back after a worker died or hung."""
     version: _builtins.int
     """Increases by one with every change of the task."""
+    schedule_id: _builtins.str
+    """The schedule that enqueued the task (ScheduleService); empty when a caller
+    enqueued it.
+    """
     @_builtins.property
     def task_data(self) -> _struct_pb2.Struct:
         """The JSON object handed to the handler."""
@@ -152,6 +158,12 @@ class Task(_message.Message):
     def depends_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of the tasks that must complete before this one runs."""
 
+    @_builtins.property
+    def schedule_tick_at(self) -> _timestamp_pb2.Timestamp:
+        """The schedule tick the task was enqueued for: the time the schedule named, not
+        when the task was stored. Unset when schedule_id is empty.
+        """
+
     def __init__(
         self,
         *,
@@ -176,10 +188,12 @@ class Task(_message.Message):
         timeout_seconds: _builtins.float = ...,
         redeliveries: _builtins.int = ...,
         version: _builtins.int = ...,
+        schedule_id: _builtins.str = ...,
+        schedule_tick_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "run_at", b"run_at", "started_at", b"started_at", "task_data", b"task_data", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "run_at", b"run_at", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "task_data", b"task_data", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "depends_on", b"depends_on", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_error", b"last_error", "max_retries", b"max_retries", "priority", b"priority", "progress", b"progress", "progress_message", b"progress_message", "queue", b"queue", "redeliveries", b"redeliveries", "run_at", b"run_at", "started_at", b"started_at", "status", b"status", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "depends_on", b"depends_on", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_error", b"last_error", "max_retries", b"max_retries", "priority", b"priority", "progress", b"progress", "progress_message", b"progress_message", "queue", b"queue", "redeliveries", b"redeliveries", "run_at", b"run_at", "schedule_id", b"schedule_id", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "status", b"status", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -19,6 +19,7 @@ from .models import (
     TypeStats,
     WorkerInfo,
 )
+from .schedule_api import ScheduleEngine
 
 
 class TaskWatch(Protocol):
@@ -165,7 +166,7 @@ class WorkerEngine(Protocol):
         """Milliseconds since the epoch on the store's clock, which every due time uses."""
 
 
-class Engine(CallerEngine, WorkerEngine, Protocol):
+class Engine(CallerEngine, WorkerEngine, ScheduleEngine, Protocol):
     """Both sides, plus the connection itself; what the wiring in app.py holds."""
 
     # What holds the tasks when no Redis URL was given ("" with one), for the ready line.

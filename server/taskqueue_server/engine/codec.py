@@ -46,6 +46,8 @@ def decode_task(task_id: str, fields: Mapping[Any, Any], data: bytes | str | Non
         timeout_seconds=float(h.get("timeout") or 0),
         redeliveries=_int(h.get("redeliveries")),
         version=_int(h.get("version")),
+        schedule_id=text(h.get("sched", b"")),
+        schedule_time_ms=_int(h.get("tick")),
     )
 
 

@@ -18,6 +18,7 @@ class ErrorCode(IntEnum):
     STALE_LEASE = 4
     RESOURCE_EXHAUSTED = 5
     UNAVAILABLE = 6
+    ALREADY_EXISTS = 7
 
 
 class Reason(StrEnum):
@@ -50,6 +51,8 @@ class Reason(StrEnum):
     STORE_BUSY = "STORE_BUSY"
     STORE_ACCESS_DENIED = "STORE_ACCESS_DENIED"
     SERVER_STOPPING = "SERVER_STOPPING"
+    SCHEDULE_NOT_FOUND = "SCHEDULE_NOT_FOUND"
+    SCHEDULE_EXISTS = "SCHEDULE_EXISTS"
 
 
 # The reason an error gets when its source names none: the most common refusal of each code.
@@ -60,6 +63,7 @@ DEFAULT_REASON: dict[ErrorCode, Reason] = {
     ErrorCode.STALE_LEASE: Reason.STALE_LEASE,
     ErrorCode.RESOURCE_EXHAUSTED: Reason.QUEUE_FULL,
     ErrorCode.UNAVAILABLE: Reason.STORE_UNAVAILABLE,
+    ErrorCode.ALREADY_EXISTS: Reason.SCHEDULE_EXISTS,
 }
 
 

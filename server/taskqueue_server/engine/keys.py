@@ -48,6 +48,19 @@ class QueueKeys:
     def idempotency(self, idempotency_key: str) -> str:
         return f"{self.base}idem:{idempotency_key}"
 
+    def schedule(self, schedule_id: str) -> str:
+        return f"{self.base}sch:{schedule_id}"
+
+    @property
+    def schedules_due(self) -> str:
+        """Every active schedule of the queue, scored by its next run time (ms)."""
+        return f"{self.base}schdue"
+
+    @property
+    def schedules_all(self) -> str:
+        """Every schedule of the queue, score 0 (ids in lexical order, for paging)."""
+        return f"{self.base}schall"
+
     @property
     def seq(self) -> str:
         return f"{self.base}seq"
@@ -110,3 +123,13 @@ def worker_registry(prefix: str) -> str:
     Its own hash tag, so the listing script touches one Redis Cluster slot.
     """
     return f"{prefix}:{{workers}}:seen"
+
+
+def schedule_queues(prefix: str) -> str:
+    """A set of every queue that has held a schedule (where the scheduler duty looks)."""
+    return f"{prefix}:schedule-queues"
+
+
+def schedules_changed(prefix: str) -> str:
+    """A channel announcing changed schedules, so every scheduler duty re-reads next runs."""
+    return f"{prefix}:schedules-changed"

@@ -96,6 +96,8 @@ class TaskRecord:
     timeout_seconds: float = 0.0
     redeliveries: int = 0
     version: int = 0
+    schedule_id: str = ""  # the schedule that enqueued the task, if one did
+    schedule_time_ms: int = 0  # and the tick it fired for
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,10 @@ SCRIPT_NAMES = (
     "retry",
     "due",
     "workers",
+    "schedule_save",
+    "schedule_pause",
+    "schedule_delete",
+    "schedule_fire",
 )
 REASONS = frozenset(reason.value for reason in Reason)
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from . import leasing, listing, watching, workers
+from . import leasing, listing, schedules, watching, workers
 from .clock import RedisClock
 from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
@@ -40,7 +40,11 @@ DUE_BATCH = 1000
 
 
 class RedisEngine(
-    leasing.LeasingMixin, listing.ListingMixin, watching.WatchingMixin, workers.WorkersMixin
+    leasing.LeasingMixin,
+    listing.ListingMixin,
+    watching.WatchingMixin,
+    workers.WorkersMixin,
+    schedules.SchedulesMixin,
 ):
     """Implements engine.api.Engine on a redis.asyncio client (real Redis or fakeredis)."""
 

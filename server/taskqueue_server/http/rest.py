@@ -23,6 +23,7 @@ HTTP_STATUS_FOR: dict[ErrorCode, int] = {
     ErrorCode.STALE_LEASE: 409,
     ErrorCode.RESOURCE_EXHAUSTED: 429,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.ALREADY_EXISTS: 409,
 }
 
 

@@ -139,6 +139,7 @@ def task_to_proto(record: TaskRecord, task_data: struct_pb2.Struct | None = None
         timeout_seconds=record.timeout_seconds,
         redeliveries=record.redeliveries,
         version=record.version,
+        schedule_id=record.schedule_id,
     )
     if task_data is not None:
         task.task_data.CopyFrom(task_data)
@@ -154,6 +155,8 @@ def task_to_proto(record: TaskRecord, task_data: struct_pb2.Struct | None = None
         task.started_at.FromMilliseconds(record.started_at_ms)
     if record.finished_at_ms:
         task.finished_at.FromMilliseconds(record.finished_at_ms)
+    if record.schedule_time_ms:
+        task.schedule_tick_at.FromMilliseconds(record.schedule_time_ms)
     return task
 
 

@@ -39,6 +39,7 @@ STATUS_FOR: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.STALE_LEASE: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
 }
 
 

@@ -10,7 +10,7 @@
 -- hash stays small enough for Redis' compact listpack encoding (about 300 bytes instead of
 -- about 1,200 for a 100-byte payload). Hash fields: type status priority max_retries attempts redeliveries
 -- created updated run_at started finished error progress progress_msg idem deps deps_left
--- timeout seq token version.
+-- timeout seq token version sched tick (the schedule and tick that made it).
 local P = ARGV[1]
 local PRIORITY_SPAN = 4398046511104  -- 2^42: FIFO sequence numbers below, priority above
 
@@ -149,6 +149,49 @@ local function release_dependents(parent, now)
       end
     end
   end
+end
+
+-- Stores one new task `t` (fields as enqueue.lua's ARGV[4] describes, plus `sched` and
+-- `tick` for a schedule's task) with its JSON `data`; the one way a task comes to exist.
+-- KEYS[1] must be <P>seq, as in every script that stores tasks.
+local function store_task(t, data, now, deps_left)
+  local seq = redis.call('INCR', KEYS[1])
+  local key = task_key(t.id)
+  local status
+  if deps_left > 0 then
+    status = 'waiting'
+  elseif tonumber(t.run_at) > tonumber(now) then
+    status = 'scheduled'
+  else
+    status = 'pending'
+  end
+  redis.call('SET', data_key(t.id), data)
+  -- Zero counters (attempts, version, deps_left) are left out: a missing field reads as 0
+  -- and HINCRBY creates it, and every field saved keeps a backlog smaller.
+  redis.call('HSET', key, 'type', t.type, 'priority', t.priority,
+    'max_retries', t.max_retries, 'created', now, 'run_at', t.run_at, 'seq', seq)
+  if deps_left > 0 then redis.call('HSET', key, 'deps_left', deps_left) end
+  if t.idem ~= '' then
+    redis.call('HSET', key, 'idem', t.idem)
+    redis.call('SET', idem_key(t.idem), t.id)
+  end
+  if #t.deps > 0 then redis.call('HSET', key, 'deps', cjson.encode(t.deps)) end
+  if tonumber(t.timeout) > 0 then redis.call('HSET', key, 'timeout', t.timeout) end
+  if t.sched then redis.call('HSET', key, 'sched', t.sched, 'tick', t.tick) end
+  redis.call('ZADD', ALL_TASKS_KEY, 0, t.id)
+  set_status(t.id, t.type, nil, status, now, {})
+  if status == 'waiting' then
+    for _, dep in ipairs(t.deps) do
+      local dep_status = redis.call('HGET', task_key(dep), 'status')
+      if dep_status ~= 'completed' then redis.call('SADD', deps_key(dep), t.id) end
+    end
+  elseif status == 'scheduled' then
+    redis.call('ZADD', SCHEDULED_KEY, t.run_at, t.id)
+    redis.call('PUBLISH', TIMER_CHANNEL, t.run_at)
+  else
+    make_ready(t.id, t.type, t.priority, seq)
+  end
+  return {0, status, now, t.run_at}
 end
 
 -- A task as scripts return it: its hash (flat field/value list) and its data.

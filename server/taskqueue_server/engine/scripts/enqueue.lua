@@ -57,43 +57,7 @@ local function check(group)
 end
 
 local function store(t, deps_left)
-  local data = ARGV[4 + t.d]
-  local seq = redis.call('INCR', KEYS[1])
-  local key = task_key(t.id)
-  local status
-  if deps_left > 0 then
-    status = 'waiting'
-  elseif tonumber(t.run_at) > tonumber(now) then
-    status = 'scheduled'
-  else
-    status = 'pending'
-  end
-  redis.call('SET', data_key(t.id), data)
-  -- Zero counters (attempts, version, deps_left) are left out: a missing field reads as 0
-  -- and HINCRBY creates it, and every field saved keeps a backlog smaller.
-  redis.call('HSET', key, 'type', t.type, 'priority', t.priority,
-    'max_retries', t.max_retries, 'created', now, 'run_at', t.run_at, 'seq', seq)
-  if deps_left > 0 then redis.call('HSET', key, 'deps_left', deps_left) end
-  if t.idem ~= '' then
-    redis.call('HSET', key, 'idem', t.idem)
-    redis.call('SET', idem_key(t.idem), t.id)
-  end
-  if #t.deps > 0 then redis.call('HSET', key, 'deps', cjson.encode(t.deps)) end
-  if tonumber(t.timeout) > 0 then redis.call('HSET', key, 'timeout', t.timeout) end
-  redis.call('ZADD', ALL_TASKS_KEY, 0, t.id)
-  set_status(t.id, t.type, nil, status, now, {})
-  if status == 'waiting' then
-    for _, dep in ipairs(t.deps) do
-      local dep_status = redis.call('HGET', task_key(dep), 'status')
-      if dep_status ~= 'completed' then redis.call('SADD', deps_key(dep), t.id) end
-    end
-  elseif status == 'scheduled' then
-    redis.call('ZADD', SCHEDULED_KEY, t.run_at, t.id)
-    redis.call('PUBLISH', TIMER_CHANNEL, t.run_at)
-  else
-    make_ready(t.id, t.type, t.priority, seq)
-  end
-  return {0, status, now, t.run_at}
+  return store_task(t, ARGV[4 + t.d], now, deps_left)
 end
 
 local replies = {}
