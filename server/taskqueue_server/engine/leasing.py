@@ -12,7 +12,7 @@ import orjson
 from redis.asyncio import Redis
 
 from .codec import text
-from .events import GAP, OVERFLOW, EventHub, Subscription
+from .events import GAP, OVERFLOW, EventFeed, Subscription
 from .ids import queue_of
 from .keys import QueueKeys
 from .models import ClaimedTask, Lease, Outcome
@@ -27,7 +27,7 @@ DUE_BATCH = 1000
 
 class LeasingMixin:
     settings: EngineSettings
-    hub: EventHub
+    hub: EventFeed
     redis: Redis
     _blocking: Redis
     _lease_ms: int

@@ -26,19 +26,25 @@ SCRIPT_NAMES = (
 REASONS = frozenset(reason.value for reason in Reason)
 
 
-def script_source(name: str) -> str:
-    """The script with the shared library prepended, as Redis runs it."""
+PUBLISH_LINE = "local PUBLISH = 'PUBLISH'"
+
+
+def script_source(name: str, sharded: bool = False) -> str:
+    """The script with the shared library prepended, as Redis runs it; `sharded` (Redis
+    Cluster) publishes with SPUBLISH, which the channel's shard alone relays."""
     folder = resources.files(__package__).joinpath("scripts")
     lib = folder.joinpath("_lib.lua").read_text()
+    if sharded:
+        lib = lib.replace(PUBLISH_LINE, "local PUBLISH = 'SPUBLISH'")
     return lib + "\n" + folder.joinpath(f"{name}.lua").read_text()
 
 
 class Scripts:
     """Every script registered on one client; EVALSHA with a NOSCRIPT fallback."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, sharded: bool = False) -> None:
         self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES
+            name: redis.register_script(script_source(name, sharded)) for name in SCRIPT_NAMES
         }
         self._redis = redis
 

@@ -19,8 +19,9 @@ from . import leasing, listing, watching, workers
 from .clock import RedisClock
 from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
+from .connection import connect
 from .errors import EngineError, ErrorCode, Reason, StoreUnavailable, TaskNotFound
-from .events import EventHub
+from .events import EventFeed, EventHub
 from .ids import check_queue, new_task_ids, queue_of
 from .keys import QueueKeys, queue_registry, task_type_registry
 from .local_redis import LocalRedis, redis_server_binary
@@ -50,7 +51,10 @@ class RedisEngine(
         blocking: Redis,
         settings: EngineSettings,
         clock: Callable[[], float] | None = None,
+        hub: EventFeed | None = None,
+        sharded: bool = False,
     ) -> None:
+        """`hub` and `sharded` for Redis Cluster (connection.py): sharded pub/sub."""
         self.redis = redis
         self._blocking = blocking  # BLPOP ties up a connection; keep it off the shared pool
         self.settings = settings
@@ -62,8 +66,8 @@ class RedisEngine(
         self._clock_sync: asyncio.Task[None] | None = None
         self.local_redis: LocalRedis | None = None  # a private redis-server this engine stops
         self.store_label = ""  # what holds the tasks when no URL was given, for the ready line
-        self.scripts = Scripts(redis)
-        self.hub = EventHub(redis)
+        self.scripts = Scripts(redis, sharded)
+        self.hub: EventFeed = hub or EventHub(redis)
         self.round_trips = 0  # counted for the benchmark's "Redis calls per task"
         self._lease_ms = int(settings.lease_seconds * 1000)
         self._enqueuers: dict[str, Coalescer[EnqueueGroup, GroupReply]] = {}
@@ -275,12 +279,10 @@ async def open_engine(
             local.process.pid,
             local.data_dir,
         )
+    hub: EventFeed | None = None
     if redis_url:
-        client = Redis.from_url(
-            redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15
-        )
-        # No socket timeout here: BLPOP holds the read open for its own timeout.
-        blocking = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=None)
+        connection = await connect(redis_url)
+        client, blocking, hub = connection.redis, connection.blocking, connection.sharded_events()
     else:
         import fakeredis
 
@@ -292,7 +294,7 @@ async def open_engine(
         server = fakeredis.FakeServer()
         client = fakeredis.FakeAsyncRedis(server=server)
         blocking = fakeredis.FakeAsyncRedis(server=server)
-    engine = RedisEngine(client, blocking, settings)
+    engine = RedisEngine(client, blocking, settings, hub=hub, sharded=hub is not None)
     engine.local_redis = local
     if local is not None:
         engine.store_label = f"private redis-server, data in {local.data_dir} (AOF on)"

@@ -89,7 +89,7 @@ local function store(t, deps_left)
     end
   elseif status == 'scheduled' then
     redis.call('ZADD', SCHEDULED_KEY, t.run_at, t.id)
-    redis.call('PUBLISH', TIMER_CHANNEL, t.run_at)
+    redis.call(PUBLISH, TIMER_CHANNEL, t.run_at)
   else
     make_ready(t.id, t.type, t.priority, seq)
   end
