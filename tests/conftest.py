@@ -12,7 +12,7 @@ import redis
 from redis.asyncio import Redis
 from taskqueue_server.engine.connection import connect
 from taskqueue_server.engine.settings import EngineSettings
-from taskqueue_server.engine.store import RedisEngine
+from taskqueue_server.engine.store import RedisEngine, engine_on
 
 from tests.support.redis_cluster import LocalCluster, LocalSentinel
 from tests.support.server_process import REDIS_URL, ServerFactory
@@ -85,22 +85,20 @@ async def engine(
 ) -> AsyncIterator[RedisEngine]:
     """The engine on real Redis (the one that counts), on fakeredis and on a real Redis
     Cluster (sharded pub/sub, slot-routed scripts), with a fake clock."""
-    hub = None
-    if request.param == "redis":
-        client, blocking = Redis.from_url(REDIS_URL), Redis.from_url(REDIS_URL)
-    elif request.param == "cluster":
+    if request.param == "cluster":
         cluster: LocalCluster = request.getfixturevalue("redis_cluster")
-        connection = await connect(cluster.url)
-        client, blocking, hub = connection.redis, connection.blocking, connection.sharded_events()
+        store = engine_on(await connect(cluster.url), engine_settings, clock)
+    elif request.param == "redis":
+        store = RedisEngine(
+            Redis.from_url(REDIS_URL), Redis.from_url(REDIS_URL), engine_settings, clock=clock
+        )
     else:
         server = fakeredis.FakeServer()
-        client = fakeredis.FakeAsyncRedis(server=server)
-        blocking = fakeredis.FakeAsyncRedis(server=server)
-    store = RedisEngine(
-        client, blocking, engine_settings, clock=clock, hub=hub, sharded=hub is not None
-    )
+        fake = fakeredis.FakeAsyncRedis(server=server)
+        store = RedisEngine(fake, fakeredis.FakeAsyncRedis(server=server), engine_settings, clock)
     await store.start()
     yield store
+    client = store.redis
     keys = [k async for k in client.scan_iter(match=f"{engine_settings.key_prefix}:*", count=10000)]
     if keys:
         await client.delete(*keys)

@@ -3,6 +3,7 @@
     redis://host:port/db                          one Redis (rediss:// for TLS)
     redis+cluster://host:port,host:port           Redis Cluster: any reachable nodes seed it
     redis+sentinel://host:port,host:port/name[/db]  the primary Sentinel names `name`
+(parsed by redis_url.py, which --redis-url's flag check uses too).
 
 Every client returned here speaks the `redis.asyncio.Redis` command set the engine uses; a
 Cluster client routes each command by its key's hash slot (one queue, one slot).
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, cast
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -23,10 +24,9 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from .errors import EngineError, ErrorCode, Reason, StoreUnavailable
 from .redis_errors import engine_errors_from_redis
+from .redis_url import CLUSTER_SCHEME, SENTINEL_SCHEME, RedisTarget, parse_redis_url
 from .sharded_events import ShardedEventHub
 
-CLUSTER_SCHEME = "redis+cluster"
-SENTINEL_SCHEME = "redis+sentinel"
 # Shared by every client: the blocking one (BLPOP) sets socket_timeout=None instead.
 _TIMEOUTS: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 5}
 
@@ -52,65 +52,6 @@ class Connection:
         if self.cluster is None:
             return None
         return ShardedEventHub(self.cluster, self.node_options)
-
-
-@dataclass(frozen=True)
-class RedisTarget:
-    """A parsed --redis-url."""
-
-    scheme: str
-    hosts: tuple[tuple[str, int], ...]
-    service: str = ""  # Sentinel's name of the primary
-    db: int = 0
-    username: str | None = None
-    password: str | None = None
-    url: str = ""
-
-
-def parse_redis_url(url: str) -> RedisTarget:
-    """Split a --redis-url; ValueError names what is wrong with it."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in (CLUSTER_SCHEME, SENTINEL_SCHEME):
-        return RedisTarget(scheme, (), url=url)
-    netloc = parts.netloc.rpartition("@")[2]
-    hosts = tuple(_host_port(item) for item in netloc.split(",") if item)
-    if not hosts:
-        raise ValueError(f"{scheme}:// needs at least one host:port")
-    path = [p for p in parts.path.split("/") if p]
-    service, db = "", 0
-    if scheme == SENTINEL_SCHEME:
-        if not path:
-            raise ValueError("redis+sentinel:// needs the primary's name: .../mastername[/db]")
-        service = path[0]
-        db = _db(path[1]) if len(path) > 1 else 0
-    elif path:
-        raise ValueError("redis+cluster:// takes no path: a cluster has database 0 only")
-    options = dict(parse_qsl(parts.query))
-    userinfo = parts.netloc.rpartition("@")[0]
-    user, _, password = userinfo.partition(":")
-    return RedisTarget(
-        scheme,
-        hosts,
-        service,
-        db,
-        unquote(user) or options.get("username"),
-        unquote(password) or options.get("password"),
-        url,
-    )
-
-
-def _host_port(item: str) -> tuple[str, int]:
-    host, _, port = item.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"{item!r} is not host:port")
-    return host.strip("[]"), int(port)
-
-
-def _db(text: str) -> int:
-    if not text.isdigit():
-        raise ValueError(f"database {text!r} is not a number")
-    return int(text)
 
 
 async def connect(url: str) -> Connection:

@@ -19,7 +19,7 @@ from . import leasing, listing, watching, workers
 from .clock import RedisClock
 from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
-from .connection import connect
+from .connection import Connection, connect
 from .errors import EngineError, ErrorCode, Reason, StoreUnavailable, TaskNotFound
 from .events import EventFeed, EventHub
 from .ids import check_queue, new_task_ids, queue_of
@@ -259,6 +259,16 @@ def refusal(reply: GroupReply) -> EngineError:
     )
 
 
+def engine_on(
+    connection: Connection, settings: EngineSettings, clock: Callable[[], float] | None = None
+) -> RedisEngine:
+    """The engine on connect()'s clients: sharded pub/sub and SPUBLISH on a cluster."""
+    hub = connection.sharded_events()
+    return RedisEngine(
+        connection.redis, connection.blocking, settings, clock, hub=hub, sharded=hub is not None
+    )
+
+
 async def open_engine(
     redis_url: str | None, settings: EngineSettings, task_types: Iterable[str] = ()
 ) -> RedisEngine:
@@ -279,10 +289,8 @@ async def open_engine(
             local.process.pid,
             local.data_dir,
         )
-    hub: EventFeed | None = None
     if redis_url:
-        connection = await connect(redis_url)
-        client, blocking, hub = connection.redis, connection.blocking, connection.sharded_events()
+        engine = engine_on(await connect(redis_url), settings)
     else:
         import fakeredis
 
@@ -294,7 +302,7 @@ async def open_engine(
         server = fakeredis.FakeServer()
         client = fakeredis.FakeAsyncRedis(server=server)
         blocking = fakeredis.FakeAsyncRedis(server=server)
-    engine = RedisEngine(client, blocking, settings, hub=hub, sharded=hub is not None)
+        engine = RedisEngine(client, blocking, settings)
     engine.local_redis = local
     if local is not None:
         engine.store_label = f"private redis-server, data in {local.data_dir} (AOF on)"
