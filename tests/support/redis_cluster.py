@@ -140,6 +140,8 @@ class LocalCluster:
                 # Short enough for a drill: a dead primary is replaced within seconds.
                 "--cluster-node-timeout", "1000",
                 "--cluster-replica-validity-factor", "0",
+                # A shard without a primary stops only its own slots (docs/operations.md).
+                "--cluster-require-full-coverage", "no",
             )  # fmt: skip
         self.nodes.wait_answering(self.ports)
         subprocess.run(
@@ -180,6 +182,17 @@ class LocalCluster:
             finally:
                 client.close()
         raise RuntimeError(f"no live node knows the owner of {key!r}")
+
+    def replica_of(self, port: int) -> int | None:
+        """The port of the primary the node on `port` replicates, None for a primary."""
+        client = redis.Redis(port=port, socket_timeout=2, decode_responses=True)
+        try:
+            lines = str(client.execute_command("CLUSTER", "NODES")).splitlines()
+        finally:
+            client.close()
+        nodes = {f[0]: f for f in (line.split() for line in lines)}
+        me = next(f for f in nodes.values() if "myself" in f[2])
+        return None if me[3] == "-" else int(nodes[me[3]][1].split("@")[0].rsplit(":", 1)[1])
 
     def kill(self, port: int) -> None:
         self.nodes.kill(port)
