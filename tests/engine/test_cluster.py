@@ -6,12 +6,14 @@ these tests cover what only a cluster (or a Sentinel group) has.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from importlib import resources
 
 import pytest
 import redis
 from taskqueue_server.engine.connection import TopologyMismatch, connect
+from taskqueue_server.engine.errors import StoreUnavailable
 from taskqueue_server.engine.models import NewTask, Status
 from taskqueue_server.engine.redis_url import parse_redis_url
 from taskqueue_server.engine.settings import EngineSettings
@@ -146,3 +148,26 @@ async def test_the_engine_runs_on_the_primary_sentinel_names(
         primary.close()
     finally:
         await store.close()
+
+
+@pytest.mark.cluster
+async def test_wait_replicas_acknowledges_once_the_shard_replica_has_the_task(
+    redis_cluster: LocalCluster, engine_settings: EngineSettings
+) -> None:
+    for replicas, confirmed in ((1, True), (2, False)):  # each shard has one replica
+        settings = dataclasses.replace(engine_settings, wait_replicas=replicas)
+        store = engine_on(await connect(redis_cluster.url), settings)
+        await store.start()
+        try:
+            queues = [f"durable{i}" for i in range(6)]  # on every shard
+            for queue in queues:
+                if confirmed:
+                    await store.enqueue([NewTask("t", {}, queue=queue)])
+                else:
+                    with pytest.raises(StoreUnavailable, match="1 of 2 replica"):
+                        await store.enqueue([NewTask("t", {}, queue=queue)])
+            # Refused or not, the primary has stored each one (a retry with the same
+            # idempotency key finds it).
+            assert (await store.stats())["t"][Status.PENDING] == len(queues) * replicas
+        finally:
+            await store.close()

@@ -123,6 +123,7 @@ def _settings_from(
             result_ttl_seconds=values["result_ttl_seconds"],
             max_queue_length=values["max_queue_length"],
             data_dir=values["data_dir"],
+            wait_replicas=values["redis_wait_replicas"],
             **engine_extra,
         ),
         retry=RetryPolicy(

@@ -108,6 +108,13 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
         "private redis-server (data in --data-dir), or without redis-server on PATH the "
         "non-durable in-memory store",
     ),
+    (
+        "--redis-wait-replicas",
+        _non_negative_int,
+        _E.wait_replicas,
+        "acknowledge an enqueue only once this many Redis replicas have it (WAIT, up to 2 s; "
+        "else UNAVAILABLE); 0 = asynchronous replication, which a failover can lose",
+    ),
     ("--data-dir", str, _E.data_dir, "without --redis-url: the private redis-server's data"),
     ("--handlers", names, [], "module that registers handlers (repeatable, or comma separated)"),
     ("--queues", names, list(_D.queues), "queues this server's workers take tasks from"),

@@ -87,9 +87,8 @@ async def _connect_cluster(target: RedisTarget, auth: dict[str, Any]) -> Connect
 
     cluster = client(5)
     try:
-        with engine_errors_from_redis():
-            await cluster.initialize()
-    except RedisClusterException as exc:
+        await cluster.initialize()
+    except (RedisClusterException, RedisError, OSError) as exc:
         await cluster.aclose()
         if "not enabled" in str(exc).lower():
             raise TopologyMismatch(

@@ -53,6 +53,9 @@ class Scripts:
         for script in self._scripts.values():
             script.sha = await self._redis.script_load(script.script)
 
+    def script(self, name: str) -> AsyncScript:
+        return self._scripts[name]
+
     async def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         try:
             return await self._scripts[name](keys=keys, args=args)

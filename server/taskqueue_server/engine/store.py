@@ -20,6 +20,7 @@ from .clock import RedisClock
 from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
 from .connection import Connection, connect
+from .durability import ReplicaWait
 from .errors import EngineError, ErrorCode, Reason, StoreUnavailable, TaskNotFound
 from .events import EventFeed, EventHub
 from .ids import check_queue, new_task_ids, queue_of
@@ -68,6 +69,7 @@ class RedisEngine(
         self.store_label = ""  # what holds the tasks when no URL was given, for the ready line
         self.scripts = Scripts(redis, sharded)
         self.hub: EventFeed = hub or EventHub(redis)
+        self.replica_wait: ReplicaWait | None = None  # set by engine_on when asked for
         self.round_trips = 0  # counted for the benchmark's "Redis calls per task"
         self._lease_ms = int(settings.lease_seconds * 1000)
         self._enqueuers: dict[str, Coalescer[EnqueueGroup, GroupReply]] = {}
@@ -81,10 +83,16 @@ class RedisEngine(
         """Milliseconds on the store's clock: every due time and lease deadline uses it."""
         return int(self.clock() * 1000)
 
-    async def run(self, name: str, queue: str, keys: list[str], args: list[Any]) -> Any:
+    async def run(
+        self, name: str, queue: str, keys: list[str], args: list[Any], durable: bool = False
+    ) -> Any:
+        """Run a script; `durable` waits for replicas when --redis-wait-replicas asks."""
         self.round_trips += 1
+        args = [self.keys(queue).base, *args]
+        if durable and self.replica_wait is not None:
+            return await self.replica_wait.run(self.scripts.script(name), keys, args)
         with engine_errors_from_redis():
-            return await self.scripts.run(name, keys, [self.keys(queue).base, *args])
+            return await self.scripts.run(name, keys, args)
 
     async def start(self, task_types: Iterable[str] = ()) -> None:
         """Load the scripts, then set up this process' keys (`_set_up_keys`).
@@ -126,6 +134,8 @@ class RedisEngine(
             with contextlib.suppress(asyncio.CancelledError):
                 await self._clock_sync
         await self.hub.close()
+        if self.replica_wait is not None:
+            await self.replica_wait.close()
         await self._blocking.aclose()
         await self.redis.aclose()
         if self.local_redis is not None:
@@ -175,7 +185,9 @@ class RedisEngine(
                 )
             meta.append(encoded)
         args = [now, self.settings.max_queue_length, orjson.dumps(meta), *data]
-        replies: list[GroupReply] = await self.run("enqueue", queue, [self.keys(queue).seq], args)
+        replies: list[GroupReply] = await self.run(
+            "enqueue", queue, [self.keys(queue).seq], args, durable=True
+        )
         return replies
 
     @staticmethod
@@ -264,9 +276,14 @@ def engine_on(
 ) -> RedisEngine:
     """The engine on connect()'s clients: sharded pub/sub and SPUBLISH on a cluster."""
     hub = connection.sharded_events()
-    return RedisEngine(
+    engine = RedisEngine(
         connection.redis, connection.blocking, settings, clock, hub=hub, sharded=hub is not None
     )
+    if settings.wait_replicas:
+        engine.replica_wait = ReplicaWait(
+            connection.redis, settings.wait_replicas, connection.cluster, connection.node_options
+        )
+    return engine
 
 
 async def open_engine(
