@@ -40,14 +40,17 @@ def shard_queues(cluster: LocalCluster, port: int) -> set[str]:
     return {q for q in QUEUES if cluster.primary_of(f"x:{{{q}}}:") == port}
 
 
+@pytest.mark.parametrize("wait_replicas", [0, 1])
 def test_a_primary_killed_under_load_fails_over_and_only_its_queues_pause(
-    cluster: LocalCluster,
+    cluster: LocalCluster, wait_replicas: int
 ) -> None:
     victim = cluster.primary_of(f"x:{{{QUEUES[0]}}}:")
     hit = shard_queues(cluster, victim)
+    args = ("--redis-wait-replicas", str(wait_replicas))
     with ServerFactory(redis_url=cluster.url) as factory:
-        report = run_drill(factory, QUEUES, lambda: cluster.kill(victim))
-    print(f"cluster failover drill: {report.summary()}; queues {sorted(hit)} resumed "
+        report = run_drill(factory, QUEUES, lambda: cluster.kill(victim), server_args=args)
+    print(f"cluster failover drill (--redis-wait-replicas {wait_replicas}): "
+          f"{report.summary()}; queues {sorted(hit)} resumed "
           f"{report.resumed_after(hit):.2f}s after the kill")  # fmt: skip
     assert set(report.codes()) <= {grpc.StatusCode.UNAVAILABLE}, report.summary()
     assert cluster.primary_of(f"x:{{{QUEUES[0]}}}:") != victim, "the replica took over"
