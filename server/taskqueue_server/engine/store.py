@@ -67,6 +67,7 @@ class RedisEngine(
         self._clock_sync: asyncio.Task[None] | None = None
         self.local_redis: LocalRedis | None = None  # a private redis-server this engine stops
         self.store_label = ""  # what holds the tasks when no URL was given, for the ready line
+        self.sharded = sharded
         self.scripts = Scripts(redis, sharded)
         self.hub: EventFeed = hub or EventHub(redis)
         self.replica_wait: ReplicaWait | None = None  # set by engine_on when asked for
