@@ -75,7 +75,7 @@ class _Processes:
 
     def spawn(self, port: int, *extra: str, sentinel: bool = False) -> None:
         node_dir = self.dir / str(port)
-        node_dir.mkdir()
+        node_dir.mkdir(exist_ok=True)  # a restarted node finds its nodes.conf again
         args = [shutil.which("redis-server") or "redis-server"]
         if sentinel:
             conf = node_dir / "sentinel.conf"
@@ -182,6 +182,15 @@ class LocalCluster:
             finally:
                 client.close()
         raise RuntimeError(f"no live node knows the owner of {key!r}")
+
+    def restart(self, port: int) -> None:
+        """Start a killed node again: it rejoins, as a replica if it lost its primaryship."""
+        self.nodes.spawn(
+            port,
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no",
+        )  # fmt: skip
+        self.nodes.wait_answering([port])
 
     def replica_of(self, port: int) -> int | None:
         """The port of the primary the node on `port` replicates, None for a primary."""

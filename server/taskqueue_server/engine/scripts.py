@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from .errors import EngineError, ErrorCode, Reason
 
@@ -47,6 +47,7 @@ class Scripts:
             name: redis.register_script(script_source(name, sharded)) for name in SCRIPT_NAMES
         }
         self._redis = redis
+        self._sharded = sharded
 
     async def load_all(self) -> None:
         """Load every script now: a start-up check that Redis runs them at all."""
@@ -57,8 +58,21 @@ class Scripts:
         return self._scripts[name]
 
     async def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        script = self._scripts[name]
         try:
-            return await self._scripts[name](keys=keys, args=args)
+            try:
+                return await script(keys=keys, args=args)
+            except NoScriptError:
+                if not self._sharded:
+                    raise
+                # A replica promoted since start-up lacks our scripts, and the cluster
+                # client's own reload went to the primaries it knew before the failover:
+                # load it on the node that owns the slot now, then run it again.
+                node = self._redis.get_node_from_key(keys[0])  # type: ignore[attr-defined]
+                await self._redis.execute_command(  # type: ignore[no-untyped-call]
+                    "SCRIPT LOAD", script.script, target_nodes=node
+                )
+                return await script(keys=keys, args=args)
         except ResponseError as exc:
             raise as_engine_error(exc) from None
 
