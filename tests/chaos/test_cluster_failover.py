@@ -66,7 +66,7 @@ def test_a_primary_killed_under_load_fails_over_and_only_its_queues_pause(
     assert set(report.codes()) <= {grpc.StatusCode.UNAVAILABLE}, report.summary()
     assert cluster.primary_of(f"x:{{{QUEUES[0]}}}:") != victim, "the replica took over"
     assert report.resumed_after(hit) < MAX_OUTAGE_SECONDS + wait_replicas * RESTART_AFTER_SECONDS
-    assert len(report.acked) > 100 and len(report.lost) <= len(report.acked) // 20
+    assert len(report.acked) > 50 and len(report.lost) <= len(report.acked) // 20
 
 
 def test_a_whole_shard_down_leaves_the_other_queues_working(cluster: LocalCluster) -> None:
