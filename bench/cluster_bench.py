@@ -18,13 +18,21 @@ import time
 from collections.abc import Iterator
 
 import redis
-from benchlib import REPO_ROOT, free_port, load_average, machine, percentile, private_redis
-from benchlib import table, write_results
+from benchlib import (
+    REPO_ROOT,
+    free_port,
+    load_average,
+    machine,
+    percentile,
+    private_redis,
+    table,
+    write_results,
+)
 from drain_scale import completed
 from taskqueue_client import TaskQueueClient
 
 sys.path.insert(0, str(REPO_ROOT))
-from tests.support.redis_cluster import LocalCluster  # noqa: E402
+from tests.support.redis_cluster import LocalCluster
 
 QUEUES = [f"bench{i}" for i in range(6)]
 BATCH = 500
