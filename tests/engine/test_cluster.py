@@ -108,9 +108,10 @@ async def test_queues_spread_over_shards_and_stats_gather_from_every_one(
     owners = {redis_cluster.primary_of(cluster_engine.keys(q).seq) for q in queues}
     assert len(owners) == 3, "twelve queues land on every primary"
     assert set(queues) <= set(await cluster_engine.queues())
-    assert (await cluster_engine.stats())["t"][Status.PENDING] == 24
+    assert (await cluster_engine.stats())["t"].counts[Status.PENDING] == 24
     claimed = await cluster_engine.claim("q7", ["t"], 5, "w")
-    assert len(claimed) == 2 and (await cluster_engine.stats("q7"))["t"][Status.PROCESSING] == 2
+    processing = (await cluster_engine.stats("q7"))["t"].counts[Status.PROCESSING]
+    assert len(claimed) == 2 and processing == 2
 
 
 @pytest.mark.cluster
@@ -168,6 +169,6 @@ async def test_wait_replicas_acknowledges_once_the_shard_replica_has_the_task(
                         await store.enqueue([NewTask("t", {}, queue=queue)])
             # Refused or not, the primary has stored each one (a retry with the same
             # idempotency key finds it).
-            assert (await store.stats())["t"][Status.PENDING] == len(queues) * replicas
+            assert (await store.stats())["t"].counts[Status.PENDING] == len(queues) * replicas
         finally:
             await store.close()

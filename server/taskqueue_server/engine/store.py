@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from . import leasing, listing, watching, workers
 from .clock import RedisClock
@@ -30,6 +31,7 @@ from .models import EnqueueOutcome, NewTask, Status, TaskRecord
 from .redis_errors import engine_errors_from_redis
 from .scripts import Scripts
 from .settings import EngineSettings
+from .sharded_events import ShardedEventHub
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,8 @@ class RedisEngine(
         self._clock_sync: asyncio.Task[None] | None = None
         self.local_redis: LocalRedis | None = None  # a private redis-server this engine stops
         self.store_label = ""  # what holds the tasks when no URL was given, for the ready line
+        if hub is None and isinstance(redis, RedisCluster):  # a cluster client given directly
+            hub, sharded = ShardedEventHub(redis, {}), True
         self.sharded = sharded
         self.scripts = Scripts(redis, sharded)
         self.hub: EventFeed = hub or EventHub(redis)
