@@ -10,9 +10,11 @@ import fakeredis
 import pytest
 import redis
 from redis.asyncio import Redis
+from taskqueue_server.engine.connection import connect
 from taskqueue_server.engine.settings import EngineSettings
-from taskqueue_server.engine.store import RedisEngine
+from taskqueue_server.engine.store import RedisEngine, engine_on
 
+from tests.support.redis_cluster import LocalCluster, LocalSentinel
 from tests.support.server_process import REDIS_URL, ServerFactory
 
 
@@ -55,20 +57,48 @@ def engine_settings() -> EngineSettings:
     return EngineSettings(key_prefix=f"tqtest-{uuid.uuid4().hex[:12]}", lease_seconds=10)
 
 
-@pytest.fixture(params=["redis", "embedded"])
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """A real Redis Cluster (3 primaries + 3 replicas on loopback) for the whole session."""
+    cluster = LocalCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[LocalSentinel]:
+    """A real Sentinel group (primary, replica, 3 sentinels on loopback) for the session."""
+    group = LocalSentinel()
+    try:
+        group.start()
+        yield group
+    finally:
+        group.close()
+
+
+@pytest.fixture(params=["redis", "embedded", pytest.param("cluster", marks=pytest.mark.cluster)])
 async def engine(
     request: pytest.FixtureRequest, clock: FakeClock, engine_settings: EngineSettings
 ) -> AsyncIterator[RedisEngine]:
-    """The engine on real Redis (the one that counts) and on fakeredis, with a fake clock."""
-    if request.param == "redis":
-        client, blocking = Redis.from_url(REDIS_URL), Redis.from_url(REDIS_URL)
+    """The engine on real Redis (the one that counts), on fakeredis and on a real Redis
+    Cluster (sharded pub/sub, slot-routed scripts), with a fake clock."""
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        store = engine_on(await connect(cluster.url), engine_settings, clock)
+    elif request.param == "redis":
+        store = RedisEngine(
+            Redis.from_url(REDIS_URL), Redis.from_url(REDIS_URL), engine_settings, clock=clock
+        )
     else:
         server = fakeredis.FakeServer()
-        client = fakeredis.FakeAsyncRedis(server=server)
-        blocking = fakeredis.FakeAsyncRedis(server=server)
-    store = RedisEngine(client, blocking, engine_settings, clock=clock)
+        fake = fakeredis.FakeAsyncRedis(server=server)
+        store = RedisEngine(fake, fakeredis.FakeAsyncRedis(server=server), engine_settings, clock)
     await store.start()
     yield store
+    client = store.redis
     keys = [k async for k in client.scan_iter(match=f"{engine_settings.key_prefix}:*", count=10000)]
     if keys:
         await client.delete(*keys)

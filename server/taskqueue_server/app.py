@@ -31,6 +31,7 @@ from taskqueue.v1 import (
 
 from .config import ServerSettings, redact_url
 from .engine.api import Engine
+from .engine.connection import TopologyMismatch
 from .engine.errors import StoreUnavailable
 from .engine.store import open_engine
 from .http.metrics import Metrics
@@ -232,7 +233,11 @@ class App:
         except RuntimeError as exc:
             log.error("cannot listen on %s: %s", address, exc)
             return 1
-        connected = await self.connect()
+        try:
+            connected = await self.connect()
+        except TopologyMismatch as exc:  # retrying cannot fix a URL of the wrong kind
+            log.error("cannot use --redis-url: %s", exc.message)
+            return 1
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.shutdown, signum)

@@ -220,3 +220,18 @@ def test_a_busy_port_fails_clearly(servers: ServerFactory) -> None:
         port = sock.getsockname()[1]
         with pytest.raises(RuntimeError, match="exited with 1"):
             servers.start(port=port)
+
+
+def test_a_task_in_a_later_queue_runs_while_the_first_queue_is_idle(
+    servers: ServerFactory,
+) -> None:
+    """Each queue's fetch loop reserves the free slots while it claims; a later queue's loop
+    that saw none free must learn when the reservation ends, not only when a task finishes."""
+    server = servers.start(extra_args=["--queues=first,second,third"])
+    client = Driver(server.target)
+    try:
+        for queue in ("third", "second"):
+            task = client.enqueue("echo", {}, queue=queue)
+            assert client.finish(task.id, timeout=10).status == pb.TASK_STATUS_COMPLETED
+    finally:
+        client.close()

@@ -19,6 +19,7 @@ RAISED = {
     "BUSY": rx.ResponseError("BUSY Redis is busy running a script. You can only call ..."),
     "LOADING": rx.BusyLoadingError("Redis is loading the dataset in memory"),
     "NOPERM": rx.NoPermissionError("this user has no permissions to run the 'evalsha' command"),
+    "CLUSTERDOWN": rx.ClusterDownError("The cluster is down"),
 }
 
 
@@ -41,6 +42,17 @@ def test_wrong_password_and_no_auth_are_access_denied() -> None:
                 rx.AuthenticationError("Authentication required.")):  # fmt: skip
         error = engine_error_for(exc)
         assert error is not None and error.reason is Reason.STORE_ACCESS_DENIED
+
+
+def test_every_cluster_trouble_is_the_clusterdown_refusal() -> None:
+    for exc in (
+        rx.MasterDownError("Link with MASTER is down"),
+        rx.TryAgainError("Multiple keys request during rehashing of slot"),
+        rx.SlotNotCoveredError('Slot "12" is not covered by the cluster.'),
+        rx.ClusterError("TTL exhausted."),
+    ):
+        with pytest.raises(StoreUnavailable, match="CLUSTERDOWN"), engine_errors_from_redis():
+            raise exc
 
 
 def test_connection_trouble_is_store_unavailable_and_bugs_pass_through() -> None:

@@ -51,8 +51,18 @@ def unique_prefix(label: str = "t") -> str:
 def delete_keys(redis_url: str, prefix: str) -> int:
     """Delete every key starting with `prefix`; returns how many went."""
     import redis
+    from redis.cluster import ClusterNode, RedisCluster
+    from redis.sentinel import Sentinel
+    from taskqueue_server.engine.redis_url import CLUSTER_SCHEME, SENTINEL_SCHEME, parse_redis_url
 
-    client = redis.Redis.from_url(redis_url)
+    target = parse_redis_url(redis_url)
+    client: redis.Redis | RedisCluster
+    if target.scheme == CLUSTER_SCHEME:  # scan_iter visits every primary; delete splits by slot
+        client = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in target.hosts])
+    elif target.scheme == SENTINEL_SCHEME:
+        client = Sentinel(list(target.hosts)).master_for(target.service, db=target.db)
+    else:
+        client = redis.Redis.from_url(redis_url)
     deleted = 0
     try:
         batch: list[bytes] = []

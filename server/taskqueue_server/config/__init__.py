@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from ..engine.errors import EngineError
 from ..engine.ids import check_queue
+from ..engine.redis_url import parse_redis_url
 from ..engine.settings import EngineSettings, RetryPolicy
 from .options import OPTIONS, names
 from .security import security_from
@@ -69,6 +70,11 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None)
                 values[key] = parse(given)
         except ValueError as exc:
             parser.error(f"{source}={given!r}: {exc}")
+    if values["redis_url"]:
+        try:
+            parse_redis_url(values["redis_url"])
+        except ValueError as exc:
+            parser.error(f"--redis-url: {exc}")
     try:
         queues = tuple(check_queue(q) for q in values["queues"]) or ("default",)
     except EngineError as exc:
@@ -117,6 +123,7 @@ def _settings_from(
             result_ttl_seconds=values["result_ttl_seconds"],
             max_queue_length=values["max_queue_length"],
             data_dir=values["data_dir"],
+            wait_replicas=values["redis_wait_replicas"],
             **engine_extra,
         ),
         retry=RetryPolicy(
@@ -135,15 +142,13 @@ def redact_url(url: str | None) -> str:
         return "embedded in-memory store (not durable)"
     try:
         parts = urlsplit(url)
-        port = parts.port
+        if "," not in parts.netloc:  # redis+cluster/sentinel list several host:port
+            parts.port  # noqa: B018  (raises ValueError on a bad port)
     except ValueError:
         return "<unparseable redis url>"
     netloc = parts.netloc
     if parts.password is not None:
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{parts.username or ''}:***@{host}" + (f":{port}" if port else "")
+        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
     query = "&".join(
         f"{name}=***" if name.lower() == "password" else f"{name}={value}"
         for name, value in parse_qsl(parts.query, keep_blank_values=True)

@@ -103,8 +103,17 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
         "--redis-url",
         str,
         None,
-        "redis:// or rediss:// URL; unset runs a private redis-server (data in --data-dir), "
-        "or without redis-server on PATH the non-durable in-memory store",
+        "redis:// or rediss:// URL, redis+cluster://host:port,host:port for Redis Cluster, "
+        "redis+sentinel://host:port,host:port/mastername[/db] for Sentinel; unset runs a "
+        "private redis-server (data in --data-dir), or without redis-server on PATH the "
+        "non-durable in-memory store",
+    ),
+    (
+        "--redis-wait-replicas",
+        _non_negative_int,
+        _E.wait_replicas,
+        "acknowledge an enqueue only once this many Redis replicas have it (WAIT, up to 2 s; "
+        "else UNAVAILABLE); 0 = asynchronous replication, which a failover can lose",
     ),
     ("--data-dir", str, _E.data_dir, "without --redis-url: the private redis-server's data"),
     ("--handlers", names, [], "module that registers handlers (repeatable, or comma separated)"),

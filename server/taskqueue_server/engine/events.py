@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -44,17 +44,37 @@ class Subscription:
             self.queue.put_nowait(OVERFLOW)
 
 
+class EventFeed(Protocol):
+    """What the engine subscribes through: an EventHub, or ShardedEventHub on a cluster."""
+
+    def subscribe(self, channel: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
+        """Yields once Redis confirmed the subscription."""
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        """Publish from Python (scripts publish their own events) so `subscribe` hears it."""
+
+    async def close(self) -> None:
+        """Drop every connection."""
+
+
 class EventHub:
     """Fans Redis pub/sub messages out to in-process subscribers."""
 
-    def __init__(self, redis: Redis, capacity: int = 256) -> None:
+    def __init__(
+        self, redis: Redis, capacity: int = 256, open_pubsub: Callable[[], PubSub] | None = None
+    ) -> None:
+        # Redis Cluster passes its own opener: a sharded connection to the channel's shard.
         self._redis = redis
+        self._open = open_pubsub or redis.pubsub
         self._capacity = capacity
         self._subs: dict[str, set[Subscription]] = {}
         self._confirmations: dict[str, list[asyncio.Future[None]]] = {}
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        await self._redis.publish(channel, message)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
@@ -73,7 +93,7 @@ class EventHub:
             if len(subs) > 1:
                 return
             if self._pubsub is None:
-                self._pubsub = self._redis.pubsub()
+                self._pubsub = self._open()
             confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._confirmations.setdefault(channel, []).append(confirmed)
             await self._pubsub.subscribe(channel)
@@ -122,10 +142,10 @@ class EventHub:
         channel = message["channel"]
         channel = channel.decode() if isinstance(channel, bytes) else channel
         kind = message["type"]
-        if kind == "message":
+        if kind in ("message", "smessage"):
             for sub in self._subs.get(channel, ()):
                 sub.offer(message["data"])
-        elif kind == "subscribe":
+        elif kind in ("subscribe", "ssubscribe"):
             for future in self._confirmations.pop(channel, []):
                 if not future.done():
                     future.set_result(None)
@@ -133,7 +153,7 @@ class EventHub:
     async def _resubscribe(self) -> None:
         await asyncio.sleep(0.2)
         async with self._lock:
-            old, self._pubsub = self._pubsub, self._redis.pubsub()
+            old, self._pubsub = self._pubsub, self._open()
             if old is not None:
                 with contextlib.suppress(Exception):
                     await old.aclose()  # type: ignore[no-untyped-call]

@@ -12,12 +12,13 @@ import orjson
 from redis.asyncio import Redis
 
 from .codec import text
-from .events import GAP, OVERFLOW, EventHub, Subscription
+from .events import GAP, OVERFLOW, EventFeed, Subscription
 from .ids import queue_of
 from .keys import QueueKeys
 from .models import ClaimedTask, Lease, Outcome
 from .redis_errors import engine_errors_from_redis
 from .settings import EngineSettings
+from .slot_waits import blpop_any
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -27,9 +28,10 @@ DUE_BATCH = 1000
 
 class LeasingMixin:
     settings: EngineSettings
-    hub: EventHub
+    hub: EventFeed
     redis: Redis
     _blocking: Redis
+    sharded: bool  # on Redis Cluster
     _lease_ms: int
 
     def keys(self, queue: str) -> QueueKeys:
@@ -55,11 +57,10 @@ class LeasingMixin:
     async def wait_for_work(
         self, queues: Sequence[str], task_types: Sequence[str], seconds: float
     ) -> str | None:
-        # One BLPOP over every queue's wake lists: one connection however many queues.
-        # Its keys span hash slots, so this needs every queue on one Redis node.
+        # One BLPOP over every queue's wake lists (on a cluster one per slot: slot_waits.py).
         wake_keys = {self.keys(q).wake(t): q for q in queues for t in task_types}
         with engine_errors_from_redis():
-            popped = await self._blocking.blpop(list(wake_keys), seconds)  # type: ignore[misc]
+            popped = await blpop_any(self._blocking, list(wake_keys), seconds, self.sharded)
         return None if popped is None else wake_keys[text(popped[0])]
 
     async def poll_for_work(self, queues: Sequence[str], task_types: Sequence[str]) -> list[str]:

@@ -18,12 +18,16 @@ from redis.exceptions import (
     AuthenticationError,
     AuthorizationError,
     BusyLoadingError,
+    ClusterDownError,
+    ClusterError,
     ConnectionError,
     NoPermissionError,
     OutOfMemoryError,
     ReadOnlyError,
+    RedisClusterException,
     ResponseError,
     TimeoutError,
+    TryAgainError,
 )
 
 from .errors import EngineError, ErrorCode, Reason, StoreUnavailable
@@ -61,6 +65,12 @@ REFUSALS: dict[str, tuple[ErrorCode, Reason, str]] = {
         Reason.STORE_LOADING,
         f"it is loading its data after a restart (Redis LOADING); {_RETRY}",
     ),
+    "CLUSTERDOWN": (
+        ErrorCode.UNAVAILABLE,
+        Reason.STORE_UNAVAILABLE,
+        "the Redis Cluster slot of this queue has no primary for now (Redis CLUSTERDOWN: a "
+        f"failover is under way or the shard is down); {_RETRY}",
+    ),
     "NOPERM": (
         ErrorCode.UNAVAILABLE,
         Reason.STORE_ACCESS_DENIED,
@@ -76,6 +86,12 @@ _WORD_OF: tuple[tuple[type[Exception], str], ...] = (
     (NoPermissionError, "NOPERM"),
     (AuthenticationError, "NOPERM"),
     (AuthorizationError, "NOPERM"),
+    # Redis Cluster: a slot without a primary (failover, shard down) or redirections that
+    # never settle. RedisClusterException covers SlotNotCoveredError and "cannot connect".
+    (ClusterDownError, "CLUSTERDOWN"),
+    (TryAgainError, "CLUSTERDOWN"),
+    (ClusterError, "CLUSTERDOWN"),
+    (RedisClusterException, "CLUSTERDOWN"),
 )
 
 
@@ -107,7 +123,9 @@ def engine_error_for(exc: Exception) -> EngineError | None:
 def engine_errors_from_redis() -> Iterator[None]:
     try:
         yield
-    except (ResponseError, ConnectionError, TimeoutError, OSError) as exc:
+    except (
+        ResponseError, ConnectionError, TimeoutError, OSError, ClusterError, RedisClusterException
+    ) as exc:
         error = engine_error_for(exc)
         if error is None:
             raise

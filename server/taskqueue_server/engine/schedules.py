@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from .codec import pairs_to_dict, text
 from .errors import EngineError, ErrorCode, Reason
-from .events import EventHub
+from .events import EventFeed
 from .ids import check_queue, new_task_ids
 from .keys import QueueKeys, schedule_queues, schedules_changed
 from .redis_errors import engine_errors_from_redis
@@ -41,7 +41,7 @@ class SchedulesMixin:
 
     redis: Redis
     settings: EngineSettings
-    hub: EventHub
+    hub: EventFeed
 
     def keys(self, queue: str) -> QueueKeys:
         raise NotImplementedError
@@ -213,7 +213,7 @@ class SchedulesMixin:
 
     async def _announce_schedules(self) -> None:
         with engine_errors_from_redis():
-            await self.redis.publish(schedules_changed(self.settings.key_prefix), b"1")
+            await self.hub.publish(schedules_changed(self.settings.key_prefix), b"1")
 
 
 def _schedule_keys(keys: QueueKeys, spec: ScheduleSpec) -> list[str]:

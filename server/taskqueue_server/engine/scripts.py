@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from .errors import EngineError, ErrorCode, Reason
 
@@ -30,30 +30,53 @@ SCRIPT_NAMES = (
 REASONS = frozenset(reason.value for reason in Reason)
 
 
-def script_source(name: str) -> str:
-    """The script with the shared library prepended, as Redis runs it."""
+PUBLISH_LINE = "local PUBLISH = 'PUBLISH'"
+
+
+def script_source(name: str, sharded: bool = False) -> str:
+    """The script with the shared library prepended, as Redis runs it; `sharded` (Redis
+    Cluster) publishes with SPUBLISH, which the channel's shard alone relays."""
     folder = resources.files(__package__).joinpath("scripts")
     lib = folder.joinpath("_lib.lua").read_text()
+    if sharded:
+        lib = lib.replace(PUBLISH_LINE, "local PUBLISH = 'SPUBLISH'")
     return lib + "\n" + folder.joinpath(f"{name}.lua").read_text()
 
 
 class Scripts:
     """Every script registered on one client; EVALSHA with a NOSCRIPT fallback."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, sharded: bool = False) -> None:
         self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES
+            name: redis.register_script(script_source(name, sharded)) for name in SCRIPT_NAMES
         }
         self._redis = redis
+        self._sharded = sharded
 
     async def load_all(self) -> None:
         """Load every script now: a start-up check that Redis runs them at all."""
         for script in self._scripts.values():
             script.sha = await self._redis.script_load(script.script)
 
+    def script(self, name: str) -> AsyncScript:
+        return self._scripts[name]
+
     async def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        script = self._scripts[name]
         try:
-            return await self._scripts[name](keys=keys, args=args)
+            try:
+                return await script(keys=keys, args=args)
+            except NoScriptError:
+                if not self._sharded:
+                    raise
+                # A replica promoted since start-up lacks our scripts, and the cluster
+                # client's own reload went to the primaries it knew before the failover:
+                # load it on the node that owns the slot now, then run it again.
+                node = self._redis.get_node_from_key(keys[0])  # type: ignore[attr-defined]
+                await self._redis.execute_command(  # type: ignore[no-untyped-call]
+                    "SCRIPT LOAD", script.script, target_nodes=node
+                )
+                return await script(keys=keys, args=args)
         except ResponseError as exc:
             raise as_engine_error(exc) from None
 

@@ -37,5 +37,7 @@ class EngineSettings:
     # Cap on how long the timers sleep when nothing is due: lease deadlines set by other
     # processes are not announced, so this bounds how late an expired lease is noticed.
     max_timer_sleep_seconds: float = 1.0
+    # Above 0, an enqueue is acknowledged once this many replicas have it (durability.py).
+    wait_replicas: int = 0
     # Without a Redis URL: where the private redis-server keeps its data (engine/local_redis.py).
     data_dir: str = ".taskqueue-data"

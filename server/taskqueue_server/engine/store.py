@@ -14,13 +14,16 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from . import leasing, listing, schedules, watching, workers
 from .clock import RedisClock
 from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
+from .connection import Connection, connect
+from .durability import ReplicaWait
 from .errors import EngineError, ErrorCode, Reason, StoreUnavailable, TaskNotFound
-from .events import EventHub
+from .events import EventFeed, EventHub
 from .ids import check_queue, new_task_ids, queue_of
 from .keys import QueueKeys, queue_registry, task_type_registry
 from .local_redis import LocalRedis, redis_server_binary
@@ -28,6 +31,7 @@ from .models import EnqueueOutcome, NewTask, Status, TaskRecord
 from .redis_errors import engine_errors_from_redis
 from .scripts import Scripts
 from .settings import EngineSettings
+from .sharded_events import ShardedEventHub
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,10 @@ class RedisEngine(
         blocking: Redis,
         settings: EngineSettings,
         clock: Callable[[], float] | None = None,
+        hub: EventFeed | None = None,
+        sharded: bool = False,
     ) -> None:
+        """`hub` and `sharded` for Redis Cluster (connection.py): sharded pub/sub."""
         self.redis = redis
         self._blocking = blocking  # BLPOP ties up a connection; keep it off the shared pool
         self.settings = settings
@@ -66,8 +73,12 @@ class RedisEngine(
         self._clock_sync: asyncio.Task[None] | None = None
         self.local_redis: LocalRedis | None = None  # a private redis-server this engine stops
         self.store_label = ""  # what holds the tasks when no URL was given, for the ready line
-        self.scripts = Scripts(redis)
-        self.hub = EventHub(redis)
+        if hub is None and isinstance(redis, RedisCluster):  # a cluster client given directly
+            hub, sharded = ShardedEventHub(redis, {}), True
+        self.sharded = sharded
+        self.scripts = Scripts(redis, sharded)
+        self.hub: EventFeed = hub or EventHub(redis)
+        self.replica_wait: ReplicaWait | None = None  # set by engine_on when asked for
         self.round_trips = 0  # counted for the benchmark's "Redis calls per task"
         self._lease_ms = int(settings.lease_seconds * 1000)
         self._enqueuers: dict[str, Coalescer[EnqueueGroup, GroupReply]] = {}
@@ -81,10 +92,16 @@ class RedisEngine(
         """Milliseconds on the store's clock: every due time and lease deadline uses it."""
         return int(self.clock() * 1000)
 
-    async def run(self, name: str, queue: str, keys: list[str], args: list[Any]) -> Any:
+    async def run(
+        self, name: str, queue: str, keys: list[str], args: list[Any], durable: bool = False
+    ) -> Any:
+        """Run a script; `durable` waits for replicas when --redis-wait-replicas asks."""
         self.round_trips += 1
+        args = [self.keys(queue).base, *args]
+        if durable and self.replica_wait is not None:
+            return await self.replica_wait.run(self.scripts.script(name), keys, args)
         with engine_errors_from_redis():
-            return await self.scripts.run(name, keys, [self.keys(queue).base, *args])
+            return await self.scripts.run(name, keys, args)
 
     async def start(self, task_types: Iterable[str] = ()) -> None:
         """Load the scripts, then set up this process' keys (`_set_up_keys`).
@@ -126,6 +143,8 @@ class RedisEngine(
             with contextlib.suppress(asyncio.CancelledError):
                 await self._clock_sync
         await self.hub.close()
+        if self.replica_wait is not None:
+            await self.replica_wait.close()
         await self._blocking.aclose()
         await self.redis.aclose()
         if self.local_redis is not None:
@@ -175,7 +194,9 @@ class RedisEngine(
                 )
             meta.append(encoded)
         args = [now, self.settings.max_queue_length, orjson.dumps(meta), *data]
-        replies: list[GroupReply] = await self.run("enqueue", queue, [self.keys(queue).seq], args)
+        replies: list[GroupReply] = await self.run(
+            "enqueue", queue, [self.keys(queue).seq], args, durable=True
+        )
         return replies
 
     @staticmethod
@@ -259,6 +280,21 @@ def refusal(reply: GroupReply) -> EngineError:
     )
 
 
+def engine_on(
+    connection: Connection, settings: EngineSettings, clock: Callable[[], float] | None = None
+) -> RedisEngine:
+    """The engine on connect()'s clients: sharded pub/sub and SPUBLISH on a cluster."""
+    hub = connection.sharded_events()
+    engine = RedisEngine(
+        connection.redis, connection.blocking, settings, clock, hub=hub, sharded=hub is not None
+    )
+    if settings.wait_replicas:
+        engine.replica_wait = ReplicaWait(
+            connection.redis, settings.wait_replicas, connection.cluster, connection.node_options
+        )
+    return engine
+
+
 async def open_engine(
     redis_url: str | None, settings: EngineSettings, task_types: Iterable[str] = ()
 ) -> RedisEngine:
@@ -280,11 +316,7 @@ async def open_engine(
             local.data_dir,
         )
     if redis_url:
-        client = Redis.from_url(
-            redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15
-        )
-        # No socket timeout here: BLPOP holds the read open for its own timeout.
-        blocking = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=None)
+        engine = engine_on(await connect(redis_url), settings)
     else:
         import fakeredis
 
@@ -296,7 +328,7 @@ async def open_engine(
         server = fakeredis.FakeServer()
         client = fakeredis.FakeAsyncRedis(server=server)
         blocking = fakeredis.FakeAsyncRedis(server=server)
-    engine = RedisEngine(client, blocking, settings)
+        engine = RedisEngine(client, blocking, settings)
     engine.local_redis = local
     if local is not None:
         engine.store_label = f"private redis-server, data in {local.data_dir} (AOF on)"

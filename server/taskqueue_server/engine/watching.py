@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from .codec import decode_task, text
 from .errors import EngineError, ErrorCode, Reason, TaskNotFound
-from .events import GAP, OVERFLOW, EventHub, Subscription
+from .events import GAP, OVERFLOW, EventFeed, Subscription
 from .ids import queue_of
 from .keys import QueueKeys
 from .models import Status, TaskRecord, TaskResult
@@ -87,7 +87,7 @@ async def next_payload(sub: Subscription, deadline: float | None) -> bytes | Non
 
 class WatchingMixin:
     redis: Redis
-    hub: EventHub
+    hub: EventFeed
 
     def keys(self, queue: str) -> QueueKeys:
         raise NotImplementedError

@@ -38,6 +38,10 @@ class KnownTaskTypes:
         if self._accept_unknown:
             return
         wanted = set(types_by_field.values())
+        if wanted <= self._local:
+            # This server's own handlers need no read: an Enqueue of them keeps working
+            # while the registry's Redis (on a cluster, one shard) does not answer.
+            return
         fresh = self._clock() - self._read_at < CACHE_SECONDS
         if fresh and wanted <= self._known:
             return

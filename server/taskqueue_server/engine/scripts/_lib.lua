@@ -12,6 +12,9 @@
 -- created updated run_at started finished error progress progress_msg idem deps deps_left
 -- timeout seq token version sched tick (the schedule and tick that made it).
 local P = ARGV[1]
+-- Redis Cluster: scripts.py rewrites this line to SPUBLISH (sharded pub/sub: a message
+-- goes to the shard owning the channel's slot, not to every node).
+local PUBLISH = 'PUBLISH'
 local PRIORITY_SPAN = 4398046511104  -- 2^42: FIFO sequence numbers below, priority above
 
 -- Every key and channel name, spelled here only (engine/keys.py spells the same for Python;
@@ -94,7 +97,7 @@ local function set_status(id, task_type, old, new, now, fields, result)
     event[fields[i]] = fields[i + 1]
   end
   redis.call('HSET', key, unpack(args))
-  redis.call('PUBLISH', events_channel(id), cjson.encode(event))
+  redis.call(PUBLISH, events_channel(id), cjson.encode(event))
 end
 
 -- Terminal tasks are kept for the retention period, counted from now. Redis expires the
@@ -142,7 +145,7 @@ local function release_dependents(parent, now)
       if tonumber(h[5]) > tonumber(now) then
         set_status(child, h[2], 'waiting', 'scheduled', now, {})
         redis.call('ZADD', SCHEDULED_KEY, h[5], child)
-        redis.call('PUBLISH', TIMER_CHANNEL, h[5])
+        redis.call(PUBLISH, TIMER_CHANNEL, h[5])
       else
         set_status(child, h[2], 'waiting', 'pending', now, {})
         make_ready(child, h[2], h[3], h[4])
@@ -187,7 +190,7 @@ local function store_task(t, data, now, deps_left)
     end
   elseif status == 'scheduled' then
     redis.call('ZADD', SCHEDULED_KEY, t.run_at, t.id)
-    redis.call('PUBLISH', TIMER_CHANNEL, t.run_at)
+    redis.call(PUBLISH, TIMER_CHANNEL, t.run_at)
   else
     make_ready(t.id, t.type, t.priority, seq)
   end

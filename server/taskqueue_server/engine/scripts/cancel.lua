@@ -20,7 +20,7 @@ elseif status == 'scheduled' or status == 'retrying' then
   redis.call('ZREM', KEYS[2], id)
 elseif status == 'processing' then
   redis.call('ZREM', KEYS[1], id)
-  redis.call('PUBLISH', CANCEL_CHANNEL, id)
+  redis.call(PUBLISH, CANCEL_CHANNEL, id)
 end
 set_status(id, h[2], status, 'cancelled', now, {'finished', now, 'error', 'cancelled by request'})
 retain(id, now, ttl)

@@ -26,7 +26,7 @@ for position, o in ipairs(cjson.decode(ARGV[5])) do
       local due = tonumber(now) + tonumber(o.delay)
       set_status(o.id, h[3], 'processing', 'retrying', now, {'error', o.error, 'run_at', due})
       redis.call('ZADD', KEYS[2], due, o.id)
-      redis.call('PUBLISH', TIMER_CHANNEL, due)
+      redis.call(PUBLISH, TIMER_CHANNEL, due)
     else
       set_status(o.id, h[3], 'processing', 'failed', now, {'finished', now, 'error', o.error})
       retain(o.id, now, task_ttl)

@@ -10,6 +10,6 @@ if h[1] ~= 'processing' or h[2] ~= token then
 end
 local version = redis.call('HINCRBY', key, 'version', 1)
 redis.call('HSET', key, 'progress', ARGV[5], 'progress_msg', ARGV[6], 'updated', ARGV[2])
-redis.call('PUBLISH', events_channel(id), cjson.encode(
+redis.call(PUBLISH, events_channel(id), cjson.encode(
   {version = version, progress = ARGV[5], progress_msg = ARGV[6], updated = ARGV[2]}))
 return 1
