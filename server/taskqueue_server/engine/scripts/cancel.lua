@@ -14,15 +14,5 @@ if status == 'cancelled' then return task_reply(id) end
 if TERMINAL[status] then
   return fail_with(3, 'TASK_TERMINAL', 'task ' .. id .. ' is already ' .. status .. '; only live tasks can be cancelled')
 end
-if status == 'pending' then
-  redis.call('ZREM', ready_key(h[2]), id)
-elseif status == 'scheduled' or status == 'retrying' then
-  redis.call('ZREM', KEYS[2], id)
-elseif status == 'processing' then
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('PUBLISH', CANCEL_CHANNEL, id)
-end
-set_status(id, h[2], status, 'cancelled', now, {'finished', now, 'error', 'cancelled by request'})
-retain(id, now, ttl)
-cancel_dependents(id, now, ttl)
+cancel_task(id, status, h[2], now, ttl, KEYS[1])
 return task_reply(id)
