@@ -7,6 +7,7 @@
 """
 
 from ._channel import RetryPolicy
+from ._control_calls import BulkFilter
 from .aio import AsyncTaskQueueClient
 from .client import TaskQueueClient
 from .errors import (
@@ -28,13 +29,22 @@ from .errors import (
     Unavailable,
     WaitTimeout,
 )
-from .models import EnqueueOptions, Task, TaskResult, TaskSpec, TaskStatus, TaskTypeStats
+from .models import (
+    EnqueueOptions,
+    QueueInfo,
+    Task,
+    TaskResult,
+    TaskSpec,
+    TaskStatus,
+    TaskTypeStats,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExists",
     "AsyncTaskQueueClient",
+    "BulkFilter",
     "DeadlineExceeded",
     "EnqueueOptions",
     "FailedPrecondition",
@@ -43,6 +53,7 @@ __all__ = [
     "InvalidArgument",
     "NotFound",
     "PermissionDenied",
+    "QueueInfo",
     "ResourceExhausted",
     "RetryPolicy",
     "ServiceError",

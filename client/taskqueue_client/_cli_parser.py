@@ -89,7 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (
         ("get", "show a task"),
         ("cancel", "cancel a task"),
-        ("retry", "run a failed or cancelled task again"),
     ):
         command(name, text).add_argument("task_id", metavar="ID")
     result = command("result", "show a task's result (exit code: see --help of taskqueue)")
@@ -110,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50, help="at most this many; 0 for all")
     add_worker_command(command("worker", "run handlers as a remote worker until SIGTERM/SIGINT"))
     add_schedule_commands(commands, flags)
+    from ._cli_control import add_control_commands  # here: it imports this module's codes
+
+    add_control_commands(command)
     return parser
 
 

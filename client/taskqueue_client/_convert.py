@@ -120,6 +120,10 @@ def result_from_proto(message: pb.GetResultResponse) -> TaskResult:
 
 
 def stats_from_proto(message: pb.StatsResponse) -> dict[str, TaskTypeStats]:
+    return type_counts_from_proto(message.task_types)
+
+
+def type_counts_from_proto(task_types: Mapping[str, pb.TaskTypeStats]) -> dict[str, TaskTypeStats]:
     return {
         task_type: TaskTypeStats(
             pending=counts.pending,
@@ -137,7 +141,7 @@ def stats_from_proto(message: pb.StatsResponse) -> dict[str, TaskTypeStats]:
             cancelled_total=counts.cancelled_total,
             redelivered_total=counts.redelivered_total,
         )
-        for task_type, counts in sorted(message.task_types.items())
+        for task_type, counts in sorted(task_types.items())
     }
 
 

@@ -10,13 +10,15 @@ from typing import Any, TypeVar, Unpack
 import grpc
 import grpc.aio
 
-from . import _calls
+from . import _calls, _control_calls
 from ._base import ClientBase
+from ._control_calls import BulkFilter
 from ._resume import WatchResume
 from .errors import from_rpc_error
 from .models import (
     EnqueueOptions,
     JsonObject,
+    QueueInfo,
     Task,
     TaskResult,
     TaskSpec,
@@ -140,3 +142,43 @@ class AsyncTaskQueueClient(ClientBase[grpc.aio.Channel]):
     ) -> dict[str, TaskTypeStats]:
         """See `TaskQueueClient.stats`."""
         return await self._invoke(_calls.stats(task_type, queue))
+
+    async def list_queues(self) -> list[QueueInfo]:
+        """Every queue with its counts per type, pause state and oldest pending age (admin)."""
+        return await self._invoke(_control_calls.list_queues())
+
+    async def pause_queue(self, queue: str) -> QueueInfo:
+        """Stop every server from starting the queue's tasks; it still accepts new ones."""
+        return await self._invoke(_control_calls.pause_queue(queue))
+
+    async def resume_queue(self, queue: str) -> QueueInfo:
+        """Let servers start the queue's tasks again."""
+        return await self._invoke(_control_calls.resume_queue(queue))
+
+    async def purge_queue(self, queue: str, task_type: str | None = None) -> int:
+        """Delete the queue's pending and scheduled tasks (of one type); how many went."""
+        return await self._invoke(_control_calls.purge_queue(queue, task_type))
+
+    async def change_priority(self, task_id: str, priority: int) -> Task:
+        """Set the priority of a task that has not started; a pending one moves at once."""
+        return await self._invoke(_control_calls.change_priority(task_id, priority))
+
+    async def delete_task(self, task_id: str) -> TaskStatus:
+        """Delete a task that is not running; returns the status it had."""
+        return await self._invoke(_control_calls.delete_task(task_id))
+
+    async def bulk_tasks(
+        self,
+        action: str,
+        where: BulkFilter,
+        *,
+        dry_run: bool = False,
+        expected_count: int | None = None,
+        page_token: str = "",
+    ) -> tuple[int, str]:
+        """One chunk of a bulk "retry", "cancel" or "delete" (admin): how many tasks of the
+        chunk matched (and were changed unless `dry_run`), and the next page token ("" after
+        the last). `expected_count` makes the server refuse the chunk, changing nothing,
+        unless exactly that many match."""
+        call = _control_calls.bulk_tasks(action, where, dry_run, expected_count, page_token)
+        return await self._invoke(call)

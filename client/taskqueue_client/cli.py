@@ -30,6 +30,7 @@ from typing import Any
 import grpc
 
 from . import _cli_output as show
+from ._cli_control import CONTROL_COMMANDS
 from ._cli_parser import (
     EXIT_CANCELLED,
     EXIT_DATAERR,
@@ -130,7 +131,7 @@ def _get(client: TaskQueueClient, args: argparse.Namespace) -> int:
 def _change(
     action: Callable[[TaskQueueClient], Callable[[str], Task]],
 ) -> Callable[[TaskQueueClient, argparse.Namespace], int]:
-    """cancel and retry: act, then print the task's new status (or the task as JSON)."""
+    """cancel: act, then print the task's new status (or the task as JSON)."""
 
     def run(client: TaskQueueClient, args: argparse.Namespace) -> int:
         task = action(client)(args.task_id)
@@ -203,8 +204,8 @@ _COMMANDS: dict[str, Callable[[TaskQueueClient, argparse.Namespace], int]] = {
     "stats": _stats,
     "list": _list,
     "cancel": _change(lambda client: client.cancel),
-    "retry": _change(lambda client: client.retry),
     "schedule": run_schedule,
+    **CONTROL_COMMANDS,
 }
 
 

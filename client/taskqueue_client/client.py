@@ -9,13 +9,15 @@ from typing import Any, TypeVar, Unpack
 
 import grpc
 
-from . import _calls
+from . import _calls, _control_calls
 from ._base import ClientBase
+from ._control_calls import BulkFilter
 from ._resume import WatchResume
 from .errors import from_rpc_error
 from .models import (
     EnqueueOptions,
     JsonObject,
+    QueueInfo,
     Task,
     TaskResult,
     TaskSpec,
@@ -142,3 +144,43 @@ class TaskQueueClient(ClientBase[grpc.Channel]):
     ) -> dict[str, TaskTypeStats]:
         """Task counts per task type, optionally for one type and/or one queue."""
         return self._invoke(_calls.stats(task_type, queue))
+
+    def list_queues(self) -> list[QueueInfo]:
+        """Every queue with its counts per type, pause state and oldest pending age (admin)."""
+        return self._invoke(_control_calls.list_queues())
+
+    def pause_queue(self, queue: str) -> QueueInfo:
+        """Stop every server from starting the queue's tasks; it still accepts new ones."""
+        return self._invoke(_control_calls.pause_queue(queue))
+
+    def resume_queue(self, queue: str) -> QueueInfo:
+        """Let servers start the queue's tasks again."""
+        return self._invoke(_control_calls.resume_queue(queue))
+
+    def purge_queue(self, queue: str, task_type: str | None = None) -> int:
+        """Delete the queue's pending and scheduled tasks (of one type); how many went."""
+        return self._invoke(_control_calls.purge_queue(queue, task_type))
+
+    def change_priority(self, task_id: str, priority: int) -> Task:
+        """Set the priority of a task that has not started; a pending one moves at once."""
+        return self._invoke(_control_calls.change_priority(task_id, priority))
+
+    def delete_task(self, task_id: str) -> TaskStatus:
+        """Delete a task that is not running; returns the status it had."""
+        return self._invoke(_control_calls.delete_task(task_id))
+
+    def bulk_tasks(
+        self,
+        action: str,
+        where: BulkFilter,
+        *,
+        dry_run: bool = False,
+        expected_count: int | None = None,
+        page_token: str = "",
+    ) -> tuple[int, str]:
+        """One chunk of a bulk "retry", "cancel" or "delete" (admin): how many tasks of the
+        chunk matched (and were changed unless `dry_run`), and the next page token ("" after
+        the last). `expected_count` makes the server refuse the chunk, changing nothing,
+        unless exactly that many match."""
+        call = _control_calls.bulk_tasks(action, where, dry_run, expected_count, page_token)
+        return self._invoke(call)

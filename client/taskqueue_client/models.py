@@ -134,3 +134,17 @@ class TaskSpec(EnqueueOptions, total=False):
 
     task_type: Required[str]
     task_data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """One queue as `list_queues` reports it.
+
+    `task_types` counts by status per task type (as `stats`); `oldest_pending_seconds` is how
+    long the oldest pending task has existed, 0.0 when none is pending.
+    """
+
+    name: str
+    paused: bool
+    task_types: dict[str, TaskTypeStats]
+    oldest_pending_seconds: float

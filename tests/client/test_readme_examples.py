@@ -96,7 +96,7 @@ def docs_server(factory: ServerFactory, tmp_path_factory: pytest.TempPathFactory
         names.append(example.module_path.removesuffix(".py").replace("/", "."))
     return factory.start(
         handlers=[DEMO_HANDLERS, "taskqueue_server.handlers.email", *names],
-        extra_args=["--shutdown-grace-seconds", "1"],
+        extra_args=["--shutdown-grace-seconds", "1", "--indexed-labels", "tenant"],
         env={
             "PYTHONPATH": os.pathsep.join([str(modules_dir), str(REPO_ROOT)]),
             "TASKQUEUE_HTTP_PORT": str(free_port()),

@@ -80,6 +80,7 @@ async def test_lua_and_python_spell_every_key_alike(engine: RedisEngine) -> None
         "EXPIRY_KEY": keys.expiry,
         "TIMER_CHANNEL": keys.timer_channel,
         "CANCEL_CHANNEL": keys.cancel_channel,
+        "PAUSED_KEY": keys.paused,
     }
     lib = resources.files("taskqueue_server.engine").joinpath("scripts/_lib.lua").read_text()
     probe = lib + "\nreturn {" + ", ".join(expected) + "}"

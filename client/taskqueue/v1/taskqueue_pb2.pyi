@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -69,11 +70,59 @@ TASK_STATUS_CANCELLED: TaskStatus.ValueType  # 8
 """The task was cancelled, or a dependency of it did not complete. Terminal."""
 Global___TaskStatus: _TypeAlias = TaskStatus  # noqa: Y015
 
+class _BulkAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BulkActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BulkAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BULK_ACTION_UNSPECIFIED: _BulkAction.ValueType  # 0
+    """No action; refused."""
+    BULK_ACTION_RETRY: _BulkAction.ValueType  # 1
+    """Put failed (or cancelled) tasks back in the queue with a fresh budget."""
+    BULK_ACTION_CANCEL: _BulkAction.ValueType  # 2
+    """Cancel pending, scheduled, retrying or waiting tasks."""
+    BULK_ACTION_DELETE: _BulkAction.ValueType  # 3
+    """Delete completed, failed, cancelled, pending or scheduled tasks."""
+
+class BulkAction(_BulkAction, metaclass=_BulkActionEnumTypeWrapper):
+    """BulkAction is what BulkTasks does to each matching task."""
+
+BULK_ACTION_UNSPECIFIED: BulkAction.ValueType  # 0
+"""No action; refused."""
+BULK_ACTION_RETRY: BulkAction.ValueType  # 1
+"""Put failed (or cancelled) tasks back in the queue with a fresh budget."""
+BULK_ACTION_CANCEL: BulkAction.ValueType  # 2
+"""Cancel pending, scheduled, retrying or waiting tasks."""
+BULK_ACTION_DELETE: BulkAction.ValueType  # 3
+"""Delete completed, failed, cancelled, pending or scheduled tasks."""
+Global___BulkAction: _TypeAlias = BulkAction  # noqa: Y015
+
 @_typing.final
 class Task(_message.Message):
     """Task is one unit of background work and everything known about it."""
 
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     ID_FIELD_NUMBER: _builtins.int
     QUEUE_FIELD_NUMBER: _builtins.int
@@ -98,6 +147,7 @@ class Task(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     SCHEDULE_ID_FIELD_NUMBER: _builtins.int
     SCHEDULE_TICK_AT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The task id, "<queue>-<32 hex digits>", assigned by the server."""
     queue: _builtins.str
@@ -164,6 +214,10 @@ class Task(_message.Message):
         when the task was stored. Unset when schedule_id is empty.
         """
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The labels the task was enqueued with, such as {"tenant": "acme"}."""
+
     def __init__(
         self,
         *,
@@ -190,10 +244,11 @@ class Task(_message.Message):
         version: _builtins.int = ...,
         schedule_id: _builtins.str = ...,
         schedule_tick_at: _timestamp_pb2.Timestamp | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "run_at", b"run_at", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "task_data", b"task_data", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "depends_on", b"depends_on", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_error", b"last_error", "max_retries", b"max_retries", "priority", b"priority", "progress", b"progress", "progress_message", b"progress_message", "queue", b"queue", "redeliveries", b"redeliveries", "run_at", b"run_at", "schedule_id", b"schedule_id", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "status", b"status", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "depends_on", b"depends_on", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "labels", b"labels", "last_error", b"last_error", "max_retries", b"max_retries", "priority", b"priority", "progress", b"progress", "progress_message", b"progress_message", "queue", b"queue", "redeliveries", b"redeliveries", "run_at", b"run_at", "schedule_id", b"schedule_id", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "status", b"status", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -205,6 +260,26 @@ class EnqueueRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     TASK_TYPE_FIELD_NUMBER: _builtins.int
     TASK_DATA_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
@@ -215,6 +290,7 @@ class EnqueueRequest(_message.Message):
     QUEUE_FIELD_NUMBER: _builtins.int
     TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     DEPENDS_ON_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     task_type: _builtins.str
     """The handler name that runs the task, such as "send_email"."""
     priority: _builtins.int
@@ -241,6 +317,14 @@ class EnqueueRequest(_message.Message):
     def depends_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of tasks in the same queue that must complete before this one runs."""
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels that say what the task is about, such as {"tenant": "acme"}: at most
+        16, keys of 1 to 63 characters from a-z 0-9 _ . - starting with a letter,
+        values of at most 256 characters. ListTasks filters by the keys the server
+        indexes (--indexed-labels).
+        """
+
     def __init__(
         self,
         *,
@@ -254,10 +338,11 @@ class EnqueueRequest(_message.Message):
         queue: _builtins.str = ...,
         timeout_seconds: _builtins.float = ...,
         depends_on: _abc.Iterable[_builtins.str] | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "max_retries", b"max_retries", "run_at", b"run_at", "task_data", b"task_data"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "idempotency_key", b"idempotency_key", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "idempotency_key", b"idempotency_key", "labels", b"labels", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_retries: _TypeAlias = _typing.Literal["max_retries"]  # noqa: Y015
     _WhichOneofArgType__max_retries: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries"]  # noqa: Y015
@@ -609,6 +694,7 @@ class ListTasksRequest(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
     queue: _builtins.str
     """The queue to list; "default" when empty."""
     task_type: _builtins.str
@@ -619,6 +705,10 @@ class ListTasksRequest(_message.Message):
     """Tasks per page, 1 to 1000; 100 when 0."""
     page_token: _builtins.str
     """The next_page_token of the previous page; empty for the first page."""
+    label: _builtins.str
+    """Only tasks with this label, written "key=value", when set; the key must be
+    one the server indexes (--indexed-labels).
+    """
     def __init__(
         self,
         *,
@@ -627,10 +717,11 @@ class ListTasksRequest(_message.Message):
         status: Global___TaskStatus.ValueType = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        label: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "queue", b"queue", "status", b"status", "task_type", b"task_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "page_size", b"page_size", "page_token", b"page_token", "queue", b"queue", "status", b"status", "task_type", b"task_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -816,3 +907,438 @@ class StatsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StatsResponse: _TypeAlias = StatsResponse  # noqa: Y015
+
+@_typing.final
+class Queue(_message.Message):
+    """Queue is one queue as an operator sees it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class TaskTypesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___TaskTypeStats: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___TaskTypeStats | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PAUSED_FIELD_NUMBER: _builtins.int
+    TASK_TYPES_FIELD_NUMBER: _builtins.int
+    OLDEST_PENDING_AGE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The queue name."""
+    paused: _builtins.bool
+    """True while the queue is paused: it accepts tasks but starts none."""
+    @_builtins.property
+    def task_types(self) -> _containers.MessageMap[_builtins.str, Global___TaskTypeStats]:
+        """Counts and totals keyed by task type, as in StatsResponse."""
+
+    @_builtins.property
+    def oldest_pending_age(self) -> _duration_pb2.Duration:
+        """How long the oldest pending task has existed; zero when none is pending."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        paused: _builtins.bool = ...,
+        task_types: _abc.Mapping[_builtins.str, Global___TaskTypeStats] | None = ...,
+        oldest_pending_age: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["oldest_pending_age", b"oldest_pending_age"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "oldest_pending_age", b"oldest_pending_age", "paused", b"paused", "task_types", b"task_types"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Queue: _TypeAlias = Queue  # noqa: Y015
+
+@_typing.final
+class ListQueuesRequest(_message.Message):
+    """ListQueuesRequest asks for every queue; it has no filters yet."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListQueuesRequest: _TypeAlias = ListQueuesRequest  # noqa: Y015
+
+@_typing.final
+class ListQueuesResponse(_message.Message):
+    """ListQueuesResponse lists every queue that has held a task or been paused."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def queues(self) -> _containers.RepeatedCompositeFieldContainer[Global___Queue]:
+        """The queues, sorted by name."""
+
+    def __init__(
+        self,
+        *,
+        queues: _abc.Iterable[Global___Queue] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queues", b"queues"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListQueuesResponse: _TypeAlias = ListQueuesResponse  # noqa: Y015
+
+@_typing.final
+class PauseQueueRequest(_message.Message):
+    """PauseQueueRequest names the queue to pause."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """The queue to pause; required."""
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue", b"queue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseQueueRequest: _TypeAlias = PauseQueueRequest  # noqa: Y015
+
+@_typing.final
+class PauseQueueResponse(_message.Message):
+    """PauseQueueResponse holds the queue after the pause."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    changed: _builtins.bool
+    """False when the queue was already paused."""
+    @_builtins.property
+    def queue(self) -> Global___Queue:
+        """The queue, now paused."""
+
+    def __init__(
+        self,
+        *,
+        queue: Global___Queue | None = ...,
+        changed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["queue", b"queue"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "queue", b"queue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseQueueResponse: _TypeAlias = PauseQueueResponse  # noqa: Y015
+
+@_typing.final
+class ResumeQueueRequest(_message.Message):
+    """ResumeQueueRequest names the queue to resume."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """The queue to resume; required."""
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue", b"queue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeQueueRequest: _TypeAlias = ResumeQueueRequest  # noqa: Y015
+
+@_typing.final
+class ResumeQueueResponse(_message.Message):
+    """ResumeQueueResponse holds the queue after it was resumed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    changed: _builtins.bool
+    """False when the queue was not paused."""
+    @_builtins.property
+    def queue(self) -> Global___Queue:
+        """The queue, no longer paused."""
+
+    def __init__(
+        self,
+        *,
+        queue: Global___Queue | None = ...,
+        changed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["queue", b"queue"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "queue", b"queue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeQueueResponse: _TypeAlias = ResumeQueueResponse  # noqa: Y015
+
+@_typing.final
+class PurgeQueueRequest(_message.Message):
+    """PurgeQueueRequest names the queue to purge and, optionally, one task type."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    TASK_TYPE_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """The queue to purge; required."""
+    task_type: _builtins.str
+    """Only tasks of this type, when set."""
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        task_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue", b"queue", "task_type", b"task_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PurgeQueueRequest: _TypeAlias = PurgeQueueRequest  # noqa: Y015
+
+@_typing.final
+class PurgeQueueResponse(_message.Message):
+    """PurgeQueueResponse tells how many tasks were deleted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURGED_COUNT_FIELD_NUMBER: _builtins.int
+    purged_count: _builtins.int
+    """The number of pending and scheduled tasks deleted."""
+    def __init__(
+        self,
+        *,
+        purged_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purged_count", b"purged_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PurgeQueueResponse: _TypeAlias = PurgeQueueResponse  # noqa: Y015
+
+@_typing.final
+class ChangePriorityRequest(_message.Message):
+    """ChangePriorityRequest names a task and its new priority."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """The task id."""
+    priority: _builtins.int
+    """The new priority; higher runs first, from -1000 to 1000."""
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        priority: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["priority", b"priority", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangePriorityRequest: _TypeAlias = ChangePriorityRequest  # noqa: Y015
+
+@_typing.final
+class ChangePriorityResponse(_message.Message):
+    """ChangePriorityResponse holds the task with its new priority."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task(self) -> Global___Task:
+        """The task after the change."""
+
+    def __init__(
+        self,
+        *,
+        task: Global___Task | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangePriorityResponse: _TypeAlias = ChangePriorityResponse  # noqa: Y015
+
+@_typing.final
+class DeleteTaskRequest(_message.Message):
+    """DeleteTaskRequest names the task to delete."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """The task id."""
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteTaskRequest: _TypeAlias = DeleteTaskRequest  # noqa: Y015
+
+@_typing.final
+class DeleteTaskResponse(_message.Message):
+    """DeleteTaskResponse tells what was deleted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PREVIOUS_STATUS_FIELD_NUMBER: _builtins.int
+    previous_status: Global___TaskStatus.ValueType
+    """The status the task had when it was deleted."""
+    def __init__(
+        self,
+        *,
+        previous_status: Global___TaskStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["previous_status", b"previous_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteTaskResponse: _TypeAlias = DeleteTaskResponse  # noqa: Y015
+
+@_typing.final
+class BulkTasksRequest(_message.Message):
+    """BulkTasksRequest says what to do to which tasks, and where the last call ended."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    TASK_TYPE_FIELD_NUMBER: _builtins.int
+    CREATED_BEFORE_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    EXPECTED_COUNT_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """The queue; required."""
+    action: Global___BulkAction.ValueType
+    """What to do to every matching task."""
+    status: Global___TaskStatus.ValueType
+    """Only tasks in this status; when unset, failed for retry, pending for
+    cancel and completed for delete.
+    """
+    task_type: _builtins.str
+    """Only tasks of this type, when set."""
+    label: _builtins.str
+    """Only tasks with this label, written "key=value", when set; the key must be
+    one the server indexes (--indexed-labels).
+    """
+    dry_run: _builtins.bool
+    """When true, count the matches of this chunk and change nothing."""
+    expected_count: _builtins.int
+    """When set, the number of matches the caller confirms for this chunk (what a
+    dry run with the same page_token answered); if the chunk matches another
+    number the call fails with FAILED_PRECONDITION and changes nothing.
+    """
+    page_token: _builtins.str
+    """The next_page_token of the previous call with the same filter; empty for
+    the first chunk.
+    """
+    @_builtins.property
+    def created_before(self) -> _timestamp_pb2.Timestamp:
+        """Only tasks created before this time, when set."""
+
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        action: Global___BulkAction.ValueType = ...,
+        status: Global___TaskStatus.ValueType = ...,
+        task_type: _builtins.str = ...,
+        created_before: _timestamp_pb2.Timestamp | None = ...,
+        label: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+        expected_count: _builtins.int | None = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_count", b"_expected_count", "created_before", b"created_before", "expected_count", b"expected_count"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_count", b"_expected_count", "action", b"action", "created_before", b"created_before", "dry_run", b"dry_run", "expected_count", b"expected_count", "label", b"label", "page_token", b"page_token", "queue", b"queue", "status", b"status", "task_type", b"task_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_count: _TypeAlias = _typing.Literal["expected_count"]  # noqa: Y015
+    _WhichOneofArgType__expected_count: _TypeAlias = _typing.Literal["_expected_count", b"_expected_count"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_count) -> _WhichOneofReturnType__expected_count | None: ...
+
+Global___BulkTasksRequest: _TypeAlias = BulkTasksRequest  # noqa: Y015
+
+@_typing.final
+class BulkTasksResponse(_message.Message):
+    """BulkTasksResponse tells what one chunk matched."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MATCHED_COUNT_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    matched_count: _builtins.int
+    """The tasks of this chunk that matched (and, unless a dry run, were changed)."""
+    next_page_token: _builtins.str
+    """The token for the next chunk; empty after the last one."""
+    def __init__(
+        self,
+        *,
+        matched_count: _builtins.int = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["matched_count", b"matched_count", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BulkTasksResponse: _TypeAlias = BulkTasksResponse  # noqa: Y015

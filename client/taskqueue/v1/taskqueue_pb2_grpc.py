@@ -81,6 +81,41 @@ class TaskQueueServiceStub:
                 request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.StatsRequest.SerializeToString,
                 response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.StatsResponse.FromString,
                 _registered_method=True)
+        self.ListQueues = channel.unary_unary(
+                '/taskqueue.v1.TaskQueueService/ListQueues',
+                request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.ListQueuesRequest.SerializeToString,
+                response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.ListQueuesResponse.FromString,
+                _registered_method=True)
+        self.PauseQueue = channel.unary_unary(
+                '/taskqueue.v1.TaskQueueService/PauseQueue',
+                request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.PauseQueueRequest.SerializeToString,
+                response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.PauseQueueResponse.FromString,
+                _registered_method=True)
+        self.ResumeQueue = channel.unary_unary(
+                '/taskqueue.v1.TaskQueueService/ResumeQueue',
+                request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.ResumeQueueRequest.SerializeToString,
+                response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.ResumeQueueResponse.FromString,
+                _registered_method=True)
+        self.PurgeQueue = channel.unary_unary(
+                '/taskqueue.v1.TaskQueueService/PurgeQueue',
+                request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.PurgeQueueRequest.SerializeToString,
+                response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.PurgeQueueResponse.FromString,
+                _registered_method=True)
+        self.ChangePriority = channel.unary_unary(
+                '/taskqueue.v1.TaskQueueService/ChangePriority',
+                request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.ChangePriorityRequest.SerializeToString,
+                response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.ChangePriorityResponse.FromString,
+                _registered_method=True)
+        self.DeleteTask = channel.unary_unary(
+                '/taskqueue.v1.TaskQueueService/DeleteTask',
+                request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.DeleteTaskRequest.SerializeToString,
+                response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.DeleteTaskResponse.FromString,
+                _registered_method=True)
+        self.BulkTasks = channel.unary_unary(
+                '/taskqueue.v1.TaskQueueService/BulkTasks',
+                request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.BulkTasksRequest.SerializeToString,
+                response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.BulkTasksResponse.FromString,
+                _registered_method=True)
 
 
 class TaskQueueServiceServicer:
@@ -157,6 +192,64 @@ class TaskQueueServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListQueues(self, request, context):
+        """ListQueues returns every queue with its task counts, pause state and the
+        age of its oldest pending task. It needs the admin role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseQueue(self, request, context):
+        """PauseQueue stops every server from starting the queue's tasks; the queue
+        still accepts tasks and running ones finish. The pause is kept in Redis, so
+        it survives restarts. It needs the admin role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeQueue(self, request, context):
+        """ResumeQueue lets servers start the queue's tasks again. It needs the admin
+        role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PurgeQueue(self, request, context):
+        """PurgeQueue deletes the queue's pending and scheduled tasks, optionally of
+        one type only; running tasks are untouched. It needs the admin role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePriority(self, request, context):
+        """ChangePriority sets the priority of a task that has not started; a pending
+        task moves in the order at once. It needs the admin role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTask(self, request, context):
+        """DeleteTask deletes a task that is not running, with its data, result and
+        index entries. It needs the admin role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BulkTasks(self, request, context):
+        """BulkTasks retries, cancels or deletes the tasks of a queue that match a
+        filter, one bounded chunk per call: call again with next_page_token until
+        it is empty. A dry run only counts. It needs the admin role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskQueueServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -204,6 +297,41 @@ def add_TaskQueueServiceServicer_to_server(servicer, server):
                     servicer.Stats,
                     request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.StatsRequest.FromString,
                     response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.StatsResponse.SerializeToString,
+            ),
+            'ListQueues': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQueues,
+                    request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.ListQueuesRequest.FromString,
+                    response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.ListQueuesResponse.SerializeToString,
+            ),
+            'PauseQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseQueue,
+                    request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.PauseQueueRequest.FromString,
+                    response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.PauseQueueResponse.SerializeToString,
+            ),
+            'ResumeQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeQueue,
+                    request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.ResumeQueueRequest.FromString,
+                    response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.ResumeQueueResponse.SerializeToString,
+            ),
+            'PurgeQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeQueue,
+                    request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.PurgeQueueRequest.FromString,
+                    response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.PurgeQueueResponse.SerializeToString,
+            ),
+            'ChangePriority': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePriority,
+                    request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.ChangePriorityRequest.FromString,
+                    response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.ChangePriorityResponse.SerializeToString,
+            ),
+            'DeleteTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTask,
+                    request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.DeleteTaskRequest.FromString,
+                    response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.DeleteTaskResponse.SerializeToString,
+            ),
+            'BulkTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.BulkTasks,
+                    request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.BulkTasksRequest.FromString,
+                    response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.BulkTasksResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -451,6 +579,195 @@ class TaskQueueService:
             '/taskqueue.v1.TaskQueueService/Stats',
             taskqueue_dot_v1_dot_taskqueue__pb2.StatsRequest.SerializeToString,
             taskqueue_dot_v1_dot_taskqueue__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQueues(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskqueue.v1.TaskQueueService/ListQueues',
+            taskqueue_dot_v1_dot_taskqueue__pb2.ListQueuesRequest.SerializeToString,
+            taskqueue_dot_v1_dot_taskqueue__pb2.ListQueuesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskqueue.v1.TaskQueueService/PauseQueue',
+            taskqueue_dot_v1_dot_taskqueue__pb2.PauseQueueRequest.SerializeToString,
+            taskqueue_dot_v1_dot_taskqueue__pb2.PauseQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskqueue.v1.TaskQueueService/ResumeQueue',
+            taskqueue_dot_v1_dot_taskqueue__pb2.ResumeQueueRequest.SerializeToString,
+            taskqueue_dot_v1_dot_taskqueue__pb2.ResumeQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskqueue.v1.TaskQueueService/PurgeQueue',
+            taskqueue_dot_v1_dot_taskqueue__pb2.PurgeQueueRequest.SerializeToString,
+            taskqueue_dot_v1_dot_taskqueue__pb2.PurgeQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePriority(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskqueue.v1.TaskQueueService/ChangePriority',
+            taskqueue_dot_v1_dot_taskqueue__pb2.ChangePriorityRequest.SerializeToString,
+            taskqueue_dot_v1_dot_taskqueue__pb2.ChangePriorityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskqueue.v1.TaskQueueService/DeleteTask',
+            taskqueue_dot_v1_dot_taskqueue__pb2.DeleteTaskRequest.SerializeToString,
+            taskqueue_dot_v1_dot_taskqueue__pb2.DeleteTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BulkTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskqueue.v1.TaskQueueService/BulkTasks',
+            taskqueue_dot_v1_dot_taskqueue__pb2.BulkTasksRequest.SerializeToString,
+            taskqueue_dot_v1_dot_taskqueue__pb2.BulkTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,6 +62,36 @@ class TaskQueueServiceStub:
     """ListTasks pages through the tasks of one queue, newest first."""
     Stats: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.StatsRequest, _taskqueue_pb2.StatsResponse]
     """Stats returns task counts per task type."""
+    ListQueues: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.ListQueuesRequest, _taskqueue_pb2.ListQueuesResponse]
+    """ListQueues returns every queue with its task counts, pause state and the
+    age of its oldest pending task. It needs the admin role.
+    """
+    PauseQueue: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.PauseQueueRequest, _taskqueue_pb2.PauseQueueResponse]
+    """PauseQueue stops every server from starting the queue's tasks; the queue
+    still accepts tasks and running ones finish. The pause is kept in Redis, so
+    it survives restarts. It needs the admin role.
+    """
+    ResumeQueue: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.ResumeQueueRequest, _taskqueue_pb2.ResumeQueueResponse]
+    """ResumeQueue lets servers start the queue's tasks again. It needs the admin
+    role.
+    """
+    PurgeQueue: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.PurgeQueueRequest, _taskqueue_pb2.PurgeQueueResponse]
+    """PurgeQueue deletes the queue's pending and scheduled tasks, optionally of
+    one type only; running tasks are untouched. It needs the admin role.
+    """
+    ChangePriority: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.ChangePriorityRequest, _taskqueue_pb2.ChangePriorityResponse]
+    """ChangePriority sets the priority of a task that has not started; a pending
+    task moves in the order at once. It needs the admin role.
+    """
+    DeleteTask: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.DeleteTaskRequest, _taskqueue_pb2.DeleteTaskResponse]
+    """DeleteTask deletes a task that is not running, with its data, result and
+    index entries. It needs the admin role.
+    """
+    BulkTasks: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.BulkTasksRequest, _taskqueue_pb2.BulkTasksResponse]
+    """BulkTasks retries, cancels or deletes the tasks of a queue that match a
+    filter, one bounded chunk per call: call again with next_page_token until
+    it is empty. A dry run only counts. It needs the admin role.
+    """
 
 @_typing.type_check_only
 class TaskQueueServiceAsyncStub(TaskQueueServiceStub):
@@ -97,6 +127,36 @@ class TaskQueueServiceAsyncStub(TaskQueueServiceStub):
     """ListTasks pages through the tasks of one queue, newest first."""
     Stats: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.StatsRequest, _taskqueue_pb2.StatsResponse]  # type: ignore[assignment]
     """Stats returns task counts per task type."""
+    ListQueues: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.ListQueuesRequest, _taskqueue_pb2.ListQueuesResponse]  # type: ignore[assignment]
+    """ListQueues returns every queue with its task counts, pause state and the
+    age of its oldest pending task. It needs the admin role.
+    """
+    PauseQueue: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.PauseQueueRequest, _taskqueue_pb2.PauseQueueResponse]  # type: ignore[assignment]
+    """PauseQueue stops every server from starting the queue's tasks; the queue
+    still accepts tasks and running ones finish. The pause is kept in Redis, so
+    it survives restarts. It needs the admin role.
+    """
+    ResumeQueue: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.ResumeQueueRequest, _taskqueue_pb2.ResumeQueueResponse]  # type: ignore[assignment]
+    """ResumeQueue lets servers start the queue's tasks again. It needs the admin
+    role.
+    """
+    PurgeQueue: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.PurgeQueueRequest, _taskqueue_pb2.PurgeQueueResponse]  # type: ignore[assignment]
+    """PurgeQueue deletes the queue's pending and scheduled tasks, optionally of
+    one type only; running tasks are untouched. It needs the admin role.
+    """
+    ChangePriority: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.ChangePriorityRequest, _taskqueue_pb2.ChangePriorityResponse]  # type: ignore[assignment]
+    """ChangePriority sets the priority of a task that has not started; a pending
+    task moves in the order at once. It needs the admin role.
+    """
+    DeleteTask: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.DeleteTaskRequest, _taskqueue_pb2.DeleteTaskResponse]  # type: ignore[assignment]
+    """DeleteTask deletes a task that is not running, with its data, result and
+    index entries. It needs the admin role.
+    """
+    BulkTasks: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.BulkTasksRequest, _taskqueue_pb2.BulkTasksResponse]  # type: ignore[assignment]
+    """BulkTasks retries, cancels or deletes the tasks of a queue that match a
+    filter, one bounded chunk per call: call again with next_page_token until
+    it is empty. A dry run only counts. It needs the admin role.
+    """
 
 class TaskQueueServiceServicer(metaclass=_abc_1.ABCMeta):
     """TaskQueueService stores background tasks in Redis and runs them with the
@@ -183,5 +243,77 @@ class TaskQueueServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_taskqueue_pb2.StatsResponse, _abc.Awaitable[_taskqueue_pb2.StatsResponse]]:
         """Stats returns task counts per task type."""
+
+    @_abc_1.abstractmethod
+    def ListQueues(
+        self,
+        request: _taskqueue_pb2.ListQueuesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_taskqueue_pb2.ListQueuesResponse, _abc.Awaitable[_taskqueue_pb2.ListQueuesResponse]]:
+        """ListQueues returns every queue with its task counts, pause state and the
+        age of its oldest pending task. It needs the admin role.
+        """
+
+    @_abc_1.abstractmethod
+    def PauseQueue(
+        self,
+        request: _taskqueue_pb2.PauseQueueRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_taskqueue_pb2.PauseQueueResponse, _abc.Awaitable[_taskqueue_pb2.PauseQueueResponse]]:
+        """PauseQueue stops every server from starting the queue's tasks; the queue
+        still accepts tasks and running ones finish. The pause is kept in Redis, so
+        it survives restarts. It needs the admin role.
+        """
+
+    @_abc_1.abstractmethod
+    def ResumeQueue(
+        self,
+        request: _taskqueue_pb2.ResumeQueueRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_taskqueue_pb2.ResumeQueueResponse, _abc.Awaitable[_taskqueue_pb2.ResumeQueueResponse]]:
+        """ResumeQueue lets servers start the queue's tasks again. It needs the admin
+        role.
+        """
+
+    @_abc_1.abstractmethod
+    def PurgeQueue(
+        self,
+        request: _taskqueue_pb2.PurgeQueueRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_taskqueue_pb2.PurgeQueueResponse, _abc.Awaitable[_taskqueue_pb2.PurgeQueueResponse]]:
+        """PurgeQueue deletes the queue's pending and scheduled tasks, optionally of
+        one type only; running tasks are untouched. It needs the admin role.
+        """
+
+    @_abc_1.abstractmethod
+    def ChangePriority(
+        self,
+        request: _taskqueue_pb2.ChangePriorityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_taskqueue_pb2.ChangePriorityResponse, _abc.Awaitable[_taskqueue_pb2.ChangePriorityResponse]]:
+        """ChangePriority sets the priority of a task that has not started; a pending
+        task moves in the order at once. It needs the admin role.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteTask(
+        self,
+        request: _taskqueue_pb2.DeleteTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_taskqueue_pb2.DeleteTaskResponse, _abc.Awaitable[_taskqueue_pb2.DeleteTaskResponse]]:
+        """DeleteTask deletes a task that is not running, with its data, result and
+        index entries. It needs the admin role.
+        """
+
+    @_abc_1.abstractmethod
+    def BulkTasks(
+        self,
+        request: _taskqueue_pb2.BulkTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_taskqueue_pb2.BulkTasksResponse, _abc.Awaitable[_taskqueue_pb2.BulkTasksResponse]]:
+        """BulkTasks retries, cancels or deletes the tasks of a queue that match a
+        filter, one bounded chunk per call: call again with next_page_token until
+        it is empty. A dry run only counts. It needs the admin role.
+        """
 
 def add_TaskQueueServiceServicer_to_server(servicer: TaskQueueServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

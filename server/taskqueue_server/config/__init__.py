@@ -122,6 +122,7 @@ def _settings_from(
             task_ttl_seconds=values["task_ttl_seconds"],
             result_ttl_seconds=values["result_ttl_seconds"],
             max_queue_length=values["max_queue_length"],
+            indexed_labels=tuple(values["indexed_labels"]),
             data_dir=values["data_dir"],
             wait_replicas=values["redis_wait_replicas"],
             **engine_extra,

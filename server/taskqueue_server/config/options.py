@@ -118,6 +118,12 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("--data-dir", str, _E.data_dir, "without --redis-url: the private redis-server's data"),
     ("--handlers", names, [], "module that registers handlers (repeatable, or comma separated)"),
     ("--queues", names, list(_D.queues), "queues this server's workers take tasks from"),
+    (
+        "--indexed-labels",
+        names,
+        list(_E.indexed_labels),
+        "label keys ListTasks can filter by (one Redis index each; comma separated)",
+    ),
     ("--concurrency", _positive_int, _D.concurrency, "handlers running at once, per process"),
     (
         "--processes",

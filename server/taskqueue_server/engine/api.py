@@ -7,13 +7,17 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from .models import (
+    BulkAction,
+    BulkPage,
     ClaimedTask,
     EnqueueOutcome,
     Lease,
     NewTask,
     Outcome,
     Page,
+    QueueOverview,
     Status,
+    TaskFilter,
     TaskRecord,
     TaskResult,
     TypeStats,
@@ -31,7 +35,48 @@ class TaskWatch(Protocol):
         """The same states, ending quietly at `deadline` (event-loop time)."""
 
 
-class CallerEngine(Protocol):
+class QueueControl(Protocol):
+    """What operators may do to queues and tasks (admin calls; engine/control.py)."""
+
+    async def pause_queue(self, queue: str) -> bool:
+        """Stop handing out the queue's tasks on every server; False if already paused."""
+
+    async def resume_queue(self, queue: str) -> bool:
+        """Hand out the queue's tasks again and wake idle workers; False if not paused."""
+
+    async def list_queues(self) -> list[QueueOverview]:
+        """Every queue that has held a task or been paused, all in one pipelined round trip."""
+
+    async def queue_overview(self, queue: str) -> QueueOverview:
+        """One queue's counts per type and status, pause state and oldest pending age."""
+
+    async def purge_queue(self, queue: str, task_type: str = "") -> int:
+        """Delete pending and scheduled tasks (of one type, if given) in short chunks;
+        returns how many. Running tasks are untouched."""
+
+    async def change_priority(self, task_id: str, priority: int) -> TaskRecord:
+        """Set a task's priority; a pending task moves in the order at once.
+        FAILED_PRECONDITION once it runs or ended."""
+
+    async def delete_task(self, task_id: str) -> Status:
+        """Delete a task that is not running, with its data, result and index entries;
+        returns the status it had. FAILED_PRECONDITION while it runs."""
+
+    async def bulk(
+        self,
+        action: BulkAction,
+        where: TaskFilter,
+        dry_run: bool = False,
+        expected_count: int | None = None,
+        cursor: str = "",
+    ) -> BulkPage:
+        """Act on (or, dry, count) the matches within one bounded chunk; call again with
+        `next_cursor` until it is empty. `expected_count` must equal the chunk's matches
+        (as the dry run with the same cursor reported), else FAILED_PRECONDITION and
+        nothing changed."""
+
+
+class CallerEngine(QueueControl, Protocol):
     """What callers may do to tasks (the gRPC service's side). Refusals raise `EngineError`."""
 
     async def enqueue(self, tasks: Sequence[NewTask]) -> list[EnqueueOutcome]:
@@ -64,8 +109,12 @@ class CallerEngine(Protocol):
         status: Status | None = None,
         page_size: int = 100,
         cursor: str = "",
+        label: tuple[str, str] | None = None,
     ) -> Page:
-        """A page of tasks, newest first. `cursor` is an opaque, signed token."""
+        """A page of tasks, newest first. `cursor` is an opaque, signed token.
+
+        `label` (key, value) lists through that label's index; the key must be one of the
+        settings' `indexed_labels` (else INVALID_ARGUMENT)."""
 
     async def stats(self, queue: str = "", task_type: str = "") -> dict[str, TypeStats]:
         """Per task type: tasks in each status now, and totals that never go down."""

@@ -89,9 +89,20 @@ class QueueKeys:
     def counts(self) -> str:
         return f"{self.base}count"
 
+    def label(self, name: str, value: str) -> str:
+        return f"{self.base}l:{name}:{value}"
+
+    @property
+    def label_expiry(self) -> str:
+        return f"{self.base}lexpiry"
+
     @property
     def totals(self) -> str:
         return f"{self.base}total"
+
+    @property
+    def paused(self) -> str:
+        return f"{self.base}paused"
 
     @property
     def cancel_channel(self) -> str:

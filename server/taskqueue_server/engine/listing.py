@@ -41,14 +41,19 @@ class ListingMixin:
         status: Status | None = None,
         page_size: int = 100,
         cursor: str = "",
+        label: tuple[str, str] | None = None,
     ) -> Page:
         keys = self.keys(check_queue(queue))
         if not self._page_token_secret:
             with engine_errors_from_redis():
                 await self._load_page_token_secret()
         scope = [queue, task_type, status.value if status else ""]
+        if label is not None:
+            scope.append(self._check_indexed(label[0]) + "=" + label[1])
         after = self._open_cursor(cursor, scope) if cursor else ""
         index = keys.by_status(status.value) if status else keys.all_tasks
+        if label is not None:
+            index = keys.label(*label)  # the status, if any, is filtered below
         tasks: list[TaskRecord] = []
         scanned = 0
         with engine_errors_from_redis():
@@ -62,7 +67,7 @@ class ListingMixin:
                 records = await self._load(keys, index, ids)
                 for task_id, record in records:
                     after = task_id
-                    if record is not None and (not task_type or record.task_type == task_type):
+                    if record is not None and _matches(record, task_type, status):
                         tasks.append(record)
                         if len(tasks) == page_size:
                             break
@@ -90,6 +95,18 @@ class ListingMixin:
             for task_id, fields, blob in zip(ids, hashes, data, strict=True)
         ]
 
+    def _check_indexed(self, name: str) -> str:
+        indexed = self.settings.indexed_labels
+        if name not in indexed:
+            known = ", ".join(indexed) or "none"
+            raise EngineError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"label: {name!r} is not an indexed label key (indexed: {known}); "
+                "start the server with --indexed-labels to filter by it",
+                field="label",
+            )
+        return name
+
     def _seal_cursor(self, scope: list[str], after: str) -> str:
         body = base64.urlsafe_b64encode(orjson.dumps([*scope, after])).rstrip(b"=")
         return (body + b"." + self._sign(body)).decode()
@@ -104,7 +121,7 @@ class ListingMixin:
                 "page_token",
             )
         fields = orjson.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
-        if fields[:3] != scope:
+        if fields[:-1] != scope:
             raise EngineError(
                 ErrorCode.INVALID_ARGUMENT,
                 "page_token belongs to a listing with other filters; "
@@ -112,7 +129,7 @@ class ListingMixin:
                 Reason.INVALID_PAGE_TOKEN,
                 "page_token",
             )
-        return str(fields[3])
+        return str(fields[-1])
 
     async def _load_page_token_secret(self) -> None:
         """The operator's secret, else the deployment's: the first server to read it makes it."""
@@ -154,3 +171,9 @@ def _fields(counters: dict[bytes, bytes], task_type: str) -> list[tuple[str, str
         if not task_type or kind == task_type:
             out.append((kind, name, int(value)))
     return out
+
+
+def _matches(record: TaskRecord, task_type: str, status: Status | None) -> bool:
+    return (not task_type or record.task_type == task_type) and (
+        status is None or record.status == status
+    )

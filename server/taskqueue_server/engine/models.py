@@ -69,6 +69,7 @@ class NewTask:
     queue: str = DEFAULT_QUEUE
     timeout_seconds: float = 0.0
     depends_on: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,7 @@ class TaskRecord:
     version: int = 0
     schedule_id: str = ""  # the schedule that enqueued the task, if one did
     schedule_time_ms: int = 0  # and the tick it fired for
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,3 +190,49 @@ class WorkerInfo:
     lease_seconds: float
     in_process: bool
     last_seen_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueOverview:
+    """One queue as operators see it: counts per task type, pause state, backlog age.
+
+    Counts and totals per task type are those of Stats.
+    `oldest_pending_age_ms` is 0 when nothing is pending.
+    """
+
+    name: str
+    paused: bool
+    counts: Mapping[str, TypeStats]
+    oldest_pending_age_ms: int
+
+
+class BulkAction(StrEnum):
+    """What a bulk call does to every task its filter matches."""
+
+    RETRY = "retry"
+    CANCEL = "cancel"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    """Which tasks of one queue a bulk call matches; empty fields match anything.
+
+    `status` None means the action's default (retry: failed, cancel: pending,
+    delete: completed); `created_before_ms` 0 means no bound.
+    """
+
+    queue: str
+    status: Status | None = None
+    task_type: str = ""
+    created_before_ms: int = 0
+    label: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkPage:
+    """What one bulk call matched (and, unless a dry run, acted on); more pages follow
+    while `next_cursor` is not empty."""
+
+    matched: int
+    next_cursor: str = ""

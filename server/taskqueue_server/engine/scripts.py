@@ -26,6 +26,10 @@ SCRIPT_NAMES = (
     "schedule_pause",
     "schedule_delete",
     "schedule_fire",
+    "pause",
+    "priority",
+    "delete",
+    "bulk",
 )
 REASONS = frozenset(reason.value for reason in Reason)
 

@@ -41,3 +41,5 @@ class EngineSettings:
     wait_replicas: int = 0
     # Without a Redis URL: where the private redis-server keeps its data (engine/local_redis.py).
     data_dir: str = ".taskqueue-data"
+    # Label keys with a Redis index per (queue, key, value), so ListTasks filters by them.
+    indexed_labels: tuple[str, ...] = ()

@@ -16,7 +16,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from . import leasing, listing, schedules, watching, workers
+from . import bulk, control, leasing, listing, schedules, watching, workers
 from .clock import RedisClock
 from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
@@ -49,6 +49,8 @@ class RedisEngine(
     watching.WatchingMixin,
     workers.WorkersMixin,
     schedules.SchedulesMixin,
+    control.ControlMixin,
+    bulk.BulkMixin,
 ):
     """Implements engine.api.Engine on a redis.asyncio client (real Redis or fakeredis)."""
 
@@ -190,6 +192,7 @@ class RedisEngine(
                         "idem": task.idempotency_key,
                         "deps": list(task.depends_on),
                         "timeout": task.timeout_seconds,
+                        **self._labels(task),
                     }
                 )
             meta.append(encoded)
@@ -198,6 +201,16 @@ class RedisEngine(
             "enqueue", queue, [self.keys(queue).seq], args, durable=True
         )
         return replies
+
+    def _labels(self, task: NewTask) -> dict[str, Any]:
+        """The labels as stored (JSON text) and the (key, value) pairs to index."""
+        if not task.labels:
+            return {"labels": ""}
+        indexed = self.settings.indexed_labels
+        return {
+            "labels": orjson.dumps(task.labels).decode(),
+            "lx": [[key, value] for key, value in task.labels.items() if key in indexed],
+        }
 
     @staticmethod
     def _run_at(task: NewTask, now: int) -> int:
@@ -224,6 +237,7 @@ class RedisEngine(
             depends_on=task.depends_on,
             timeout_seconds=task.timeout_seconds,
             version=1,
+            labels=task.labels,
         )
         return EnqueueOutcome(record, deduplicated=False)
 

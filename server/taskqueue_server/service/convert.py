@@ -25,6 +25,7 @@ from ..engine.models import (
     TypeStats,
 )
 from ..worker.registry import Registration
+from .labels import check_labels
 from .validation import (
     MAX_DELAY_SECONDS,
     MAX_TIMEOUT_SECONDS,
@@ -141,6 +142,8 @@ def task_to_proto(record: TaskRecord, task_data: struct_pb2.Struct | None = None
         version=record.version,
         schedule_id=record.schedule_id,
     )
+    if record.labels:
+        task.labels.update(record.labels)
     if task_data is not None:
         task.task_data.CopyFrom(task_data)
     else:
@@ -238,6 +241,7 @@ def new_task_from_request(
             request.timeout_seconds, prefix + "timeout_seconds", MAX_TIMEOUT_SECONDS
         ),
         depends_on=check_depends_on(list(request.depends_on), queue, prefix + "depends_on"),
+        labels=check_labels(request.labels, prefix + "labels"),
     )
 
 

@@ -13,6 +13,7 @@ from ..config.settings import RequestLimits
 from ..engine.api import CallerEngine
 from ..engine.errors import EngineError, ErrorCode, Reason, StoreUnavailable
 from ..worker.registry import Registration
+from .control import QueueControlServicer
 from .convert import (
     new_task_from_request,
     new_tasks_from_batch,
@@ -21,6 +22,7 @@ from .convert import (
     status_from_proto,
     task_to_proto,
 )
+from .labels import parse_label_filter
 from .status import Context, refuses_on_error, stream_refuses_on_error
 from .task_types import KnownTaskTypes
 from .validation import (
@@ -85,7 +87,7 @@ class StreamSlots:
         self.in_use -= 1
 
 
-class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
+class TaskQueueServicer(QueueControlServicer, pb_grpc.TaskQueueServiceServicer):
     """The RPCs of taskqueue.v1.TaskQueueService. Holds no state beyond its collaborators."""
 
     def __init__(
@@ -206,6 +208,7 @@ class TaskQueueServicer(pb_grpc.TaskQueueServiceServicer):
             status_from_proto(request.status),
             check_page_size(request.page_size),
             check_page_token(request.page_token),
+            parse_label_filter(request.label),
         )
         return pb.ListTasksResponse(
             tasks=[task_to_proto(r) for r in page.tasks], next_page_token=page.next_cursor

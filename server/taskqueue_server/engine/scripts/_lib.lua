@@ -28,6 +28,7 @@ local function status_key(status) return P .. 's:' .. status end
 local function deps_key(id) return P .. 'deps:' .. id end
 local function idem_key(idem) return P .. 'idem:' .. idem end
 local function events_channel(id) return P .. 'ev:' .. id end
+local function label_key(name, value) return P .. 'l:' .. name .. ':' .. value end
 local SCHEDULED_KEY = P .. 'sched'
 local ALL_TASKS_KEY = P .. 'all'
 local COUNTS_KEY = P .. 'count'
@@ -36,6 +37,8 @@ local LIVE_KEY = P .. 'live'
 local EXPIRY_KEY = P .. 'expiry'
 local TIMER_CHANNEL = P .. 'timer'
 local CANCEL_CHANNEL = P .. 'cancel'
+local PAUSED_KEY = P .. 'paused'
+local LABEL_EXPIRY_KEY = P .. 'lexpiry'
 
 -- Lower score runs first: priority descending, then sequence (enqueue order) ascending.
 -- (1000 - priority) * 2^42 + seq stays below 2^53, so a double holds it exactly.
@@ -100,6 +103,17 @@ local function set_status(id, task_type, old, new, now, fields, result)
   redis.call(PUBLISH, events_channel(id), cjson.encode(event))
 end
 
+-- A task's indexed labels as <P>lexpiry members: "<id> <name>:<value>" (ids hold no space),
+-- so the timers can drop index entries of tasks whose retention ran out.
+local function label_expiry_members(id)
+  local lx = redis.call('HGET', task_key(id), 'lx')
+  local members = {}
+  for _, pair in ipairs(lx and cjson.decode(lx) or {}) do
+    members[#members + 1] = id .. ' ' .. pair[1] .. ':' .. pair[2]
+  end
+  return members
+end
+
 -- Terminal tasks are kept for the retention period, counted from now. Redis expires the
 -- keys; <P>expiry remembers when, so the timers' due script can drop the index entries too.
 local function retain(id, now, ttl)
@@ -111,6 +125,16 @@ local function retain(id, now, ttl)
     redis.call('EXPIRE', idem_key(idem), ttl)
   end
   redis.call('ZADD', EXPIRY_KEY, tonumber(now) + tonumber(ttl) * 1000, id)
+  for _, member in ipairs(label_expiry_members(id)) do
+    redis.call('ZADD', LABEL_EXPIRY_KEY, tonumber(now) + tonumber(ttl) * 1000, member)
+  end
+end
+
+-- Live again (retry): its label index entries must not expire.
+local function keep_labels(id)
+  for _, member in ipairs(label_expiry_members(id)) do
+    redis.call('ZREM', LABEL_EXPIRY_KEY, member)
+  end
 end
 
 local function make_ready(id, task_type, priority, seq)
@@ -181,6 +205,13 @@ local function store_task(t, data, now, deps_left)
   if #t.deps > 0 then redis.call('HSET', key, 'deps', cjson.encode(t.deps)) end
   if tonumber(t.timeout) > 0 then redis.call('HSET', key, 'timeout', t.timeout) end
   if t.sched then redis.call('HSET', key, 'sched', t.sched, 'tick', t.tick) end
+  if t.labels and t.labels ~= '' then
+    redis.call('HSET', key, 'labels', t.labels)
+    if #t.lx > 0 then
+      redis.call('HSET', key, 'lx', cjson.encode(t.lx))
+      for _, pair in ipairs(t.lx) do redis.call('ZADD', label_key(pair[1], pair[2]), 0, t.id) end
+    end
+  end
   redis.call('ZADD', ALL_TASKS_KEY, 0, t.id)
   set_status(t.id, t.type, nil, status, now, {})
   if status == 'waiting' then
@@ -211,6 +242,8 @@ end
 -- Returns a flat list, 7 entries per task: id, token, type, data, attempts, max_retries,
 -- timeout.
 local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
+  -- A paused queue hands out nothing; resume wakes its workers (pause.lua).
+  if redis.call('EXISTS', PAUSED_KEY) == 1 then return {} end
   local deadline = tonumber(now) + lease_ms
   -- Candidates: the best `count` of every type, merged by score.
   local candidates = {}
@@ -247,4 +280,67 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
     if redis.call('ZCARD', ready_key(task_type)) > 0 then wake(task_type) end
   end
   return claimed
+end
+
+-- Removes a task that is not running, with its data, result and every index entry. A live
+-- one leaves its status gauge and the live count, and tasks waiting on it are cancelled;
+-- terminal counts are running totals and stay.
+local function remove_task(id, status, task_type, now, ttl)
+  if status == 'pending' then
+    redis.call('ZREM', ready_key(task_type), id)
+  elseif status == 'scheduled' or status == 'retrying' then
+    redis.call('ZREM', SCHEDULED_KEY, id)
+  end
+  redis.call('ZREM', status_key(status), id)
+  redis.call('ZREM', ALL_TASKS_KEY, id)
+  redis.call('ZREM', EXPIRY_KEY, id)
+  keep_labels(id)
+  local lx = redis.call('HGET', task_key(id), 'lx')
+  for _, pair in ipairs(lx and cjson.decode(lx) or {}) do
+    redis.call('ZREM', label_key(pair[1], pair[2]), id)
+  end
+  if not TERMINAL[status] then
+    redis.call('HINCRBY', COUNTS_KEY, status .. '|' .. task_type, -1)
+    redis.call('DECR', LIVE_KEY)
+    cancel_dependents(id, now, ttl)
+  end
+  local idem = redis.call('HGET', task_key(id), 'idem')
+  if idem and idem ~= '' and redis.call('GET', idem_key(idem)) == id then
+    redis.call('DEL', idem_key(idem))
+  end
+  redis.call('DEL', task_key(id), data_key(id), result_key(id), deps_key(id))
+end
+
+-- Cancels a live task (cancel.lua, bulk.lua). A running one is signalled on <P>cancel and
+-- its lease (in `lease_key`) dropped, so whatever its handler reports afterwards is refused.
+local function cancel_task(id, status, task_type, now, ttl, lease_key)
+  if status == 'pending' then
+    redis.call('ZREM', ready_key(task_type), id)
+  elseif status == 'scheduled' or status == 'retrying' then
+    redis.call('ZREM', SCHEDULED_KEY, id)
+  elseif status == 'processing' then
+    redis.call('ZREM', lease_key, id)
+    redis.call(PUBLISH, CANCEL_CHANNEL, id)
+  end
+  set_status(id, task_type, status, 'cancelled', now,
+    {'finished', now, 'error', 'cancelled by request'})
+  retain(id, now, ttl)
+  cancel_dependents(id, now, ttl)
+end
+
+-- Puts a failed or cancelled task back in its queue with a fresh retry budget (retry.lua,
+-- bulk.lua), behind the work already waiting (a fresh sequence number from `seq_key`).
+local function requeue(id, status, task_type, priority, idem, now, seq_key)
+  -- Live again: nothing of it may expire while it waits.
+  redis.call('PERSIST', task_key(id))
+  redis.call('PERSIST', data_key(id))
+  redis.call('PERSIST', deps_key(id))
+  if idem and idem ~= '' then redis.call('PERSIST', idem_key(idem)) end
+  redis.call('DEL', result_key(id))
+  redis.call('ZREM', EXPIRY_KEY, id)
+  keep_labels(id)
+  local seq = redis.call('INCR', seq_key)
+  set_status(id, task_type, status, 'pending', now, {'attempts', 0, 'redeliveries', 0,
+    'finished', 0, 'error', '', 'progress', 0, 'progress_msg', '', 'seq', seq, 'run_at', now})
+  make_ready(id, task_type, priority, seq)
 end

@@ -1,6 +1,6 @@
 -- Cancels a live task. A running one is signalled on <P>cancel and its lease dropped, so
 -- whatever its handler reports afterwards is refused.
--- KEYS[1]  <P>lease, KEYS[2] <P>sched
+-- KEYS[1]  <P>lease, KEYS[2] <P>sched (passed for the slot; cancel_task derives the rest)
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] task retention (s), ARGV[4] id
 -- Returns the task (task_reply) after cancellation; NOT_FOUND or FAILED_PRECONDITION otherwise.
 -- Cancelling a cancelled task changes nothing and returns it: clients retry CancelTask when
@@ -14,15 +14,5 @@ if status == 'cancelled' then return task_reply(id) end
 if TERMINAL[status] then
   return fail_with(3, 'TASK_TERMINAL', 'task ' .. id .. ' is already ' .. status .. '; only live tasks can be cancelled')
 end
-if status == 'pending' then
-  redis.call('ZREM', ready_key(h[2]), id)
-elseif status == 'scheduled' or status == 'retrying' then
-  redis.call('ZREM', KEYS[2], id)
-elseif status == 'processing' then
-  redis.call('ZREM', KEYS[1], id)
-  redis.call(PUBLISH, CANCEL_CHANNEL, id)
-end
-set_status(id, h[2], status, 'cancelled', now, {'finished', now, 'error', 'cancelled by request'})
-retain(id, now, ttl)
-cancel_dependents(id, now, ttl)
+cancel_task(id, status, h[2], now, ttl, KEYS[1])
 return task_reply(id)

@@ -1,7 +1,7 @@
 -- The timers' one call: promotes due scheduled and retrying tasks, and hands back tasks
 -- whose lease expired (worker died or hung) without spending their retry budget. A task
 -- whose worker was lost more than the redelivery cap allows ends failed as poison. Last, it
--- drops the index entries of terminal tasks whose retention ran out.
+-- drops the index entries (status and label indexes) of terminal tasks whose retention ran out.
 -- KEYS[1]  <P>sched, KEYS[2] <P>lease
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] most tasks to move per index, ARGV[4] redelivery cap,
 -- ARGV[5]  task retention (s)
@@ -55,6 +55,12 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', EXPIRY_KEY, '-inf', now, 'LIMIT'
     redis.call('ZREM', status_key(status), id)
   end
   dropped = dropped + 1
+end
+
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', LABEL_EXPIRY_KEY, '-inf', now, 'LIMIT', 0, limit)) do
+  redis.call('ZREM', LABEL_EXPIRY_KEY, member)
+  local id, name, value = string.match(member, '^(%S+) ([^:]*):(.*)$')
+  redis.call('ZREM', label_key(name, value), id)
 end
 
 local next_due = -1

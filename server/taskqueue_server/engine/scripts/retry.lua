@@ -10,16 +10,5 @@ if not status then return fail_with(1, 'TASK_NOT_FOUND', 'task ' .. id .. ' not 
 if status ~= 'failed' and status ~= 'cancelled' then
   return fail_with(3, 'TASK_NOT_RETRYABLE', 'task ' .. id .. ' is ' .. status .. '; only failed or cancelled tasks can be retried')
 end
--- Live again: nothing of it may expire while it waits.
-redis.call('PERSIST', key)
-redis.call('PERSIST', data_key(id))
-redis.call('PERSIST', deps_key(id))
-if h[4] and h[4] ~= '' then redis.call('PERSIST', idem_key(h[4])) end
-redis.call('DEL', result_key(id))
-redis.call('ZREM', EXPIRY_KEY, id)
--- A fresh sequence number: the requeued task goes behind work already waiting.
-local seq = redis.call('INCR', KEYS[1])
-set_status(id, h[2], status, 'pending', now, {'attempts', 0, 'redeliveries', 0,
-  'finished', 0, 'error', '', 'progress', 0, 'progress_msg', '', 'seq', seq, 'run_at', now})
-make_ready(id, h[2], h[3], seq)
+requeue(id, status, h[2], h[3], h[4], now, KEYS[1])
 return task_reply(id)
