@@ -19,6 +19,7 @@ from tests.support.server_process import ServerFactory, ServerProcess
 
 ADMIN = "admin-token-for-the-dashboard-tests"
 VIEWER = "viewer-token-for-the-dashboard-tests"
+PRODUCER = "producer-token-for-the-dashboard-tests"
 CHROMIUM = os.environ.get("TASKQUEUE_CHROMIUM", "/usr/bin/chromium")
 
 
@@ -34,7 +35,7 @@ def browser() -> Iterator[Browser]:
 
 @dataclass
 class Dashboard:
-    """A server with its HTTP port on, an admin and a viewer token."""
+    """A server with its HTTP port on and an admin, a viewer and a producer token."""
 
     server: ServerProcess
 
@@ -50,7 +51,7 @@ class Dashboard:
 def start_dashboard_server(servers: ServerFactory, *extra_args: str) -> Dashboard:
     env = {
         "TASKQUEUE_HTTP_PORT": str(free_port()),
-        "TASKQUEUE_AUTH_TOKENS": f"admin:{ADMIN},viewer:{VIEWER}",
+        "TASKQUEUE_AUTH_TOKENS": f"admin:{ADMIN},viewer:{VIEWER},producer:{PRODUCER}",
     }
     return Dashboard(servers.start(env=env, extra_args=list(extra_args)))
 
