@@ -89,6 +89,25 @@ def test_cancel_a_running_task(
     assert client.get_task(task_id).status == TaskStatus.CANCELLED
 
 
+def test_retry_every_failed_task_after_seeing_the_count(
+    browser: Browser, dashboard: Dashboard, client: TaskQueueClient
+) -> None:
+    failed = [client.enqueue("fail", {"permanent": True}) for _ in range(2)]
+    for task_id in failed:
+        client.get_result(task_id, wait=20)
+    page = open_page(browser, dashboard, ADMIN, "#/queue/default?status=failed&type=")
+    expect(task_rows(page)).to_have_count(2)
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: asked.append(dialog.message))
+    page.get_by_label("bulk action").select_option("retry")
+    page.get_by_role("button", name="Apply to all matches…").click()
+    expect(page.locator("#message")).to_have_text("retry: 2 tasks of queue default.")
+    assert asked == ["retry 2 tasks of queue default (failed)?"]
+    # Retried with a fresh budget, they fail again: the failed list fills up once more.
+    expect(task_rows(page)).to_have_count(2, timeout=WAIT_MS)
+    assert all(client.get_task(task_id).attempts == 1 for task_id in failed)
+
+
 def test_a_viewer_sees_everything_and_can_click_no_action(
     browser: Browser, dashboard: Dashboard, client: TaskQueueClient
 ) -> None:
@@ -96,10 +115,10 @@ def test_a_viewer_sees_everything_and_can_click_no_action(
     page = open_page(browser, dashboard, VIEWER)
     expect(page.locator("#role")).to_have_text("viewer: read only")
     expect(queue_cell(page, "default", "scheduled")).to_have_text("1", timeout=WAIT_MS)
-    # Pause and Purge; Set priority, Cancel, Retry, Delete; Cancel, Retry, Delete.
+    # Pause and Purge; bulk, Set priority, Cancel, Retry, Delete; Cancel, Retry, Delete.
     pages = {
         "#/": ("Queues", 2),
-        "#/queue/default": ("Queue default", 4),
+        "#/queue/default": ("Queue default", 5),
         f"#/task/{parked}": ("Task", 3),
     }
     for route, (heading, count) in pages.items():

@@ -40,7 +40,7 @@ def test_a_viewer_reads_and_every_action_is_refused(servers: ServerFactory) -> N
         assert get_json(f"{base}/api/tasks/{parked}", VIEWER)[0] == 200
         verbs = ("priority", "cancel", "retry", "delete")
         actions = [f"/api/tasks/{parked}/{verb}" for verb in verbs]
-        actions += [f"/api/queues/default/{verb}" for verb in ("pause", "resume", "purge")]
+        actions += [f"/api/queues/default/{verb}" for verb in ("pause", "resume", "purge", "bulk")]
         for path in actions:
             status, body = post(base + path, {"priority": 5}, VIEWER)
             assert status == 403 and "needs the admin role" in body["error"], path
@@ -57,13 +57,23 @@ def test_purge_shows_the_count_first_then_removes(servers: ServerFactory) -> Non
     with TaskQueueClient(dashboard.grpc_target, token=ADMIN) as client:
         client.pause_queue("default")
         held = [client.enqueue("echo", {"n": n}) for n in range(3)]
-        client.enqueue("sleep", {}, delay_seconds=3600)
+        sleeper = client.enqueue("sleep", {}, delay_seconds=3600)
         purge = f"{base}/api/queues/default/purge"
         status, body = post(purge, {"dry_run": True, "type": "echo"}, ADMIN)
         assert (status, body) == (200, {"matched": 3, "dry_run": True})
         assert client.get_task(held[0]).status == TaskStatus.PENDING  # a dry run changes nothing
         assert post(purge, {"dry_run": True}, ADMIN)[1]["matched"] == 4
         assert post(purge, {"type": "echo"}, ADMIN) == (200, {"purged": 3})
+        bulk = f"{base}/api/queues/default/bulk"
+        cancel = {"action": "cancel", "type": "sleep", "status": "scheduled"}
+        assert post(bulk, {**cancel, "dry_run": True}, ADMIN) == (
+            200, {"matched": 1, "next_cursor": ""}
+        )
+        assert client.get_task(sleeper).status == TaskStatus.SCHEDULED
+        assert post(bulk, cancel, ADMIN)[1]["matched"] == 1
+        assert client.get_task(sleeper).status == TaskStatus.CANCELLED
+        status, body = post(bulk, {"action": "explode"}, ADMIN)
+        assert status == 400 and "action must be one of retry, cancel, delete" in body["error"]
         status, body = post(f"{base}/api/tasks/{held[0]}/priority", {"priority": 5000}, ADMIN)
         assert status == 400 and "priority must be an integer from -1000 to 1000" in body["error"]
 

@@ -2,7 +2,8 @@
 
 Every list is one page of the engine's cursor listing, so a queue of a million tasks answers
 as fast as one of ten. Actions that may touch many tasks (purge) answer a dry run with the
-matching count first; the page shows it before anything changes.
+matching count first (purge and bulk actions: dry run); the page shows it before anything
+changes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from aiohttp import web
 from ..engine.api import CallerEngine
 from ..engine.errors import EngineError, ErrorCode
 from ..engine.ids import check_task_type
-from ..engine.models import MAX_PRIORITY, MIN_PRIORITY, QueueOverview, Status, TaskRecord
+from ..engine.models import (
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    BulkAction,
+    QueueOverview,
+    Status,
+    TaskFilter,
+    TaskRecord,
+)
 from .rest import iso, task_json
 from .timeline import timeline
 
@@ -137,6 +146,25 @@ async def purge(engine: CallerEngine, request: web.Request) -> web.Response:
     return web.json_response({"purged": await engine.purge_queue(queue, task_type)})
 
 
+async def bulk(engine: CallerEngine, request: web.Request) -> web.Response:
+    """One bounded chunk of a bulk action (or, with `dry_run`, of its count); the page walks
+    `next_cursor` to the end, counting first, then acting once the user confirmed the total."""
+    body = await _body(request)
+    try:
+        action = BulkAction(str(body.get("action", "")))
+    except ValueError:
+        known = ", ".join(action.value for action in BulkAction)
+        raise EngineError(
+            ErrorCode.INVALID_ARGUMENT, f"action must be one of {known}", field="action"
+        ) from None
+    status = _status(str(body.get("status", "")))
+    where = TaskFilter(request.match_info["queue"], status, task_type=str(body.get("type", "")))
+    page = await engine.bulk(
+        action, where, dry_run=bool(body.get("dry_run")), cursor=str(body.get("cursor", ""))
+    )
+    return web.json_response({"matched": page.matched, "next_cursor": page.next_cursor})
+
+
 def _task(record: TaskRecord) -> web.Response:
     return web.json_response({"task": task_json(record)})
 
@@ -149,7 +177,9 @@ def _status(value: str) -> Status | None:
     except ValueError:
         known = ", ".join(status.value for status in Status)
         raise EngineError(
-            ErrorCode.INVALID_ARGUMENT, f"unknown status {value[:40]!r}; use one of {known}"
+            ErrorCode.INVALID_ARGUMENT,
+            f"unknown status {value[:40]!r}; use one of {known}",
+            field="status",
         ) from None
 
 
@@ -159,9 +189,8 @@ def _int(value: str, name: str, low: int, high: int) -> int:
     except ValueError:
         number = low - 1
     if not low <= number <= high:
-        raise EngineError(
-            ErrorCode.INVALID_ARGUMENT, f"{name} must be an integer from {low} to {high}"
-        )
+        problem = f"{name} must be an integer from {low} to {high}"
+        raise EngineError(ErrorCode.INVALID_ARGUMENT, problem, field=name)
     return number
 
 

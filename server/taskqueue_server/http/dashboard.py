@@ -28,6 +28,7 @@ ROUTES: tuple[tuple[str, str, View, str], ...] = (
     ("POST", "/api/queues/{queue}/pause", api.pause, "PauseQueue"),
     ("POST", "/api/queues/{queue}/resume", api.resume, "ResumeQueue"),
     ("POST", "/api/queues/{queue}/purge", api.purge, "PurgeQueue"),
+    ("POST", "/api/queues/{queue}/bulk", api.bulk, "BulkTasks"),
 )
 # The RPC the live stream mirrors, and the one whose permission means "may act".
 LIVE_RPC = "ListQueues"

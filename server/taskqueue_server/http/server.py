@@ -113,8 +113,12 @@ class HttpSurface:
 
         async def handle(request: web.Request) -> web.StreamResponse:
             if not _may(request["role"], rpc):
-                refusal = f"{rpc} needs the admin role; this token is {request['role']}"
-                return web.json_response({"error": refusal}, status=403)
+                refusal = {
+                    "error": f"{rpc} needs the admin role; this token is {request['role']}",
+                    "code": "PERMISSION_DENIED",
+                    "reason": "ROLE_TOO_WEAK",  # as over gRPC (service/status.py)
+                }
+                return web.json_response(refusal, status=403)
             return await view(request)
 
         return handle

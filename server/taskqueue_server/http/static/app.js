@@ -8,7 +8,8 @@ import { h, sparkline, when } from "./dom.js";
 const STATUSES = ["pending", "scheduled", "waiting", "processing", "retrying",
                   "completed", "failed", "cancelled"];
 const view = document.getElementById("view");
-const state = { canAct: false, queues: [], signature: "", cursors: [""], route: "" };
+const STALE_AFTER = 5;
+const state = { canAct: false, queues: [], signature: "", unchanged: 0, cursors: [""], route: "" };
 
 function say(text, isError = false) {
   const box = document.getElementById("message");
@@ -32,7 +33,8 @@ function act(label, onClick, danger = false) {
   const button = h("button", { class: `act${danger ? " danger" : ""}`, disabled: !state.canAct },
                    label);
   button.addEventListener("click", () => attempt(async () => {
-    if (await onClick() !== false) { say(""); await render(); }
+    say("");
+    if (await onClick() !== false) await render();
   }));
   return button;
 }
@@ -112,6 +114,32 @@ function taskActions(task) {
   ];
 }
 
+// Walks a bulk action's chunks: counts every match first (dry run), asks, then acts.
+async function bulk(queue, action, status, type) {
+  const path = `/api/queues/${encodeURIComponent(queue)}/bulk`;
+  const walk = async (dryRun) => {
+    let total = 0;
+    let cursor = "";
+    do {
+      const page = await post(path, { action, status, type, dry_run: dryRun, cursor });
+      total += page.matched;
+      cursor = page.next_cursor;
+    } while (cursor);
+    return total;
+  };
+  const matched = await walk(true);
+  const which = [status || "default status", type].filter(Boolean).join(", ");
+  if (!confirm(`${action} ${matched} tasks of queue ${queue} (${which})?`)) return false;
+  say(`${action}: ${await walk(false)} tasks of queue ${queue}.`);
+  return true;
+}
+
+function bulkControls(queue, status, type) {
+  const action = h("select", { "aria-label": "bulk action", disabled: !state.canAct },
+    ...["retry", "cancel", "delete"].map((a) => h("option", { value: a }, a)));
+  return [action, act("Apply to all matches…", () => bulk(queue, action.value, status, type), true)];
+}
+
 async function taskList(queue, params) {
   const status = params.get("status") || "";
   const type = params.get("type") || "";
@@ -130,7 +158,8 @@ async function taskList(queue, params) {
   const pending = status === "pending";
   return [
     h("h1", {}, `Queue ${queue}`, pending ? h("small", {}, " (this page in run order)") : ""),
-    h("div", { class: "filters" }, filter, typed),
+    h("div", { class: "filters" }, filter, typed, h("span", { class: "spacer" }),
+      ...bulkControls(queue, status, type)),
     h("table", { id: "tasks" },
       h("thead", {}, h("tr", {}, ...["id", "type", "status", "priority", "attempts", "created", ""]
         .map((label) => h("th", {}, label)), pending ? "" : h("th", {}, "error"))),
@@ -192,9 +221,12 @@ function onSnapshot(snapshot) {
   state.queues = snapshot.queues;
   const signature = JSON.stringify(snapshot.queues.map((q) => [q.name, q.paused, q.counts]));
   const onOverview = !location.hash.startsWith("#/queue/") && !location.hash.startsWith("#/task/");
-  // Lists and details reload only when some count moved: at most once per snapshot (1 s).
-  if (onOverview || signature !== state.signature) attempt(() => render(snapshot));
+  // Lists and details reload when some count moved, at most once per snapshot (1 s), and
+  // every STALE_AFTER snapshots regardless: a retry and a new failure between two snapshots
+  // leave every count as it was.
+  state.unchanged = signature === state.signature ? state.unchanged + 1 : 0;
   state.signature = signature;
+  if (onOverview || state.unchanged % STALE_AFTER === 0) attempt(() => render(snapshot));
 }
 
 async function stayLive() {
