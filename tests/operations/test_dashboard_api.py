@@ -8,10 +8,14 @@ import json
 import urllib.request
 from typing import Any
 
+import grpc
+from taskqueue.v1 import taskqueue_pb2 as pb
+from taskqueue.v1 import taskqueue_pb2_grpc as pb_grpc
 from taskqueue_client import TaskQueueClient, TaskStatus
 
 from tests.browser.conftest import ADMIN, PRODUCER, VIEWER, start_dashboard_server
 from tests.operations.test_http_surface import get, get_json
+from tests.security.test_auth import bearer
 from tests.support.server_process import ServerFactory
 
 
@@ -112,3 +116,30 @@ def test_the_live_stream_pushes_counts_and_rates(servers: ServerFactory) -> None
     [queue] = snapshots[-1]["queues"]
     assert queue["name"] == "default" and queue["counts"]["completed"] == 1
     assert queue["rates"] == [0.0]  # one interval measured, nothing finished in it
+
+
+def test_lists_and_bulk_actions_filter_by_an_indexed_label(servers: ServerFactory) -> None:
+    dashboard = start_dashboard_server(servers, "--indexed-labels", "tenant")
+    base = dashboard.url.rstrip("/")
+    with (
+        TaskQueueClient(dashboard.grpc_target, token=ADMIN) as client,
+        grpc.insecure_channel(dashboard.grpc_target) as channel,
+    ):
+        stub = pb_grpc.TaskQueueServiceStub(channel)  # the Python client has no labels yet
+        acme, other = (
+            stub.Enqueue(
+                pb.EnqueueRequest(task_type="echo", delay_seconds=3600, labels={"tenant": tenant}),
+                timeout=5,
+                metadata=bearer(ADMIN),
+            ).task_id
+            for tenant in ("acme", "globex")
+        )
+        status, body = get_json(f"{base}/api/queues/default/tasks?label=tenant%3Dacme", VIEWER)
+        assert status == 200 and [task["id"] for task in body["tasks"]] == [acme]
+        cancel = {"action": "cancel", "status": "scheduled", "label": "tenant=acme"}
+        assert post(f"{base}/api/queues/default/bulk", cancel, ADMIN)[1]["matched"] == 1
+        assert client.get_task(acme).status == TaskStatus.CANCELLED
+        assert client.get_task(other).status == TaskStatus.SCHEDULED
+        status, body = get_json(f"{base}/api/queues/default/tasks?label=region%3Deu", VIEWER)
+        assert status == 400 and "not an indexed label key" in body["error"]
+        assert get_json(f"{base}/api/queues/default/tasks?label=tenant", VIEWER)[0] == 400

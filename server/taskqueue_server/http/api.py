@@ -55,7 +55,8 @@ async def queues(engine: CallerEngine, request: web.Request) -> web.Response:
 
 
 async def tasks(engine: CallerEngine, request: web.Request) -> web.Response:
-    """A page of a queue's tasks, newest first; pending ones in run order within the page."""
+    """A page of a queue's tasks, newest first; pending ones in run order within the page.
+    `label=key=value` lists through that (indexed) label's index."""
     query = request.query
     status = _status(query.get("status", ""))
     task_type = query.get("type", "")
@@ -67,6 +68,7 @@ async def tasks(engine: CallerEngine, request: web.Request) -> web.Response:
         status=status,
         page_size=_int(query.get("page_size", "50"), "page_size", 1, MAX_PAGE),
         cursor=query.get("cursor", ""),
+        label=_label(query.get("label", "")),
     )
     records = page.tasks
     if status is Status.PENDING:
@@ -158,7 +160,12 @@ async def bulk(engine: CallerEngine, request: web.Request) -> web.Response:
             ErrorCode.INVALID_ARGUMENT, f"action must be one of {known}", field="action"
         ) from None
     status = _status(str(body.get("status", "")))
-    where = TaskFilter(request.match_info["queue"], status, task_type=str(body.get("type", "")))
+    where = TaskFilter(
+        request.match_info["queue"],
+        status,
+        task_type=str(body.get("type", "")),
+        label=_label(str(body.get("label", ""))),
+    )
     page = await engine.bulk(
         action, where, dry_run=bool(body.get("dry_run")), cursor=str(body.get("cursor", ""))
     )
@@ -181,6 +188,16 @@ def _status(value: str) -> Status | None:
             f"unknown status {value[:40]!r}; use one of {known}",
             field="status",
         ) from None
+
+
+def _label(text: str) -> tuple[str, str] | None:
+    if not text:
+        return None
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        problem = f"label {text[:80]!r} is not key=value, e.g. tenant=acme"
+        raise EngineError(ErrorCode.INVALID_ARGUMENT, problem, field="label")
+    return key, value
 
 
 def _int(value: str, name: str, low: int, high: int) -> int:

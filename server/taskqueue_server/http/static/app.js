@@ -44,12 +44,13 @@ function act(label, onClick, danger = false) {
 function queueRow(queue) {
   const rate = queue.rates?.length ? queue.rates[queue.rates.length - 1] : 0;
   const name = encodeURIComponent(queue.name);
+  const age = queue.oldest_pending_age_ms;
   return h("tr", { "data-queue": queue.name },
     h("td", {}, h("a", { href: `#/queue/${name}` }, queue.name), " ",
       queue.paused ? h("span", { class: "badge paused" }, "paused") : ""),
     ...STATUSES.map((status) => h("td", { class: "num", "data-status": status },
       h("a", { href: `#/queue/${name}?status=${status}` }, String(queue.counts[status])))),
-    h("td", { class: "num" }, queue.oldest_pending_age_ms ? `${Math.round(queue.oldest_pending_age_ms / 1000)} s` : "-"),
+    h("td", { class: "num" }, age ? `${Math.round(age / 1000)} s` : "-"),
     h("td", { class: "num" }, `${rate}/s `, sparkline(queue.rates || [])),
     h("td", { class: "actions" },
       queue.paused
@@ -110,56 +111,61 @@ function taskActions(task) {
   return [
     act("Cancel", () => post(`/api/tasks/${id}/cancel`), true),
     act("Retry", () => post(`/api/tasks/${id}/retry`)),
-    act("Delete", () => confirm(`Delete task ${task.id}?`) && post(`/api/tasks/${id}/delete`), true),
+    act("Delete", () => confirm(`Delete task ${task.id}?`) && post(`/api/tasks/${id}/delete`),
+        true),
   ];
 }
 
 // Walks a bulk action's chunks: counts every match first (dry run), asks, then acts.
-async function bulk(queue, action, status, type) {
+async function bulk(queue, action, status, type, label) {
   const path = `/api/queues/${encodeURIComponent(queue)}/bulk`;
   const walk = async (dryRun) => {
     let total = 0;
     let cursor = "";
     do {
-      const page = await post(path, { action, status, type, dry_run: dryRun, cursor });
+      const page = await post(path, { action, status, type, label, dry_run: dryRun, cursor });
       total += page.matched;
       cursor = page.next_cursor;
     } while (cursor);
     return total;
   };
   const matched = await walk(true);
-  const which = [status || "default status", type].filter(Boolean).join(", ");
+  const which = [status || "default status", type, label].filter(Boolean).join(", ");
   if (!confirm(`${action} ${matched} tasks of queue ${queue} (${which})?`)) return false;
   say(`${action}: ${await walk(false)} tasks of queue ${queue}.`);
   return true;
 }
 
-function bulkControls(queue, status, type) {
+function bulkControls(queue, status, type, label) {
   const action = h("select", { "aria-label": "bulk action", disabled: !state.canAct },
     ...["retry", "cancel", "delete"].map((a) => h("option", { value: a }, a)));
-  return [action, act("Apply to all matches…", () => bulk(queue, action.value, status, type), true)];
+  const apply = () => bulk(queue, action.value, status, type, label);
+  return [action, act("Apply to all matches…", apply, true)];
 }
 
 async function taskList(queue, params) {
   const status = params.get("status") || "";
   const type = params.get("type") || "";
+  const label = params.get("label") || "";
   const cursor = state.cursors[state.cursors.length - 1];
-  const query = new URLSearchParams({ status, type, cursor, page_size: "50" });
+  const query = new URLSearchParams({ status, type, label, cursor, page_size: "50" });
   const page = await get(`/api/queues/${encodeURIComponent(queue)}/tasks?${query}`);
   const filter = h("select", { "aria-label": "status" }, h("option", { value: "" }, "any status"),
     ...STATUSES.map((s) => h("option", { value: s, selected: s === status }, s)));
   const typed = h("input", { value: type, placeholder: "task type", "aria-label": "task type" });
+  const labelled = h("input", { value: label, placeholder: "label key=value",
+                                "aria-label": "label" });
   const apply = () => {
-    const next = new URLSearchParams({ status: filter.value, type: typed.value });
+    const next = new URLSearchParams({ status: filter.value, type: typed.value,
+                                       label: labelled.value });
     location.hash = `#/queue/${encodeURIComponent(queue)}?${next}`;
   };
-  filter.addEventListener("change", apply);
-  typed.addEventListener("change", apply);
+  for (const input of [filter, typed, labelled]) input.addEventListener("change", apply);
   const pending = status === "pending";
   return [
     h("h1", {}, `Queue ${queue}`, pending ? h("small", {}, " (this page in run order)") : ""),
-    h("div", { class: "filters" }, filter, typed, h("span", { class: "spacer" }),
-      ...bulkControls(queue, status, type)),
+    h("div", { class: "filters" }, filter, typed, labelled, h("span", { class: "spacer" }),
+      ...bulkControls(queue, status, type, label)),
     h("table", { id: "tasks" },
       h("thead", {}, h("tr", {}, ...["id", "type", "status", "priority", "attempts", "created", ""]
         .map((label) => h("th", {}, label)), pending ? "" : h("th", {}, "error"))),
@@ -197,7 +203,8 @@ async function taskDetail(taskId) {
     h("ol", { class: "timeline", id: "timeline" }, ...timeline.map((step) =>
       h("li", {}, h("time", {}, when(step.at)), step.event))),
     h("h2", {}, "Data"), h("pre", {}, JSON.stringify(task.data, null, 2)),
-    h("h2", {}, "Result"), h("pre", { id: "result" }, result === null ? "-" : JSON.stringify(result, null, 2)),
+    h("h2", {}, "Result"),
+    h("pre", { id: "result" }, result === null ? "-" : JSON.stringify(result, null, 2)),
   ];
 }
 
@@ -210,7 +217,8 @@ async function render(snapshot = null) {
   if (location.hash !== state.route) state.cursors = [""];
   state.route = location.hash;
   let nodes;
-  if (parts[0] === "queue" && parts[1]) nodes = await taskList(parts[1], new URLSearchParams(query));
+  const params = new URLSearchParams(query);
+  if (parts[0] === "queue" && parts[1]) nodes = await taskList(parts[1], params);
   else if (parts[0] === "task" && parts[1]) nodes = await taskDetail(parts[1]);
   else nodes = overview(snapshot ? snapshot.queues : await freshQueues());
   view.replaceChildren(...nodes);

@@ -7,7 +7,9 @@ export function h(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
     if (value === true) element.setAttribute(name, "");
-    else if (value !== false && value !== null && value !== undefined) element.setAttribute(name, value);
+    else if (value !== false && value !== null && value !== undefined) {
+      element.setAttribute(name, value);
+    }
   }
   if (tag === "input" && "value" in attributes) element.value = attributes.value;
   element.append(...children.filter((child) => child !== "" && child !== null));
