@@ -23,7 +23,9 @@ PRODUCER = "producer-token-for-the-dashboard-tests"
 CHROMIUM = os.environ.get("TASKQUEUE_CHROMIUM", "/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: sync Playwright keeps its event loop running in this thread
+# while it is open, and every async test collected after this folder would fail to start.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
         pytest.fail(f"no Chromium at {CHROMIUM}: run `source scripts/env.sh && ensure_chromium`")
