@@ -7,7 +7,7 @@ import asyncio
 
 import orjson
 import pytest
-from taskqueue_server.engine.models import QueueOverview, Status
+from taskqueue_server.engine.models import QueueOverview, Total, TypeStats
 from taskqueue_server.http import live
 from taskqueue_server.http.live import LiveFeed
 
@@ -20,8 +20,8 @@ class CountingEngine:
 
     async def list_queues(self) -> list[QueueOverview]:
         self.reads += 1
-        counts = {"echo": {**dict.fromkeys(Status, 0), Status.COMPLETED: 5 * self.reads}}
-        return [QueueOverview("default", False, counts, 0)]
+        echo = TypeStats(totals={**dict.fromkeys(Total, 0), Total.COMPLETED: 5 * self.reads})
+        return [QueueOverview("default", False, {"echo": echo}, 0)]
 
 
 async def test_twenty_pages_share_one_reader(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,7 +40,7 @@ async def test_twenty_pages_share_one_reader(monkeypatch: pytest.MonkeyPatch) ->
     # Each page saw 4 snapshots; 20 pages at 1 read per interval cost ~5 reads, not 80.
     assert engine.reads <= 8
     last = pages[0][-1]["queues"][0]
-    assert last["counts"]["completed"] % 5 == 0
+    assert last["finished_total"] % 5 == 0
     assert all(rate > 0 for rate in last["rates"])  # 5 more finished every interval
     await asyncio.sleep(0.2)
     reads = engine.reads

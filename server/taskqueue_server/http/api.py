@@ -23,6 +23,7 @@ from ..engine.models import (
     Status,
     TaskFilter,
     TaskRecord,
+    Total,
 )
 from .rest import iso, task_json
 from .timeline import timeline
@@ -30,23 +31,29 @@ from .timeline import timeline
 MAX_PAGE = 200
 # What PurgeQueue removes (engine/control.py PURGED), for the dry run's count.
 PURGED = (Status.PENDING, Status.SCHEDULED)
+# The totals of tasks that ended, whose growth is a queue's throughput.
+FINISHED = (Total.COMPLETED, Total.FAILED, Total.CANCELLED)
 
 
 def queue_json(overview: QueueOverview) -> dict[str, Any]:
-    """One queue: totals per status, per-type counts, pause state, backlog age."""
-    totals = dict.fromkeys((status.value for status in Status), 0)
-    for counts in overview.counts.values():
-        for status, count in counts.items():
-            totals[status.value] += count
+    """One queue: tasks per status now, per-type counts, pause state, backlog age, and
+    `finished_total`, the monotonic count of tasks that ended (for throughput)."""
+    counts = dict.fromkeys((status.value for status in Status), 0)
+    finished = 0
+    for stats in overview.counts.values():
+        for status, count in stats.counts.items():
+            counts[status.value] += count
+        finished += sum(stats.totals.get(total, 0) for total in FINISHED)
     return {
         "name": overview.name,
         "paused": overview.paused,
-        "counts": totals,
+        "counts": counts,
         "types": {
-            kind: {status.value: count for status, count in counts.items()}
-            for kind, counts in sorted(overview.counts.items())
+            kind: {status.value: count for status, count in stats.counts.items()}
+            for kind, stats in sorted(overview.counts.items())
         },
         "oldest_pending_age_ms": overview.oldest_pending_age_ms,
+        "finished_total": finished,
     }
 
 
@@ -139,8 +146,8 @@ async def purge(engine: CallerEngine, request: web.Request) -> web.Response:
     if body.get("dry_run"):
         overview = await engine.queue_overview(queue)
         matched = sum(
-            counts.get(status, 0)
-            for kind, counts in overview.counts.items()
+            stats.counts.get(status, 0)
+            for kind, stats in overview.counts.items()
             if not task_type or kind == task_type
             for status in PURGED
         )

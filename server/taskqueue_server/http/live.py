@@ -20,7 +20,6 @@ import orjson
 
 from ..engine.api import CallerEngine
 from ..engine.errors import EngineError
-from ..engine.models import TERMINAL
 from .api import queue_json
 
 log = logging.getLogger("taskqueue_server.http")
@@ -81,8 +80,7 @@ class LiveFeed:
         now = time.monotonic()
         queues = [queue_json(overview) for overview in await engine.list_queues()]
         for queue in queues:
-            finished = sum(queue["counts"][status.value] for status in TERMINAL)
-            queue["rates"] = list(self._rate(queue["name"], now, finished))
+            queue["rates"] = list(self._rate(queue["name"], now, queue["finished_total"]))
         return orjson.dumps({"queues": queues, "interval_seconds": INTERVAL_SECONDS})
 
     def _rate(self, queue: str, now: float, finished: int) -> deque[float]:
@@ -90,7 +88,7 @@ class LiveFeed:
         before = self._finished.get(queue)
         self._finished[queue] = (now, finished)
         if before is not None and now > before[0]:
-            # Retention trims totals now and then; a drop is not negative throughput.
+            # Totals never go down, unless the store lost its data: not negative throughput.
             rates.append(round(max(0, finished - before[1]) / (now - before[0]), 2))
         return rates
 
