@@ -38,14 +38,15 @@ POLL_SECONDS = 0.05
 
 @contextlib.contextmanager
 def server(
-    redis_url: str, queue: str, processes: int = 1, port: int = 0
+    redis_url: str, queue: str, processes: int = 1, port: int = 0, http_port: int = 0
 ) -> Iterator[TaskQueueClient]:
-    """One taskqueue-server with the bench's no-op handler, serving `queue`."""
+    """One taskqueue-server with the bench's no-op handler, serving `queue` (and HTTP on
+    `http_port` when given)."""
     port = port or free_port()
     command = [
         str(REPO_ROOT / ".venv/bin/taskqueue-server"), "--redis-url", redis_url,
         "--handlers", "bench.noop_handlers", "--concurrency", "16", "--queues", queue,
-        "--port", str(port), "--http-port", "0", "--log-level", "WARNING",
+        "--port", str(port), "--http-port", str(http_port), "--log-level", "WARNING",
         "--processes", str(processes),
     ]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))

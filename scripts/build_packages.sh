@@ -14,3 +14,17 @@ for package in client .; do
   fi
 done
 twine check --strict "$out"/*
+# The server must run from its wheel alone: its Lua scripts and the dashboard's page included.
+python - "$out" <<'PY'
+import sys, zipfile
+from pathlib import Path
+
+[wheel] = sorted(Path(sys.argv[1]).glob("taskqueue_server-*.whl"))[-1:]
+names = set(zipfile.ZipFile(wheel).namelist())
+needed = [f"taskqueue_server/http/static/{name}"
+          for name in ("index.html", "app.js", "api.js", "dom.js", "dashboard.css")]
+needed.append("taskqueue_server/engine/scripts/claim.lua")
+missing = [name for name in needed if name not in names]
+if missing:
+    sys.exit(f"{wheel.name} lacks {', '.join(missing)}: check package-data in pyproject.toml")
+PY

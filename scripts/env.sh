@@ -43,10 +43,12 @@ ensure_redis() {
   exit 1
 }
 
-# Debian packages the tests drive for real: promtool and Prometheus (deploy/ checks).
+# Debian packages the tests drive for real: promtool and Prometheus (deploy/ checks), and
+# chromium for the dashboard's browser tests (Playwright drives it; never `playwright install`).
 ensure_system_tools() {
   local missing=()
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ ${#missing[@]} -eq 0 ] && return
   echo "installing ${missing[*]} from Debian"
   apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROLES = ("producer", "worker", "admin")
+ROLES = ("viewer", "producer", "worker", "admin")
 TOKENS_ENV = "TASKQUEUE_AUTH_TOKENS"
 
 

@@ -1,5 +1,6 @@
-"""The HTTP port beside gRPC (aiohttp, on the same event loop): /metrics, /healthz, /readyz
-and the original design's REST shapes. Same TLS files and bearer tokens as the gRPC port."""
+"""The HTTP port beside gRPC (aiohttp, on the same event loop): /metrics, /healthz, /readyz,
+the original design's REST shapes and the dashboard. Same TLS files and bearer tokens as the
+gRPC port; the dashboard's API follows the gRPC role rules of the call each route mirrors."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from aiohttp import web
 from ..config.security import SecuritySettings
 from ..engine.api import CallerEngine
 from ..engine.errors import EngineError, StoreUnavailable
-from . import rest
+from ..service.auth import may_call
+from . import dashboard, rest
+from .live import LiveFeed
 from .metrics import Metrics
 
 EngineOf = Callable[[], CallerEngine | None]
 RoleOf = Callable[[str], str | None]  # a token's role, None when it is not valid
 _OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+# The page and its scripts hold no data: a browser loads them before the user gives a token.
+_PAGE_PATHS = frozenset({"/"})
 _ASK_FOR_BEARER = "missing or invalid bearer token; send 'Authorization: Bearer <token>'"
 _PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -38,6 +43,7 @@ class HttpSurface:
         self._role_of = role_of
         self._open_health = open_health
         self._runner: web.AppRunner | None = None
+        self.live = LiveFeed(engine_of)
 
     def build(self) -> web.Application:
         app = web.Application(middlewares=[self._guard])
@@ -46,6 +52,12 @@ class HttpSurface:
         app.router.add_get("/metrics", self._scrape)
         app.router.add_get("/tasks/queue/stats", self._with_engine(rest.queue_stats))
         app.router.add_get("/tasks/{task_id}", self._with_engine(rest.task_detail))
+        app.router.add_get("/", dashboard.index)
+        app.router.add_get(dashboard.STATIC_PREFIX + "{name}", dashboard.static)
+        app.router.add_get("/api/session", self._session)
+        app.router.add_get("/api/live", self._live)
+        for method, path, view, rpc in dashboard.ROUTES:
+            app.router.add_route(method, path, self._allowed(rpc, self._with_engine(view)))
         return app
 
     async def start(
@@ -64,6 +76,7 @@ class HttpSurface:
         return bound
 
     async def stop(self) -> None:
+        await self.live.stop()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -71,11 +84,13 @@ class HttpSurface:
     async def _guard(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        """Bearer tokens (any valid role: every endpoint here only reads), then the engine's
-        refusals as JSON errors with the matching HTTP status."""
-        if self._role_of is not None and not (self._open_health and request.path in _OPEN_PATHS):
+        """Bearer tokens (any valid role for the reads outside /api/; there, the role the
+        mirrored RPC needs), then the engine's refusals as JSON errors with their HTTP status."""
+        request["role"] = None  # auth off: every call allowed
+        if self._role_of is not None and not self._open(request.path):
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or self._role_of(token.strip()) is None:
+            request["role"] = self._role_of(token.strip()) if scheme.lower() == "bearer" else None
+            if request["role"] is None:
                 return web.json_response(
                     {"error": _ASK_FOR_BEARER},
                     status=401,
@@ -85,6 +100,28 @@ class HttpSurface:
             return await handler(request)
         except EngineError as exc:
             return rest.error_response(exc)
+
+    def _open(self, path: str) -> bool:
+        if path in _PAGE_PATHS or path.startswith(dashboard.STATIC_PREFIX):
+            return True
+        return self._open_health and path in _OPEN_PATHS
+
+    def _allowed(
+        self, rpc: str, view: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """`view`, for roles that may call `rpc` over gRPC; 403 for the others."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            if not _may(request["role"], rpc):
+                refusal = {
+                    "error": f"{rpc} needs the admin role; this token is {request['role']}",
+                    "code": "PERMISSION_DENIED",
+                    "reason": "ROLE_TOO_WEAK",  # as over gRPC (service/status.py)
+                }
+                return web.json_response(refusal, status=403)
+            return await view(request)
+
+        return handle
 
     def _with_engine(
         self, view: Callable[[CallerEngine, web.Request], Awaitable[web.Response]]
@@ -96,6 +133,17 @@ class HttpSurface:
             return await view(engine, request)
 
         return handle
+
+    async def _session(self, request: web.Request) -> web.Response:
+        """Who the page's token is and whether it may act (the page disables what it may not)."""
+        role = request["role"]
+        return web.json_response({"role": role or "open", "can_act": _may(role, dashboard.ACT_RPC)})
+
+    async def _live(self, request: web.Request) -> web.StreamResponse:
+        if not _may(request["role"], dashboard.LIVE_RPC):
+            refusal = {"error": "the live view needs a viewer or admin token"}
+            return web.json_response(refusal, status=403)
+        return await dashboard.live_stream(self.live, request)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -109,6 +157,11 @@ class HttpSurface:
     async def _scrape(self, request: web.Request) -> web.Response:
         body = await self._metrics.render(self._engine_of())
         return web.Response(body=body, headers={"Content-Type": _PROMETHEUS_TEXT})
+
+
+def _may(role: str | None, rpc: str) -> bool:
+    """Whether `role` (None: auth is off) may call `rpc` of the task queue service."""
+    return role is None or may_call(role, rpc)
 
 
 def ssl_context(security: SecuritySettings) -> ssl.SSLContext | None:

@@ -4,9 +4,10 @@ A call carries "authorization: Bearer <token>". The token is compared against ev
 configured token in constant time, so neither timing nor the order of the table tells a
 caller how close a guess was. `producer` may enqueue and read tasks by id; `worker` may do
 that too and lease, renew and report tasks (WorkerService), but not cancel, retry, list or
-list workers; `admin` may do everything. Health and reflection are open unless
-`auth_open_health` is off, in which case any valid token opens them. Nothing here logs a
-token or the header that carried it.
+list workers; `viewer` may read everything (tasks, lists, stats, queues) and change nothing;
+`admin` may do everything. Health and reflection are open unless `auth_open_health` is off,
+in which case any valid token opens them. Nothing here logs a token or the header that
+carried it.
 """
 
 from __future__ import annotations
@@ -42,10 +43,17 @@ WORKER_METHODS = frozenset(
         "ReportProgress",
     )
 )
+# What a read-only token (the dashboard's viewers) may call: reads only, never a change.
+VIEWER_METHODS = frozenset(
+    _SERVICE + name
+    for name in ("GetTask", "GetResult", "WatchTask", "ListTasks", "Stats", "ListQueues")
+)
 # Health and reflection: what load balancers and grpcurl need before they hold any token.
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # Each role may do what the ones below it may (a worker's handlers enqueue follow-up work).
-_ROLE_RANK = {"producer": 1, "worker": 2, "admin": 3}
+# A viewer ranks lowest only when one token is listed under several roles; what it may call
+# is VIEWER_METHODS, not a rank (it may list, which a producer may not).
+_ROLE_RANK = {"viewer": 0, "producer": 1, "worker": 2, "admin": 3}
 
 
 
@@ -61,6 +69,21 @@ def required_role(method: str, open_health: bool) -> str | None:
     if method in WORKER_METHODS:
         return "worker"
     return "admin"  # every other RPC, including ones added later, until listed above
+
+
+def permits(role: str, method: str, needed: str | None) -> bool:
+    """Whether a token of `role` may call `method`, which needs `needed` (see required_role)."""
+    if not needed:
+        return True
+    if role == "viewer":
+        return method in VIEWER_METHODS
+    return _ROLE_RANK[role] >= _ROLE_RANK[needed]
+
+
+def may_call(role: str, rpc: str) -> bool:
+    """`permits` for an RPC of TaskQueueService named alone, as the HTTP API mirrors them."""
+    method = _SERVICE + rpc
+    return permits(role, method, required_role(method, open_health=True))
 
 
 class TokenTable:
@@ -133,7 +156,7 @@ class AuthInterceptor(Interceptor):
                     ServiceReason.TOKEN_INVALID,
                 ),
             )
-        if needed and _ROLE_RANK[role] < _ROLE_RANK[needed]:
+        if not permits(role, method, needed):
             log.info("refused %s: role %s, needs %s", method, role, needed)
             return _refusal(
                 handler,
