@@ -86,3 +86,16 @@ async def test_lua_and_python_spell_every_key_alike(engine: RedisEngine) -> None
     probe = lib + "\nreturn {" + ", ".join(expected) + "}"
     spelled = await engine.redis.eval(probe, 0, keys.base)  # type: ignore[misc]
     assert [s.decode() for s in spelled] == list(expected.values())
+
+
+def test_scripts_publish_through_the_cluster_aware_name() -> None:
+    """On Redis Cluster scripts.py turns _lib.lua's PUBLISH into SPUBLISH; a script that spells
+    'PUBLISH' itself would send plain pub/sub there, which sharded subscribers never hear."""
+    folder = resources.files("taskqueue_server.engine").joinpath("scripts")
+    spelled = [
+        f"{name}: {line.strip()}"
+        for name in (*SCRIPT_NAMES, "_lib")
+        for line in folder.joinpath(f"{name}.lua").read_text().splitlines()
+        if re.search(r"redis\.call\(\s*['\"]S?PUBLISH['\"]", line)
+    ]
+    assert spelled == []
