@@ -167,6 +167,7 @@ def enqueue_request(
         queue=options.get("queue") or "",
         timeout_seconds=options.get("timeout_seconds") or 0.0,
         depends_on=list(options.get("depends_on", ())),
+        depends_on_index=list(options.get("depends_on_index", ())),
     )
     run_at = options.get("run_at")
     if run_at is not None:

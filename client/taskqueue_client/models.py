@@ -117,6 +117,8 @@ class EnqueueOptions(TypedDict, total=False):
     - queue: the queue to store the task in ("default" when not given).
     - timeout_seconds: the handler's time limit per attempt (none when not given).
     - depends_on: ids of tasks in the same queue that must complete first.
+    - depends_on_index: in `enqueue_many` only, earlier tasks of the same call that must
+      complete first, by position (0-based); builds a whole flow in one atomic call.
     """
 
     priority: int
@@ -127,6 +129,7 @@ class EnqueueOptions(TypedDict, total=False):
     queue: str | None
     timeout_seconds: float | None
     depends_on: Sequence[str]
+    depends_on_index: Sequence[int]
 
 
 class TaskSpec(EnqueueOptions, total=False):

@@ -215,6 +215,7 @@ class EnqueueRequest(_message.Message):
     QUEUE_FIELD_NUMBER: _builtins.int
     TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     DEPENDS_ON_FIELD_NUMBER: _builtins.int
+    DEPENDS_ON_INDEX_FIELD_NUMBER: _builtins.int
     task_type: _builtins.str
     """The handler name that runs the task, such as "send_email"."""
     priority: _builtins.int
@@ -241,6 +242,14 @@ class EnqueueRequest(_message.Message):
     def depends_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ids of tasks in the same queue that must complete before this one runs."""
 
+    @_builtins.property
+    def depends_on_index(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """In EnqueueBatch only: earlier tasks of the same batch that must complete
+        before this one runs, by their 0-based position in EnqueueBatchRequest.tasks.
+        Each must be below this task's own position (so a batch holds no cycle);
+        combined with depends_on. A whole flow is stored, all or nothing, in one call.
+        """
+
     def __init__(
         self,
         *,
@@ -254,10 +263,11 @@ class EnqueueRequest(_message.Message):
         queue: _builtins.str = ...,
         timeout_seconds: _builtins.float = ...,
         depends_on: _abc.Iterable[_builtins.str] | None = ...,
+        depends_on_index: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "max_retries", b"max_retries", "run_at", b"run_at", "task_data", b"task_data"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "idempotency_key", b"idempotency_key", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "depends_on_index", b"depends_on_index", "idempotency_key", b"idempotency_key", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_retries: _TypeAlias = _typing.Literal["max_retries"]  # noqa: Y015
     _WhichOneofArgType__max_retries: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries"]  # noqa: Y015

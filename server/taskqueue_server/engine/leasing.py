@@ -193,7 +193,7 @@ def _due_time(payload: bytes) -> float:
 
 
 def _claimed(queue: str, flat: list[Any]) -> list[ClaimedTask]:
-    """claim_tasks' flat reply: 7 entries per task."""
+    """claim_tasks' flat reply: 8 entries per task."""
     return [
         ClaimedTask(
             lease=Lease(text(flat[i]), int(flat[i + 1])),
@@ -203,8 +203,9 @@ def _claimed(queue: str, flat: list[Any]) -> list[ClaimedTask]:
             attempt=int(flat[i + 4]),
             max_retries=int(flat[i + 5]),
             timeout_seconds=float(flat[i + 6]),
+            dependency_results=orjson.loads(flat[i + 7]) if flat[i + 7] else {},
         )
-        for i in range(0, len(flat), 7)
+        for i in range(0, len(flat), 8)
     ]
 
 

@@ -69,6 +69,8 @@ class NewTask:
     queue: str = DEFAULT_QUEUE
     timeout_seconds: float = 0.0
     depends_on: tuple[str, ...] = ()
+    # Earlier tasks of the same enqueue call, by position; the engine turns them into ids.
+    depends_on_index: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,11 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class ClaimedTask:
-    """A task handed to a worker, with everything the handler needs."""
+    """A task handed to a worker, with everything the handler needs.
+
+    `dependency_results` maps each dependency's id to its result, read when the task is
+    claimed; None when that result has outlived the result retention and expired.
+    """
 
     lease: Lease
     queue: str
@@ -137,6 +143,7 @@ class ClaimedTask:
     attempt: int
     max_retries: int
     timeout_seconds: float
+    dependency_results: Mapping[str, JsonObject | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

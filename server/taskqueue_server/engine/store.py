@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -139,7 +140,7 @@ class RedisEngine(
         if any(t.queue != queue for t in tasks):
             raise EngineError(ErrorCode.INVALID_ARGUMENT, "a batch must use one queue")
         await self._register_queue(queue)
-        group = list(zip(tasks, new_task_ids(queue, len(tasks), self.now_ms()), strict=True))
+        group = _with_batch_dependencies(tasks, new_task_ids(queue, len(tasks), self.now_ms()))
         coalescer = self._enqueuers.get(queue)
         if coalescer is None:
             coalescer = Coalescer(lambda groups: self._store_groups(queue, groups), MAX_COALESCED)
@@ -246,6 +247,27 @@ class RedisEngine(
         queue = queue_of(task_id)
         reply = await self.run("retry", queue, [self.keys(queue).seq], [self.now_ms(), task_id])
         return decode_reply(task_id, reply)
+
+
+def _with_batch_dependencies(tasks: Sequence[NewTask], ids: list[str]) -> EnqueueGroup:
+    """Each task with its id, `depends_on_index` turned into the ids of those earlier tasks.
+
+    Only earlier positions may be named, so a batch cannot hold a cycle; enqueue.lua then
+    treats them like any dependency stored in the same group.
+    """
+    group: EnqueueGroup = []
+    for position, (task, task_id) in enumerate(zip(tasks, ids, strict=True)):
+        if any(not 0 <= index < position for index in task.depends_on_index):
+            raise EngineError(
+                ErrorCode.INVALID_ARGUMENT,
+                "depends_on_index must name earlier tasks of the batch",
+                field=f"tasks[{position}].depends_on_index",
+            )
+        if task.depends_on_index:
+            earlier = tuple(ids[index] for index in task.depends_on_index)
+            task = replace(task, depends_on=task.depends_on + earlier, depends_on_index=())
+        group.append((task, task_id))
+    return group
 
 
 def refusal(reply: GroupReply) -> EngineError:

@@ -30,6 +30,7 @@ from .validation import (
     MAX_TIMEOUT_SECONDS,
     InvalidArgument,
     check_depends_on,
+    check_depends_on_index,
     check_idempotency_key,
     check_max_retries,
     check_priority,
@@ -199,10 +200,12 @@ def new_task_from_request(
     limits: RequestLimits,
     registrations: Mapping[str, Registration],
     prefix: str = "",
+    position: int | None = None,
 ) -> NewTask:
     """Validate one EnqueueRequest and return the engine's NewTask.
 
-    `prefix` names the item in a batch ("tasks[3]."), so messages point at the bad field.
+    `prefix` names the item in a batch ("tasks[3]."), so messages point at the bad field;
+    `position` is its place in the batch (None for Enqueue), for depends_on_index.
     Whether any server knows the task type needs the store (service/task_types.py); the
     type's own task_data validator runs here when this server has its handler.
     """
@@ -238,6 +241,9 @@ def new_task_from_request(
             request.timeout_seconds, prefix + "timeout_seconds", MAX_TIMEOUT_SECONDS
         ),
         depends_on=check_depends_on(list(request.depends_on), queue, prefix + "depends_on"),
+        depends_on_index=check_depends_on_index(
+            list(request.depends_on_index), position, prefix + "depends_on_index"
+        ),
     )
 
 
@@ -257,7 +263,7 @@ def new_tasks_from_batch(
             Reason.BATCH_TOO_LARGE,
         )
     tasks = [
-        new_task_from_request(item, limits, registrations, f"tasks[{index}].")
+        new_task_from_request(item, limits, registrations, f"tasks[{index}].", index)
         for index, item in enumerate(request.tasks)
     ]
     queue = tasks[0].queue

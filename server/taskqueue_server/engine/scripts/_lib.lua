@@ -204,9 +204,21 @@ local function fail_with(code, reason, message)
   return redis.error_reply('TQ' .. code .. ' ' .. reason .. ' ' .. message)
 end
 
+-- The results of a task's dependencies as one JSON object (id -> result, null for a result
+-- that expired), built from the stored JSON text without decoding it; '' without
+-- dependencies, so tasks without any cost no read.
+local function dependency_results(deps_json)
+  if not deps_json then return '' end
+  local parts = {}
+  for _, dep in ipairs(cjson.decode(deps_json)) do
+    parts[#parts + 1] = cjson.encode(dep) .. ':' .. (redis.call('GET', result_key(dep)) or 'null')
+  end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
 -- Claims up to `count` ready tasks of `types`, best first across types, under a lease.
--- Returns a flat list, 7 entries per task: id, token, type, data, attempts, max_retries,
--- timeout.
+-- Returns a flat list, 8 entries per task: id, token, type, data, attempts, max_retries,
+-- timeout, dependency results (see dependency_results).
 local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
   local deadline = tonumber(now) + lease_ms
   -- Candidates: the best `count` of every type, merged by score.
@@ -226,7 +238,7 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
     local c = candidates[n]
     redis.call('ZREM', ready_key(c.type), c.id)
     local key = task_key(c.id)
-    local h = redis.call('HMGET', key, 'max_retries', 'timeout', 'status')
+    local h = redis.call('HMGET', key, 'max_retries', 'timeout', 'status', 'deps')
     if h[3] == 'pending' then
       local attempts = redis.call('HINCRBY', key, 'attempts', 1)
       local token = redis.call('HINCRBY', key, 'token', 1)
@@ -234,7 +246,8 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
         {'started', now, 'worker', worker, 'attempts', attempts})
       redis.call('ZADD', lease_key, deadline, c.id)
       local data = redis.call('GET', data_key(c.id))
-      local rest = {c.id, token, c.type, data, attempts, h[1], h[2] or '0'}
+      local rest = {c.id, token, c.type, data, attempts, h[1], h[2] or '0',
+                    dependency_results(h[4])}
       for _, v in ipairs(rest) do claimed[#claimed + 1] = v end
     end
   end

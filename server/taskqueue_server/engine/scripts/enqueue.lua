@@ -11,8 +11,10 @@ local now, max_live = ARGV[2], tonumber(ARGV[3])
 local groups = cjson.decode(ARGV[4])
 
 -- Checks a group without writing: idempotency hits, dependencies, queue length.
+-- A dependency on a task of the same group whose idempotency key matched an existing task
+-- is a dependency on that existing task (`alias`), so a flow sent twice does not fork.
 local function check(group)
-  local plan, in_group, new_count = {}, {}, 0
+  local plan, in_group, alias, new_count = {}, {}, {}, 0
   for i, t in ipairs(group) do
     local existing = nil
     if t.idem ~= '' then
@@ -23,9 +25,12 @@ local function check(group)
     end
     if existing then
       plan[i] = {dedup = existing}
+      alias[t.id] = existing
     else
       local deps_left = 0
-      for _, dep in ipairs(t.deps) do
+      for j, dep in ipairs(t.deps) do
+        dep = alias[dep] or dep
+        t.deps[j] = dep
         if not in_group[dep] then
           local status = redis.call('HGET', task_key(dep), 'status')
           if not status then

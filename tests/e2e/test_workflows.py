@@ -1,0 +1,63 @@
+"""Workflows through a real server: a flow in one EnqueueBatch, and a chord whose callback
+sees every result, or is cancelled when a member fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskqueue.v1 import taskqueue_pb2 as pb
+
+from tests.e2e.helpers import Driver, result_dict
+
+
+def enqueue_flow(driver: Driver, *items: dict[str, Any]) -> list[pb.Task]:
+    tasks = []
+    for item in items:
+        request = pb.EnqueueRequest(task_type=item["task_type"])
+        request.task_data.update(item.get("data", {}))
+        request.depends_on_index.extend(item.get("after", ()))
+        tasks.append(request)
+    return list(driver.stub.EnqueueBatch(pb.EnqueueBatchRequest(tasks=tasks), timeout=10).tasks)
+
+
+def test_a_chord_callback_reads_every_result_of_its_group(driver: Driver) -> None:
+    *parts, callback = enqueue_flow(
+        driver,
+        {"task_type": "echo", "data": {"part": 1}},
+        {"task_type": "echo", "data": {"part": 2}},
+        {"task_type": "gather", "after": [0, 1]},
+    )
+    assert callback.status == pb.TASK_STATUS_WAITING
+    assert list(callback.depends_on) == [p.id for p in parts]
+    done = driver.finish(callback.id)
+    assert done.status == pb.TASK_STATUS_COMPLETED
+    assert result_dict(done)["seen"] == {
+        parts[0].id: {"echo": {"part": 1}, "attempt": 1},
+        parts[1].id: {"echo": {"part": 2}, "attempt": 1},
+    }
+
+
+def test_a_chain_passes_each_result_to_the_next_step(driver: Driver) -> None:
+    first, second, third = enqueue_flow(
+        driver,
+        {"task_type": "echo", "data": {"step": 1}},
+        {"task_type": "gather", "after": [0]},
+        {"task_type": "gather", "after": [1]},
+    )
+    done = driver.finish(third.id)
+    assert result_dict(done)["seen"] == {
+        second.id: {"seen": {first.id: {"echo": {"step": 1}, "attempt": 1}}}
+    }
+
+
+def test_a_failed_member_cancels_the_chord_callback_with_a_reason(driver: Driver) -> None:
+    ok, failing, callback = enqueue_flow(
+        driver,
+        {"task_type": "echo", "data": {}},
+        {"task_type": "fail", "data": {"permanent": True}},
+        {"task_type": "gather", "after": [0, 1]},
+    )
+    done = driver.finish(callback.id)
+    assert done.status == pb.TASK_STATUS_CANCELLED
+    assert done.error == f"dependency {failing.id} did not complete"
+    assert driver.finish(ok.id).status == pb.TASK_STATUS_COMPLETED
