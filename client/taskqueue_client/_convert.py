@@ -105,6 +105,7 @@ def task_from_proto(message: pb.Task) -> Task:
         timeout_seconds=message.timeout_seconds,
         redeliveries=message.redeliveries,
         version=message.version,
+        unique_key=message.unique_key,
     )
 
 
@@ -168,6 +169,7 @@ def enqueue_request(
         timeout_seconds=options.get("timeout_seconds") or 0.0,
         depends_on=list(options.get("depends_on", ())),
         depends_on_index=list(options.get("depends_on_index", ())),
+        unique_key=options.get("unique_key", ""),
     )
     run_at = options.get("run_at")
     if run_at is not None:

@@ -62,6 +62,7 @@ class Task:
     timeout_seconds: float
     redeliveries: int
     version: int
+    unique_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,8 @@ class EnqueueOptions(TypedDict, total=False):
     - depends_on: ids of tasks in the same queue that must complete first.
     - depends_on_index: in `enqueue_many` only, earlier tasks of the same call that must
       complete first, by position (0-based); builds a whole flow in one atomic call.
+    - unique_key: while a task with this key has not started, enqueuing another returns it
+      (see docs/workflows.md); unlike idempotency_key it never matches a started task.
     """
 
     priority: int
@@ -130,6 +133,7 @@ class EnqueueOptions(TypedDict, total=False):
     timeout_seconds: float | None
     depends_on: Sequence[str]
     depends_on_index: Sequence[int]
+    unique_key: str
 
 
 class TaskSpec(EnqueueOptions, total=False):

@@ -61,3 +61,13 @@ def test_a_failed_member_cancels_the_chord_callback_with_a_reason(driver: Driver
     assert done.status == pb.TASK_STATUS_CANCELLED
     assert done.error == f"dependency {failing.id} did not complete"
     assert driver.finish(ok.id).status == pb.TASK_STATUS_COMPLETED
+
+
+def test_a_unique_key_holds_one_pending_task_until_it_starts(driver: Driver) -> None:
+    first = driver.enqueue_response("echo", {"n": 1}, unique_key="e2e-unique", delay_seconds=1)
+    second = driver.enqueue_response("echo", {"n": 2}, unique_key="e2e-unique")
+    assert second.deduplicated and second.task_id == first.task_id
+    assert second.task.unique_key == "e2e-unique"
+    driver.finish(first.task_id)
+    third = driver.enqueue_response("echo", {"n": 3}, unique_key="e2e-unique")
+    assert not third.deduplicated and third.task_id != first.task_id

@@ -71,6 +71,7 @@ async def test_lua_and_python_spell_every_key_alike(engine: RedisEngine) -> None
         "status_key('pending')": keys.by_status("pending"),
         "deps_key('x')": keys.dependents("x"),
         "idem_key('x')": keys.idempotency("x"),
+        "unique_key('x')": keys.unique("x"),
         "events_channel('x')": keys.task_events("x"),
         "SCHEDULED_KEY": keys.scheduled,
         "ALL_TASKS_KEY": keys.all_tasks,

@@ -118,3 +118,53 @@ async def test_a_chord_callback_sees_every_result_or_is_cancelled(
         }
         assert {p.task.id for p in parts} == set(summed.dependency_results)
         await engine.finish([Outcome(summed.lease, result_json="{}")])
+
+
+async def test_a_unique_key_returns_the_task_that_has_not_started(engine: RedisEngine) -> None:
+    [first] = await engine.enqueue([NewTask("a", {"n": 1}, unique_key="sync-repo-7")])
+    [second] = await engine.enqueue([NewTask("a", {"n": 2}, unique_key="sync-repo-7")])
+    assert not first.deduplicated and second.deduplicated
+    assert second.task.id == first.task.id and second.task.task_data == {"n": 1}
+    assert second.task.unique_key == "sync-repo-7"
+    # Once it runs, the key is free: a change made now needs a new run.
+    await engine.claim("default", ["a"], 1, "w")
+    [third] = await engine.enqueue([NewTask("a", {"n": 3}, unique_key="sync-repo-7")])
+    assert not third.deduplicated and third.task.id != first.task.id
+
+
+async def test_a_unique_key_is_held_while_scheduled_or_waiting_and_freed_by_cancel(
+    engine: RedisEngine,
+) -> None:
+    [parent] = await engine.enqueue([NewTask("p", {})])
+    [waiting] = await engine.enqueue(
+        [NewTask("a", {}, unique_key="k", depends_on=(parent.task.id,))]
+    )
+    [scheduled] = await engine.enqueue([NewTask("b", {}, unique_key="s", delay_seconds=60)])
+    again = await engine.enqueue(
+        [NewTask("a", {}, unique_key="k"), NewTask("b", {}, unique_key="s")]
+    )
+    assert [o.task.id for o in again] == [waiting.task.id, scheduled.task.id]
+    assert all(o.deduplicated for o in again)
+    await engine.cancel(waiting.task.id)
+    [fresh] = await engine.enqueue([NewTask("a", {}, unique_key="k")])
+    assert not fresh.deduplicated and fresh.task.status == Status.PENDING
+
+
+async def test_a_unique_key_is_freed_when_a_dependency_failure_cancels_its_task(
+    engine: RedisEngine,
+) -> None:
+    """A failed flow must not leave its key locked: the cascade frees it with the status."""
+    [parent] = await engine.enqueue([NewTask("p", {})])
+    await engine.enqueue([NewTask("a", {}, unique_key="k", depends_on=(parent.task.id,))])
+    [claimed] = await engine.claim("default", ["p"], 1, "w")
+    await engine.finish([Outcome(claimed.lease, error="boom", permanent=True)])
+    [fresh] = await engine.enqueue([NewTask("a", {}, unique_key="k")])
+    assert not fresh.deduplicated
+
+
+async def test_one_batch_keeps_one_task_per_unique_key(engine: RedisEngine) -> None:
+    first, second = await engine.enqueue(
+        [NewTask("a", {}, unique_key="k"), NewTask("a", {}, unique_key="k")]
+    )
+    assert second.deduplicated and second.task.id == first.task.id
+    assert len((await engine.list_tasks("default")).tasks) == 1

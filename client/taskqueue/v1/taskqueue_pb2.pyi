@@ -98,6 +98,7 @@ class Task(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     SCHEDULE_ID_FIELD_NUMBER: _builtins.int
     SCHEDULE_TICK_AT_FIELD_NUMBER: _builtins.int
+    UNIQUE_KEY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The task id, "<queue>-<32 hex digits>", assigned by the server."""
     queue: _builtins.str
@@ -130,6 +131,8 @@ class Task(_message.Message):
     """The schedule that enqueued the task (ScheduleService); empty when a caller
     enqueued it.
     """
+    unique_key: _builtins.str
+    """The caller's unique key, if one was given (see EnqueueRequest.unique_key)."""
     @_builtins.property
     def task_data(self) -> _struct_pb2.Struct:
         """The JSON object handed to the handler."""
@@ -190,10 +193,11 @@ class Task(_message.Message):
         version: _builtins.int = ...,
         schedule_id: _builtins.str = ...,
         schedule_tick_at: _timestamp_pb2.Timestamp | None = ...,
+        unique_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "run_at", b"run_at", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "task_data", b"task_data", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "depends_on", b"depends_on", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_error", b"last_error", "max_retries", b"max_retries", "priority", b"priority", "progress", b"progress", "progress_message", b"progress_message", "queue", b"queue", "redeliveries", b"redeliveries", "run_at", b"run_at", "schedule_id", b"schedule_id", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "status", b"status", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "depends_on", b"depends_on", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_error", b"last_error", "max_retries", b"max_retries", "priority", b"priority", "progress", b"progress", "progress_message", b"progress_message", "queue", b"queue", "redeliveries", b"redeliveries", "run_at", b"run_at", "schedule_id", b"schedule_id", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "status", b"status", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -216,6 +220,7 @@ class EnqueueRequest(_message.Message):
     TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     DEPENDS_ON_FIELD_NUMBER: _builtins.int
     DEPENDS_ON_INDEX_FIELD_NUMBER: _builtins.int
+    UNIQUE_KEY_FIELD_NUMBER: _builtins.int
     task_type: _builtins.str
     """The handler name that runs the task, such as "send_email"."""
     priority: _builtins.int
@@ -230,6 +235,13 @@ class EnqueueRequest(_message.Message):
     """The queue to store the task in; "default" when empty."""
     timeout_seconds: _builtins.float
     """The handler's time limit per attempt in seconds; 0 means none."""
+    unique_key: _builtins.str
+    """At most one task per unique key of a queue is pending: while a task with this
+    key has not started (pending, scheduled or waiting), enqueuing another returns
+    that task, with deduplicated set, instead of storing a new one. The key is freed
+    when its task starts running or ends without running; unlike idempotency_key,
+    it never matches a task that started or finished. 200 characters at most.
+    """
     @_builtins.property
     def task_data(self) -> _struct_pb2.Struct:
         """The JSON object handed to the handler; 1 MiB at most by default."""
@@ -264,10 +276,11 @@ class EnqueueRequest(_message.Message):
         timeout_seconds: _builtins.float = ...,
         depends_on: _abc.Iterable[_builtins.str] | None = ...,
         depends_on_index: _abc.Iterable[_builtins.int] | None = ...,
+        unique_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "max_retries", b"max_retries", "run_at", b"run_at", "task_data", b"task_data"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "depends_on_index", b"depends_on_index", "idempotency_key", b"idempotency_key", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "depends_on_index", b"depends_on_index", "idempotency_key", b"idempotency_key", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_retries: _TypeAlias = _typing.Literal["max_retries"]  # noqa: Y015
     _WhichOneofArgType__max_retries: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries"]  # noqa: Y015
@@ -287,7 +300,9 @@ class EnqueueResponse(_message.Message):
     task_id: _builtins.str
     """The id of the stored task."""
     deduplicated: _builtins.bool
-    """True when the idempotency key matched an existing task, which is returned."""
+    """True when the idempotency key or the unique key matched an existing task,
+    which is returned.
+    """
     @_builtins.property
     def task(self) -> Global___Task:
         """The stored task."""

@@ -61,6 +61,9 @@ class QueueKeys:
         """Every schedule of the queue, score 0 (ids in lexical order, for paging)."""
         return f"{self.base}schall"
 
+    def unique(self, unique_key: str) -> str:
+        return f"{self.base}uniq:{unique_key}"
+
     @property
     def seq(self) -> str:
         return f"{self.base}seq"

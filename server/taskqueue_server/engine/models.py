@@ -71,6 +71,7 @@ class NewTask:
     depends_on: tuple[str, ...] = ()
     # Earlier tasks of the same enqueue call, by position; the engine turns them into ids.
     depends_on_index: tuple[int, ...] = ()
+    unique_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ class TaskRecord:
     version: int = 0
     schedule_id: str = ""  # the schedule that enqueued the task, if one did
     schedule_time_ms: int = 0  # and the tick it fired for
+    unique_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

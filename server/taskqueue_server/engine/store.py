@@ -170,6 +170,7 @@ class RedisEngine(
                         "max_retries": task.max_retries,
                         "run_at": self._run_at(task, now),
                         "idem": task.idempotency_key,
+                        "uniq": task.unique_key,
                         "deps": list(task.depends_on),
                         "timeout": task.timeout_seconds,
                     }
@@ -204,6 +205,7 @@ class RedisEngine(
             depends_on=task.depends_on,
             timeout_seconds=task.timeout_seconds,
             version=1,
+            unique_key=task.unique_key,
         )
         return EnqueueOutcome(record, deduplicated=False)
 

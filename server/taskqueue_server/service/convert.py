@@ -141,6 +141,7 @@ def task_to_proto(record: TaskRecord, task_data: struct_pb2.Struct | None = None
         redeliveries=record.redeliveries,
         version=record.version,
         schedule_id=record.schedule_id,
+        unique_key=record.unique_key,
     )
     if task_data is not None:
         task.task_data.CopyFrom(task_data)
@@ -241,6 +242,7 @@ def new_task_from_request(
             request.timeout_seconds, prefix + "timeout_seconds", MAX_TIMEOUT_SECONDS
         ),
         depends_on=check_depends_on(list(request.depends_on), queue, prefix + "depends_on"),
+        unique_key=check_idempotency_key(request.unique_key, prefix + "unique_key"),
         depends_on_index=check_depends_on_index(
             list(request.depends_on_index), position, prefix + "depends_on_index"
         ),

@@ -9,7 +9,7 @@
 -- A task is a hash <P>t:<id> and its task_data, JSON text, in <P>d:<id>: kept apart so the
 -- hash stays small enough for Redis' compact listpack encoding (about 300 bytes instead of
 -- about 1,200 for a 100-byte payload). Hash fields: type status priority max_retries attempts redeliveries
--- created updated run_at started finished error progress progress_msg idem deps deps_left
+-- created updated run_at started finished error progress progress_msg idem uniq deps deps_left
 -- timeout seq token version sched tick (the schedule and tick that made it).
 local P = ARGV[1]
 local PRIORITY_SPAN = 4398046511104  -- 2^42: FIFO sequence numbers below, priority above
@@ -24,6 +24,7 @@ local function wake_key(task_type) return P .. 'w:' .. task_type end
 local function status_key(status) return P .. 's:' .. status end
 local function deps_key(id) return P .. 'deps:' .. id end
 local function idem_key(idem) return P .. 'idem:' .. idem end
+local function unique_key(key) return P .. 'uniq:' .. key end
 local function events_channel(id) return P .. 'ev:' .. id end
 local SCHEDULED_KEY = P .. 'sched'
 local ALL_TASKS_KEY = P .. 'all'
@@ -41,6 +42,17 @@ local function ready_score(priority, seq)
 end
 
 local TERMINAL = {completed = true, failed = true, cancelled = true}
+-- A task in these has not started: it holds its unique key (<P>uniq:<key> names it).
+local NOT_STARTED = {pending = true, scheduled = true, waiting = true}
+
+-- The task started or ended without running: the next task with its unique key may be
+-- stored. Tied to the status change, so the key never outlives what it guards.
+local function free_unique_key(id)
+  local key = redis.call('HGET', task_key(id), 'uniq')
+  if key and redis.call('GET', unique_key(key)) == id then
+    redis.call('DEL', unique_key(key))
+  end
+end
 
 local function wake(task_type)
   if redis.call('LLEN', wake_key(task_type)) == 0 then
@@ -78,6 +90,7 @@ local function set_status(id, task_type, old, new, now, fields, result)
   redis.call('HINCRBY', COUNTS_KEY, new .. '|' .. task_type, 1)
   local total = total_of(old, new)
   if total then count_total(total, task_type) end
+  if old and NOT_STARTED[old] and not NOT_STARTED[new] then free_unique_key(id) end
   local was_live = old and not TERMINAL[old]
   local is_live = not TERMINAL[new]
   if is_live and not was_live then
@@ -174,6 +187,11 @@ local function store_task(t, data, now, deps_left)
   if t.idem ~= '' then
     redis.call('HSET', key, 'idem', t.idem)
     redis.call('SET', idem_key(t.idem), t.id)
+  end
+  -- uniq, expire and retry come from Enqueue only (a schedule's task has none of them).
+  if t.uniq and t.uniq ~= '' then
+    redis.call('HSET', key, 'uniq', t.uniq)
+    redis.call('SET', unique_key(t.uniq), t.id)
   end
   if #t.deps > 0 then redis.call('HSET', key, 'deps', cjson.encode(t.deps)) end
   if tonumber(t.timeout) > 0 then redis.call('HSET', key, 'timeout', t.timeout) end

@@ -2,7 +2,8 @@
 -- store coalesces concurrent Enqueue calls of one queue into one call of this script).
 -- KEYS[1]  <P>seq                 sequence counter (names the slot)
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] max live tasks in the queue (0: no limit)
--- ARGV[4]  JSON: [[{id, type, d (index of its data in ARGV[5..]), priority, max_retries, run_at, idem, deps, timeout}, ...], ...]
+-- ARGV[4]  JSON: [[{id, type, d (index of its data in ARGV[5..]), priority, max_retries, run_at, idem,
+--          uniq, deps, timeout}, ...], ...]
 -- ARGV[5..] each task's data as JSON text, passed apart so it is not escaped twice
 -- Returns, per group: {0, {per task: {0, status, created, run_at} | {1, <existing task reply>, its id}}}
 --   or {code, reason, field, message} when the group was refused (codes and reasons as in
@@ -22,6 +23,10 @@ local function check(group)
       if existing and not in_group[existing] and redis.call('EXISTS', task_key(existing)) == 0 then
         existing = nil
       end
+    end
+    -- The unique key is held only while its task has not started (see free_unique_key).
+    if not existing and t.uniq ~= '' then
+      existing = in_group['uniq:' .. t.uniq] or redis.call('GET', unique_key(t.uniq))
     end
     if existing then
       plan[i] = {dedup = existing}
@@ -49,6 +54,7 @@ local function check(group)
       plan[i] = {deps_left = deps_left}
       in_group[t.id] = true
       if t.idem ~= '' then in_group['idem:' .. t.idem] = t.id end
+      if t.uniq ~= '' then in_group['uniq:' .. t.uniq] = t.id end
       new_count = new_count + 1
     end
   end
