@@ -74,9 +74,9 @@ def timestamp_to_datetime(ts: timestamp_pb2.Timestamp) -> datetime | None:
     return ts.ToDatetime(tzinfo=UTC)
 
 
-def datetime_to_timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+def datetime_to_timestamp(moment: datetime, name: str = "run_at") -> timestamp_pb2.Timestamp:
     if moment.tzinfo is None:
-        raise ValueError("run_at must be timezone-aware, e.g. datetime.now(timezone.utc)")
+        raise ValueError(f"{name} must be timezone-aware, e.g. datetime.now(timezone.utc)")
     ts = timestamp_pb2.Timestamp()
     ts.FromDatetime(moment)
     return ts
@@ -106,6 +106,7 @@ def task_from_proto(message: pb.Task) -> Task:
         redeliveries=message.redeliveries,
         version=message.version,
         unique_key=message.unique_key,
+        expire_time=timestamp_to_datetime(message.expire_time),
     )
 
 
@@ -171,7 +172,9 @@ def enqueue_request(
         depends_on_index=list(options.get("depends_on_index", ())),
         unique_key=options.get("unique_key", ""),
     )
-    run_at = options.get("run_at")
+    run_at, expire_time = options.get("run_at"), options.get("expire_time")
     if run_at is not None:
         request.run_at.CopyFrom(datetime_to_timestamp(run_at))
+    if expire_time is not None:
+        request.expire_time.CopyFrom(datetime_to_timestamp(expire_time, "expire_time"))
     return request

@@ -63,6 +63,7 @@ class Task:
     redeliveries: int
     version: int
     unique_key: str = ""
+    expire_time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,8 @@ class EnqueueOptions(TypedDict, total=False):
     - depends_on: ids of tasks in the same queue that must complete first.
     - depends_on_index: in `enqueue_many` only, earlier tasks of the same call that must
       complete first, by position (0-based); builds a whole flow in one atomic call.
+    - expire_time: an aware datetime; a task not started by then ends cancelled without
+      running ("expired before it started").
     - unique_key: while a task with this key has not started, enqueuing another returns it
       (see docs/workflows.md); unlike idempotency_key it never matches a started task.
     """
@@ -134,6 +137,7 @@ class EnqueueOptions(TypedDict, total=False):
     depends_on: Sequence[str]
     depends_on_index: Sequence[int]
     unique_key: str
+    expire_time: datetime | None
 
 
 class TaskSpec(EnqueueOptions, total=False):

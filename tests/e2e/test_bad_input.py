@@ -68,6 +68,8 @@ CASES: list[tuple[str, Callable[[Driver], Any], grpc.StatusCode, str]] = [
     ("task_data too big", enqueue(task_data={"x": "y" * 2500}), INVALID, "limit is 2000 bytes"),
     ("nan in task_data", nan_data, INVALID, "task_data.deep.x: NaN"),
     ("long idempotency key", enqueue(idempotency_key="k" * 201), INVALID, "limit is 200"),
+    ("expire_time in the past", enqueue(expire_time={"seconds": 1_000_000_000}), INVALID,
+     "tasks[0].expire_time: 1000000000000 ms (Unix time) is not later than now"),
     ("long unique key", enqueue(unique_key="k" * 201), INVALID, "unique_key: is 201 characters"),
     ("bad queue", enqueue(queue="no spaces"), INVALID, "queue: 'no spaces' is not a queue"),
     ("malformed dependency", enqueue(depends_on=["x"]), INVALID, "depends_on[0]: 'x' is not"),

@@ -3,6 +3,7 @@ sees every result, or is cancelled when a member fails."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from taskqueue.v1 import taskqueue_pb2 as pb
@@ -71,3 +72,16 @@ def test_a_unique_key_holds_one_pending_task_until_it_starts(driver: Driver) -> 
     driver.finish(first.task_id)
     third = driver.enqueue_response("echo", {"n": 3}, unique_key="e2e-unique")
     assert not third.deduplicated and third.task_id != first.task_id
+
+
+def test_a_task_not_started_by_its_expire_time_ends_cancelled(driver: Driver) -> None:
+    """It waits on a slow task past its deadline, so it never starts."""
+    slow = driver.enqueue("sleep", {"seconds": 1.5})
+    expire = int((time.time() + 0.5) * 1000)
+    deadline = {"seconds": expire // 1000, "nanos": expire % 1000 * 10**6}
+    task = driver.enqueue("echo", {}, depends_on=[slow.id], expire_time=deadline)
+    assert task.expire_time.ToMilliseconds() == expire
+    done = driver.finish(task.id, timeout=10)
+    assert (done.status, done.error) == (pb.TASK_STATUS_CANCELLED, "expired before it started")
+    assert driver.get(task.id).started_at.ToMilliseconds() == 0
+    assert driver.finish(slow.id).status == pb.TASK_STATUS_COMPLETED

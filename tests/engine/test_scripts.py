@@ -74,6 +74,7 @@ async def test_lua_and_python_spell_every_key_alike(engine: RedisEngine) -> None
         "unique_key('x')": keys.unique("x"),
         "events_channel('x')": keys.task_events("x"),
         "SCHEDULED_KEY": keys.scheduled,
+        "DEADLINE_KEY": keys.start_deadlines,
         "ALL_TASKS_KEY": keys.all_tasks,
         "COUNTS_KEY": keys.counts,
         "TOTALS_KEY": keys.totals,

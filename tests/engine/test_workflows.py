@@ -20,9 +20,7 @@ async def test_a_dependent_task_is_claimed_with_its_dependencies_results(
     engine: RedisEngine,
 ) -> None:
     first, second = await engine.enqueue([NewTask("a", {}), NewTask("b", {})])
-    [child] = await engine.enqueue(
-        [NewTask("c", {}, depends_on=(first.task.id, second.task.id))]
-    )
+    [child] = await engine.enqueue([NewTask("c", {}, depends_on=(first.task.id, second.task.id))])
     await complete(engine, "a", '{"n": 1}')
     await complete(engine, "b", '{"n": 2}')
     [claimed] = await engine.claim("default", ["c"], 1, "w")

@@ -99,6 +99,7 @@ class Task(_message.Message):
     SCHEDULE_ID_FIELD_NUMBER: _builtins.int
     SCHEDULE_TICK_AT_FIELD_NUMBER: _builtins.int
     UNIQUE_KEY_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The task id, "<queue>-<32 hex digits>", assigned by the server."""
     queue: _builtins.str
@@ -167,6 +168,10 @@ class Task(_message.Message):
         when the task was stored. Unset when schedule_id is empty.
         """
 
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """The caller's schedule-to-start deadline, if one was given."""
+
     def __init__(
         self,
         *,
@@ -194,10 +199,11 @@ class Task(_message.Message):
         schedule_id: _builtins.str = ...,
         schedule_tick_at: _timestamp_pb2.Timestamp | None = ...,
         unique_key: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "run_at", b"run_at", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "task_data", b"task_data", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expire_time", b"expire_time", "finished_at", b"finished_at", "run_at", b"run_at", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "task_data", b"task_data", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "depends_on", b"depends_on", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_error", b"last_error", "max_retries", b"max_retries", "priority", b"priority", "progress", b"progress", "progress_message", b"progress_message", "queue", b"queue", "redeliveries", b"redeliveries", "run_at", b"run_at", "schedule_id", b"schedule_id", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "status", b"status", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "depends_on", b"depends_on", "expire_time", b"expire_time", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_error", b"last_error", "max_retries", b"max_retries", "priority", b"priority", "progress", b"progress", "progress_message", b"progress_message", "queue", b"queue", "redeliveries", b"redeliveries", "run_at", b"run_at", "schedule_id", b"schedule_id", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "status", b"status", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -221,6 +227,7 @@ class EnqueueRequest(_message.Message):
     DEPENDS_ON_FIELD_NUMBER: _builtins.int
     DEPENDS_ON_INDEX_FIELD_NUMBER: _builtins.int
     UNIQUE_KEY_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     task_type: _builtins.str
     """The handler name that runs the task, such as "send_email"."""
     priority: _builtins.int
@@ -262,6 +269,14 @@ class EnqueueRequest(_message.Message):
         combined with depends_on. A whole flow is stored, all or nothing, in one call.
         """
 
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """A schedule-to-start deadline: a task that has not started by then ends
+        CANCELLED with last_error "expired before it started", without running (and
+        so do the tasks waiting on it). Must be later than now and than the time
+        the task may run; unset means no deadline.
+        """
+
     def __init__(
         self,
         *,
@@ -277,10 +292,11 @@ class EnqueueRequest(_message.Message):
         depends_on: _abc.Iterable[_builtins.str] | None = ...,
         depends_on_index: _abc.Iterable[_builtins.int] | None = ...,
         unique_key: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "max_retries", b"max_retries", "run_at", b"run_at", "task_data", b"task_data"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "expire_time", b"expire_time", "max_retries", b"max_retries", "run_at", b"run_at", "task_data", b"task_data"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "depends_on_index", b"depends_on_index", "idempotency_key", b"idempotency_key", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "depends_on_index", b"depends_on_index", "expire_time", b"expire_time", "idempotency_key", b"idempotency_key", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_retries: _TypeAlias = _typing.Literal["max_retries"]  # noqa: Y015
     _WhichOneofArgType__max_retries: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries"]  # noqa: Y015

@@ -49,6 +49,7 @@ def decode_task(task_id: str, fields: Mapping[Any, Any], data: bytes | str | Non
         schedule_id=text(h.get("sched", b"")),
         schedule_time_ms=_int(h.get("tick")),
         unique_key=text(h.get("uniq", b"")),
+        expire_at_ms=_int(h.get("expire")),
     )
 
 

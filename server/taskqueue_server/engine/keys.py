@@ -69,6 +69,10 @@ class QueueKeys:
         return f"{self.base}seq"
 
     @property
+    def start_deadlines(self) -> str:
+        return f"{self.base}deadline"
+
+    @property
     def lease(self) -> str:
         return f"{self.base}lease"
 

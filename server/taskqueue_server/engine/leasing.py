@@ -141,14 +141,16 @@ class LeasingMixin:
         keys = self.keys(queue)
         settings = self.settings
         args = [self.now_ms(), DUE_BATCH, settings.redelivery_cap, settings.task_ttl_seconds]
-        next_ms, promoted, reclaimed, dropped = await self.run(
+        next_ms, promoted, reclaimed, dropped, expired = await self.run(
             "due", queue, [keys.scheduled, keys.lease], args
         )
+        if int(expired):
+            log.info("queue %s: %d task(s) expired before they started", queue, int(expired))
         if int(reclaimed):
             log.warning(
                 "queue %s: handed back %d task(s) whose lease expired", queue, int(reclaimed)
             )
-        if max(int(promoted), int(reclaimed), int(dropped)) >= DUE_BATCH:
+        if max(int(promoted), int(reclaimed), int(dropped), int(expired)) >= DUE_BATCH:
             return 0.0  # more is due right now
         cap = settings.max_timer_sleep_seconds
         return cap if int(next_ms) < 0 else min(cap, int(next_ms) / 1000)

@@ -72,6 +72,7 @@ class NewTask:
     # Earlier tasks of the same enqueue call, by position; the engine turns them into ids.
     depends_on_index: tuple[int, ...] = ()
     unique_key: str = ""
+    expire_at_ms: int = 0  # 0: no schedule-to-start deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,7 @@ class TaskRecord:
     schedule_id: str = ""  # the schedule that enqueued the task, if one did
     schedule_time_ms: int = 0  # and the tick it fired for
     unique_key: str = ""
+    expire_at_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)

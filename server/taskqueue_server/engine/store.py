@@ -171,6 +171,7 @@ class RedisEngine(
                         "run_at": self._run_at(task, now),
                         "idem": task.idempotency_key,
                         "uniq": task.unique_key,
+                        "expire": task.expire_at_ms,
                         "deps": list(task.depends_on),
                         "timeout": task.timeout_seconds,
                     }
@@ -206,6 +207,7 @@ class RedisEngine(
             timeout_seconds=task.timeout_seconds,
             version=1,
             unique_key=task.unique_key,
+            expire_at_ms=task.expire_at_ms,
         )
         return EnqueueOutcome(record, deduplicated=False)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from google.protobuf import struct_pb2
@@ -153,6 +153,8 @@ def task_to_proto(record: TaskRecord, task_data: struct_pb2.Struct | None = None
         task.updated_at.FromMilliseconds(record.updated_at_ms)
     if record.run_at_ms:
         task.run_at.FromMilliseconds(record.run_at_ms)
+    if record.expire_at_ms:
+        task.expire_time.FromMilliseconds(record.expire_at_ms)
     if record.started_at_ms:
         task.started_at.FromMilliseconds(record.started_at_ms)
     if record.finished_at_ms:
@@ -222,11 +224,6 @@ def new_task_from_request(
         if request.HasField("max_retries")
         else DEFAULT_MAX_RETRIES
     )
-    run_at_ms = None
-    if request.HasField("run_at"):
-        run_at_ms = check_timestamp_ms(
-            request.run_at.seconds, request.run_at.nanos, prefix + "run_at"
-        )
     return NewTask(
         task_type=task_type,
         task_data=task_data,
@@ -235,7 +232,7 @@ def new_task_from_request(
         delay_seconds=check_seconds(
             request.delay_seconds, prefix + "delay_seconds", MAX_DELAY_SECONDS
         ),
-        run_at_ms=run_at_ms,
+        run_at_ms=_timestamp_ms(request, "run_at", prefix),
         idempotency_key=check_idempotency_key(request.idempotency_key, prefix + "idempotency_key"),
         queue=queue,
         timeout_seconds=check_seconds(
@@ -246,7 +243,18 @@ def new_task_from_request(
         depends_on_index=check_depends_on_index(
             list(request.depends_on_index), position, prefix + "depends_on_index"
         ),
+        expire_at_ms=_timestamp_ms(request, "expire_time", prefix) or 0,
     )
+
+
+def _timestamp_ms(
+    request: pb.EnqueueRequest, name: Literal["run_at", "expire_time"], prefix: str
+) -> int | None:
+    """A Timestamp field in Unix milliseconds; None when unset."""
+    if not request.HasField(name):
+        return None
+    value = getattr(request, name)
+    return check_timestamp_ms(value.seconds, value.nanos, prefix + name)
 
 
 def new_tasks_from_batch(

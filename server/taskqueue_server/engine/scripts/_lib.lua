@@ -10,7 +10,7 @@
 -- hash stays small enough for Redis' compact listpack encoding (about 300 bytes instead of
 -- about 1,200 for a 100-byte payload). Hash fields: type status priority max_retries attempts redeliveries
 -- created updated run_at started finished error progress progress_msg idem uniq deps deps_left
--- timeout seq token version sched tick (the schedule and tick that made it).
+-- timeout seq token version sched tick (the schedule and tick that made it) expire.
 local P = ARGV[1]
 local PRIORITY_SPAN = 4398046511104  -- 2^42: FIFO sequence numbers below, priority above
 
@@ -27,6 +27,7 @@ local function idem_key(idem) return P .. 'idem:' .. idem end
 local function unique_key(key) return P .. 'uniq:' .. key end
 local function events_channel(id) return P .. 'ev:' .. id end
 local SCHEDULED_KEY = P .. 'sched'
+local DEADLINE_KEY = P .. 'deadline'  -- tasks with an expire_time (score: it, ms)
 local ALL_TASKS_KEY = P .. 'all'
 local COUNTS_KEY = P .. 'count'
 local TOTALS_KEY = P .. 'total'
@@ -195,6 +196,10 @@ local function store_task(t, data, now, deps_left)
   end
   if #t.deps > 0 then redis.call('HSET', key, 'deps', cjson.encode(t.deps)) end
   if tonumber(t.timeout) > 0 then redis.call('HSET', key, 'timeout', t.timeout) end
+  if t.expire and tonumber(t.expire) > 0 then
+    redis.call('HSET', key, 'expire', t.expire)
+    redis.call('ZADD', DEADLINE_KEY, t.expire, t.id)
+  end
   if t.sched then redis.call('HSET', key, 'sched', t.sched, 'tick', t.tick) end
   redis.call('ZADD', ALL_TASKS_KEY, 0, t.id)
   set_status(t.id, t.type, nil, status, now, {})
@@ -256,8 +261,12 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
     local c = candidates[n]
     redis.call('ZREM', ready_key(c.type), c.id)
     local key = task_key(c.id)
-    local h = redis.call('HMGET', key, 'max_retries', 'timeout', 'status', 'deps')
-    if h[3] == 'pending' then
+    local h = redis.call('HMGET', key, 'max_retries', 'timeout', 'status', 'deps', 'expire')
+    -- Past its expire_time it never runs: it is out of the ready index now, and the
+    -- timers' due script (DEADLINE_KEY) ends it.
+    local expired = h[5] and tonumber(h[5]) <= tonumber(now)
+    if h[3] == 'pending' and not expired then
+      if h[5] then redis.call('ZREM', DEADLINE_KEY, c.id) end
       local attempts = redis.call('HINCRBY', key, 'attempts', 1)
       local token = redis.call('HINCRBY', key, 'token', 1)
       set_status(c.id, c.type, 'pending', 'processing', now,

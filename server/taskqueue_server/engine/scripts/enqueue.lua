@@ -3,7 +3,7 @@
 -- KEYS[1]  <P>seq                 sequence counter (names the slot)
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] max live tasks in the queue (0: no limit)
 -- ARGV[4]  JSON: [[{id, type, d (index of its data in ARGV[5..]), priority, max_retries, run_at, idem,
---          uniq, deps, timeout}, ...], ...]
+--          uniq, deps, timeout, expire (ms, 0: none)}, ...], ...]
 -- ARGV[5..] each task's data as JSON text, passed apart so it is not escaped twice
 -- Returns, per group: {0, {per task: {0, status, created, run_at} | {1, <existing task reply>, its id}}}
 --   or {code, reason, field, message} when the group was refused (codes and reasons as in
@@ -27,6 +27,12 @@ local function check(group)
     -- The unique key is held only while its task has not started (see free_unique_key).
     if not existing and t.uniq ~= '' then
       existing = in_group['uniq:' .. t.uniq] or redis.call('GET', unique_key(t.uniq))
+    end
+    local starts = math.max(tonumber(now), tonumber(t.run_at))
+    if not existing and t.expire > 0 and t.expire <= starts then
+      return nil, {2, 'INVALID_FIELD', 'tasks[' .. (i - 1) .. '].expire_time',
+                   t.expire .. ' ms (Unix time) is not later than now and than the time '
+                   .. 'the task may run (' .. starts .. ' ms): it would expire unstarted'}
     end
     if existing then
       plan[i] = {dedup = existing}
