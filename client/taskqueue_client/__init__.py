@@ -28,7 +28,15 @@ from .errors import (
     Unavailable,
     WaitTimeout,
 )
-from .models import EnqueueOptions, Task, TaskResult, TaskSpec, TaskStatus, TaskTypeStats
+from .models import (
+    EnqueueOptions,
+    Task,
+    TaskResult,
+    TaskRetryPolicy,
+    TaskSpec,
+    TaskStatus,
+    TaskTypeStats,
+)
 
 __version__ = "0.1.0"
 
@@ -53,6 +61,7 @@ __all__ = [
     "TaskQueueClient",
     "TaskQueueError",
     "TaskResult",
+    "TaskRetryPolicy",
     "TaskSpec",
     "TaskStatus",
     "TaskTypeStats",

@@ -64,6 +64,7 @@ class Task:
     version: int
     unique_key: str = ""
     expire_time: datetime | None = None
+    retry_policy: TaskRetryPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,21 @@ class TaskTypeStats:
     redelivered_total: int = 0
 
 
+class TaskRetryPolicy(TypedDict, total=False):
+    """A task's own retry policy; a key left out keeps the server's value.
+
+    The delay before retry n is min(cap_seconds, base_seconds * factor ** (n - 1)), spread
+    by +-jitter (a fraction); `permanent_errors` lists exception class names (the raised
+    type or a base of it) that fail the task at once.
+    """
+
+    base_seconds: float
+    factor: float
+    cap_seconds: float
+    jitter: float
+    permanent_errors: Sequence[str]
+
+
 class EnqueueOptions(TypedDict, total=False):
     """Keyword options of `enqueue`; every one may be left out.
 
@@ -123,6 +139,7 @@ class EnqueueOptions(TypedDict, total=False):
       complete first, by position (0-based); builds a whole flow in one atomic call.
     - expire_time: an aware datetime; a task not started by then ends cancelled without
       running ("expired before it started").
+    - retry_policy: this task's backoff and permanent errors (see `TaskRetryPolicy`).
     - unique_key: while a task with this key has not started, enqueuing another returns it
       (see docs/workflows.md); unlike idempotency_key it never matches a started task.
     """
@@ -138,6 +155,7 @@ class EnqueueOptions(TypedDict, total=False):
     depends_on_index: Sequence[int]
     unique_key: str
     expire_time: datetime | None
+    retry_policy: TaskRetryPolicy
 
 
 class TaskSpec(EnqueueOptions, total=False):

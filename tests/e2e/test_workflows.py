@@ -3,12 +3,13 @@ sees every result, or is cancelled when a member fails."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
 from taskqueue.v1 import taskqueue_pb2 as pb
 
-from tests.e2e.helpers import Driver, result_dict
+from tests.e2e.helpers import Driver, Records, result_dict
 
 
 def enqueue_flow(driver: Driver, *items: dict[str, Any]) -> list[pb.Task]:
@@ -85,3 +86,24 @@ def test_a_task_not_started_by_its_expire_time_ends_cancelled(driver: Driver) ->
     assert (done.status, done.error) == (pb.TASK_STATUS_CANCELLED, "expired before it started")
     assert driver.get(task.id).started_at.ToMilliseconds() == 0
     assert driver.finish(slow.id).status == pb.TASK_STATUS_COMPLETED
+
+
+def test_a_task_retry_policy_replaces_the_servers_backoff(
+    driver: Driver, records: Records
+) -> None:
+    """The server backs off 0.2 s then 0.4 s; this task asks for 0.6 s every time."""
+    policy = {"base_seconds": 0.6, "factor": 1, "jitter": 0}
+    task = driver.enqueue("record", {"fail_until": 3}, max_retries=5, retry_policy=policy)
+    assert task.retry_policy.base_seconds == 0.6 and task.retry_policy.HasField("factor")
+    assert driver.finish(task.id).status == pb.TASK_STATUS_COMPLETED
+    times = records.attempt_times_ms(task.id)
+    gaps = [(b - a) / 1000 for a, b in itertools.pairwise(times)]
+    assert len(gaps) == 2 and all(0.55 <= gap <= 0.6 + 1.5 for gap in gaps), gaps
+
+
+def test_an_error_named_permanent_fails_the_task_at_once(driver: Driver) -> None:
+    policy = {"permanent_errors": ["RuntimeError"]}
+    task = driver.enqueue("fail", {}, max_retries=5, retry_policy=policy)
+    done = driver.finish(task.id)
+    assert done.status == pb.TASK_STATUS_FAILED
+    assert driver.get(task.id).attempts == 1

@@ -100,6 +100,7 @@ class Task(_message.Message):
     SCHEDULE_TICK_AT_FIELD_NUMBER: _builtins.int
     UNIQUE_KEY_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    RETRY_POLICY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The task id, "<queue>-<32 hex digits>", assigned by the server."""
     queue: _builtins.str
@@ -172,6 +173,10 @@ class Task(_message.Message):
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """The caller's schedule-to-start deadline, if one was given."""
 
+    @_builtins.property
+    def retry_policy(self) -> Global___RetryPolicy:
+        """The task's own retry policy, if one was given."""
+
     def __init__(
         self,
         *,
@@ -200,14 +205,78 @@ class Task(_message.Message):
         schedule_tick_at: _timestamp_pb2.Timestamp | None = ...,
         unique_key: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        retry_policy: Global___RetryPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expire_time", b"expire_time", "finished_at", b"finished_at", "run_at", b"run_at", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "task_data", b"task_data", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expire_time", b"expire_time", "finished_at", b"finished_at", "retry_policy", b"retry_policy", "run_at", b"run_at", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "task_data", b"task_data", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "depends_on", b"depends_on", "expire_time", b"expire_time", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_error", b"last_error", "max_retries", b"max_retries", "priority", b"priority", "progress", b"progress", "progress_message", b"progress_message", "queue", b"queue", "redeliveries", b"redeliveries", "run_at", b"run_at", "schedule_id", b"schedule_id", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "status", b"status", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "depends_on", b"depends_on", "expire_time", b"expire_time", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_error", b"last_error", "max_retries", b"max_retries", "priority", b"priority", "progress", b"progress", "progress_message", b"progress_message", "queue", b"queue", "redeliveries", b"redeliveries", "retry_policy", b"retry_policy", "run_at", b"run_at", "schedule_id", b"schedule_id", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "status", b"status", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Task: _TypeAlias = Task  # noqa: Y015
+
+@_typing.final
+class RetryPolicy(_message.Message):
+    """RetryPolicy is one task's backoff and permanent errors. A field left unset
+    keeps the server's value (--retry-base-seconds, --retry-factor,
+    --retry-cap-seconds, --retry-jitter). The delay before retry n (n = 1 after
+    the first failed attempt) is min(cap_seconds, base_seconds * factor^(n-1)),
+    spread by +-jitter.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_SECONDS_FIELD_NUMBER: _builtins.int
+    FACTOR_FIELD_NUMBER: _builtins.int
+    CAP_SECONDS_FIELD_NUMBER: _builtins.int
+    JITTER_FIELD_NUMBER: _builtins.int
+    PERMANENT_ERRORS_FIELD_NUMBER: _builtins.int
+    base_seconds: _builtins.float
+    """The delay before the first retry, in seconds; 0 to 86400."""
+    factor: _builtins.float
+    """How much longer each further delay is; 1 to 100."""
+    cap_seconds: _builtins.float
+    """The longest delay, in seconds; 0 to 86400, and not below base_seconds."""
+    jitter: _builtins.float
+    """The random spread of each delay, as a fraction from 0 to 1 (0.1 is +-10 %)."""
+    @_builtins.property
+    def permanent_errors(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Names of exception classes (Python: the raised type or any base of it, such
+        as "ValueError" or "KeyError") that fail the task at once, without retries.
+        20 at most, each an identifier.
+        """
+
+    def __init__(
+        self,
+        *,
+        base_seconds: _builtins.float | None = ...,
+        factor: _builtins.float | None = ...,
+        cap_seconds: _builtins.float | None = ...,
+        jitter: _builtins.float | None = ...,
+        permanent_errors: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_base_seconds", b"_base_seconds", "_cap_seconds", b"_cap_seconds", "_factor", b"_factor", "_jitter", b"_jitter", "base_seconds", b"base_seconds", "cap_seconds", b"cap_seconds", "factor", b"factor", "jitter", b"jitter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_base_seconds", b"_base_seconds", "_cap_seconds", b"_cap_seconds", "_factor", b"_factor", "_jitter", b"_jitter", "base_seconds", b"base_seconds", "cap_seconds", b"cap_seconds", "factor", b"factor", "jitter", b"jitter", "permanent_errors", b"permanent_errors"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__base_seconds: _TypeAlias = _typing.Literal["base_seconds"]  # noqa: Y015
+    _WhichOneofArgType__base_seconds: _TypeAlias = _typing.Literal["_base_seconds", b"_base_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__cap_seconds: _TypeAlias = _typing.Literal["cap_seconds"]  # noqa: Y015
+    _WhichOneofArgType__cap_seconds: _TypeAlias = _typing.Literal["_cap_seconds", b"_cap_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__factor: _TypeAlias = _typing.Literal["factor"]  # noqa: Y015
+    _WhichOneofArgType__factor: _TypeAlias = _typing.Literal["_factor", b"_factor"]  # noqa: Y015
+    _WhichOneofReturnType__jitter: _TypeAlias = _typing.Literal["jitter"]  # noqa: Y015
+    _WhichOneofArgType__jitter: _TypeAlias = _typing.Literal["_jitter", b"_jitter"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__base_seconds) -> _WhichOneofReturnType__base_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cap_seconds) -> _WhichOneofReturnType__cap_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__factor) -> _WhichOneofReturnType__factor | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__jitter) -> _WhichOneofReturnType__jitter | None: ...
+
+Global___RetryPolicy: _TypeAlias = RetryPolicy  # noqa: Y015
 
 @_typing.final
 class EnqueueRequest(_message.Message):
@@ -228,6 +297,7 @@ class EnqueueRequest(_message.Message):
     DEPENDS_ON_INDEX_FIELD_NUMBER: _builtins.int
     UNIQUE_KEY_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    RETRY_POLICY_FIELD_NUMBER: _builtins.int
     task_type: _builtins.str
     """The handler name that runs the task, such as "send_email"."""
     priority: _builtins.int
@@ -277,6 +347,12 @@ class EnqueueRequest(_message.Message):
         the task may run; unset means no deadline.
         """
 
+    @_builtins.property
+    def retry_policy(self) -> Global___RetryPolicy:
+        """This task's retry policy, over the server's defaults; unset keeps them.
+        Checked here: a bad number is INVALID_ARGUMENT naming the field.
+        """
+
     def __init__(
         self,
         *,
@@ -293,10 +369,11 @@ class EnqueueRequest(_message.Message):
         depends_on_index: _abc.Iterable[_builtins.int] | None = ...,
         unique_key: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        retry_policy: Global___RetryPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "expire_time", b"expire_time", "max_retries", b"max_retries", "run_at", b"run_at", "task_data", b"task_data"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "expire_time", b"expire_time", "max_retries", b"max_retries", "retry_policy", b"retry_policy", "run_at", b"run_at", "task_data", b"task_data"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "depends_on_index", b"depends_on_index", "expire_time", b"expire_time", "idempotency_key", b"idempotency_key", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "depends_on_index", b"depends_on_index", "expire_time", b"expire_time", "idempotency_key", b"idempotency_key", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "retry_policy", b"retry_policy", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_retries: _TypeAlias = _typing.Literal["max_retries"]  # noqa: Y015
     _WhichOneofArgType__max_retries: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries"]  # noqa: Y015

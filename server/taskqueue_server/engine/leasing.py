@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 from redis.asyncio import Redis
 
-from .codec import text
+from .codec import retry_override, text
 from .events import GAP, OVERFLOW, EventHub, Subscription
 from .ids import queue_of
 from .keys import QueueKeys
@@ -195,7 +195,7 @@ def _due_time(payload: bytes) -> float:
 
 
 def _claimed(queue: str, flat: list[Any]) -> list[ClaimedTask]:
-    """claim_tasks' flat reply: 8 entries per task."""
+    """claim_tasks' flat reply: 9 entries per task."""
     return [
         ClaimedTask(
             lease=Lease(text(flat[i]), int(flat[i + 1])),
@@ -206,8 +206,9 @@ def _claimed(queue: str, flat: list[Any]) -> list[ClaimedTask]:
             max_retries=int(flat[i + 5]),
             timeout_seconds=float(flat[i + 6]),
             dependency_results=orjson.loads(flat[i + 7]) if flat[i + 7] else {},
+            retry_policy=retry_override(flat[i + 8]),
         )
-        for i in range(0, len(flat), 8)
+        for i in range(0, len(flat), 9)
     ]
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .settings import RetryOverride
+
 DEFAULT_QUEUE = "default"
 MIN_PRIORITY = -1000
 MAX_PRIORITY = 1000
@@ -73,6 +75,7 @@ class NewTask:
     depends_on_index: tuple[int, ...] = ()
     unique_key: str = ""
     expire_at_ms: int = 0  # 0: no schedule-to-start deadline
+    retry_policy: RetryOverride | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,7 @@ class TaskRecord:
     schedule_time_ms: int = 0  # and the tick it fired for
     unique_key: str = ""
     expire_at_ms: int = 0
+    retry_policy: RetryOverride | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,8 @@ class ClaimedTask:
     max_retries: int
     timeout_seconds: float
     dependency_results: Mapping[str, JsonObject | None] = field(default_factory=dict)
+    # The task's own retry policy, applied over the worker's (or the server's) default.
+    retry_policy: RetryOverride | None = None
 
 
 @dataclass(frozen=True, slots=True)

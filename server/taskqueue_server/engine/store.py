@@ -172,6 +172,7 @@ class RedisEngine(
                         "idem": task.idempotency_key,
                         "uniq": task.unique_key,
                         "expire": task.expire_at_ms,
+                        "retry": _encoded_policy(task),
                         "deps": list(task.depends_on),
                         "timeout": task.timeout_seconds,
                     }
@@ -208,6 +209,7 @@ class RedisEngine(
             version=1,
             unique_key=task.unique_key,
             expire_at_ms=task.expire_at_ms,
+            retry_policy=task.retry_policy,
         )
         return EnqueueOutcome(record, deduplicated=False)
 
@@ -272,6 +274,11 @@ def _with_batch_dependencies(tasks: Sequence[NewTask], ids: list[str]) -> Enqueu
             task = replace(task, depends_on=task.depends_on + earlier, depends_on_index=())
         group.append((task, task_id))
     return group
+
+
+def _encoded_policy(task: NewTask) -> str:
+    """The task's retry policy as stored with it: JSON text, '' for none."""
+    return orjson.dumps(task.retry_policy.as_dict()).decode() if task.retry_policy else ""
 
 
 def refusal(reply: GroupReply) -> EngineError:

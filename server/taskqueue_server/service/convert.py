@@ -25,6 +25,7 @@ from ..engine.models import (
     TypeStats,
 )
 from ..worker.registry import Registration
+from .retry_policy import check_retry_policy, retry_policy_to_proto
 from .validation import (
     MAX_DELAY_SECONDS,
     MAX_TIMEOUT_SECONDS,
@@ -155,6 +156,8 @@ def task_to_proto(record: TaskRecord, task_data: struct_pb2.Struct | None = None
         task.run_at.FromMilliseconds(record.run_at_ms)
     if record.expire_at_ms:
         task.expire_time.FromMilliseconds(record.expire_at_ms)
+    if record.retry_policy is not None:
+        retry_policy_to_proto(record.retry_policy, task.retry_policy)
     if record.started_at_ms:
         task.started_at.FromMilliseconds(record.started_at_ms)
     if record.finished_at_ms:
@@ -244,6 +247,7 @@ def new_task_from_request(
             list(request.depends_on_index), position, prefix + "depends_on_index"
         ),
         expire_at_ms=_timestamp_ms(request, "expire_time", prefix) or 0,
+        retry_policy=check_retry_policy(request, prefix + "retry_policy"),
     )
 
 

@@ -10,7 +10,7 @@
 -- hash stays small enough for Redis' compact listpack encoding (about 300 bytes instead of
 -- about 1,200 for a 100-byte payload). Hash fields: type status priority max_retries attempts redeliveries
 -- created updated run_at started finished error progress progress_msg idem uniq deps deps_left
--- timeout seq token version sched tick (the schedule and tick that made it) expire.
+-- timeout seq token version sched tick (the schedule and tick that made it) expire retry.
 local P = ARGV[1]
 local PRIORITY_SPAN = 4398046511104  -- 2^42: FIFO sequence numbers below, priority above
 
@@ -196,6 +196,7 @@ local function store_task(t, data, now, deps_left)
   end
   if #t.deps > 0 then redis.call('HSET', key, 'deps', cjson.encode(t.deps)) end
   if tonumber(t.timeout) > 0 then redis.call('HSET', key, 'timeout', t.timeout) end
+  if t.retry and t.retry ~= '' then redis.call('HSET', key, 'retry', t.retry) end
   if t.expire and tonumber(t.expire) > 0 then
     redis.call('HSET', key, 'expire', t.expire)
     redis.call('ZADD', DEADLINE_KEY, t.expire, t.id)
@@ -240,8 +241,8 @@ local function dependency_results(deps_json)
 end
 
 -- Claims up to `count` ready tasks of `types`, best first across types, under a lease.
--- Returns a flat list, 8 entries per task: id, token, type, data, attempts, max_retries,
--- timeout, dependency results (see dependency_results).
+-- Returns a flat list, 9 entries per task: id, token, type, data, attempts, max_retries,
+-- timeout, dependency results (see dependency_results), retry policy (JSON text or '').
 local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
   local deadline = tonumber(now) + lease_ms
   -- Candidates: the best `count` of every type, merged by score.
@@ -261,7 +262,8 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
     local c = candidates[n]
     redis.call('ZREM', ready_key(c.type), c.id)
     local key = task_key(c.id)
-    local h = redis.call('HMGET', key, 'max_retries', 'timeout', 'status', 'deps', 'expire')
+    local h = redis.call('HMGET', key, 'max_retries', 'timeout', 'status', 'deps', 'expire',
+      'retry')
     -- Past its expire_time it never runs: it is out of the ready index now, and the
     -- timers' due script (DEADLINE_KEY) ends it.
     local expired = h[5] and tonumber(h[5]) <= tonumber(now)
@@ -274,7 +276,7 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
       redis.call('ZADD', lease_key, deadline, c.id)
       local data = redis.call('GET', data_key(c.id))
       local rest = {c.id, token, c.type, data, attempts, h[1], h[2] or '0',
-                    dependency_results(h[4])}
+                    dependency_results(h[4]), h[6] or ''}
       for _, v in ipairs(rest) do claimed[#claimed + 1] = v end
     end
   end
