@@ -33,7 +33,7 @@ async def test_a_pending_task_past_its_deadline_is_never_claimed_and_ends_cancel
         EXPIRED,
         clock.now * 1000,
     )
-    assert (await engine.stats())["t"][Status.CANCELLED] == 1
+    assert (await engine.stats())["t"].counts[Status.CANCELLED] == 1
     assert (await engine.get_task(kept.task.id)).status == Status.PROCESSING
 
 
