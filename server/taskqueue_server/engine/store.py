@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -22,6 +21,7 @@ from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
 from .errors import EngineError, ErrorCode, Reason, StoreUnavailable, TaskNotFound
 from .events import EventHub
+from .flows import EnqueueGroup, encoded_policy, with_batch_dependencies
 from .ids import check_queue, new_task_ids, queue_of
 from .keys import QueueKeys, queue_registry, task_type_registry
 from .local_redis import LocalRedis, redis_server_binary
@@ -32,7 +32,6 @@ from .settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
-EnqueueGroup = list[tuple[NewTask, str]]  # each task with its id
 GroupReply = list[Any]
 MAX_COALESCED = 500
 # Script replies carry statuses as bytes; a dict lookup is cheaper than Status(text(...)).
@@ -140,7 +139,7 @@ class RedisEngine(
         if any(t.queue != queue for t in tasks):
             raise EngineError(ErrorCode.INVALID_ARGUMENT, "a batch must use one queue")
         await self._register_queue(queue)
-        group = _with_batch_dependencies(tasks, new_task_ids(queue, len(tasks), self.now_ms()))
+        group = with_batch_dependencies(tasks, new_task_ids(queue, len(tasks), self.now_ms()))
         coalescer = self._enqueuers.get(queue)
         if coalescer is None:
             coalescer = Coalescer(lambda groups: self._store_groups(queue, groups), MAX_COALESCED)
@@ -172,7 +171,7 @@ class RedisEngine(
                         "idem": task.idempotency_key,
                         "uniq": task.unique_key,
                         "expire": task.expire_at_ms,
-                        "retry": _encoded_policy(task),
+                        "retry": encoded_policy(task),
                         "deps": list(task.depends_on),
                         "timeout": task.timeout_seconds,
                     }
@@ -253,32 +252,6 @@ class RedisEngine(
         queue = queue_of(task_id)
         reply = await self.run("retry", queue, [self.keys(queue).seq], [self.now_ms(), task_id])
         return decode_reply(task_id, reply)
-
-
-def _with_batch_dependencies(tasks: Sequence[NewTask], ids: list[str]) -> EnqueueGroup:
-    """Each task with its id, `depends_on_index` turned into the ids of those earlier tasks.
-
-    Only earlier positions may be named, so a batch cannot hold a cycle; enqueue.lua then
-    treats them like any dependency stored in the same group.
-    """
-    group: EnqueueGroup = []
-    for position, (task, task_id) in enumerate(zip(tasks, ids, strict=True)):
-        if any(not 0 <= index < position for index in task.depends_on_index):
-            raise EngineError(
-                ErrorCode.INVALID_ARGUMENT,
-                "depends_on_index must name earlier tasks of the batch",
-                field=f"tasks[{position}].depends_on_index",
-            )
-        if task.depends_on_index:
-            earlier = tuple(ids[index] for index in task.depends_on_index)
-            task = replace(task, depends_on=task.depends_on + earlier, depends_on_index=())
-        group.append((task, task_id))
-    return group
-
-
-def _encoded_policy(task: NewTask) -> str:
-    """The task's retry policy as stored with it: JSON text, '' for none."""
-    return orjson.dumps(task.retry_policy.as_dict()).decode() if task.retry_policy else ""
 
 
 def refusal(reply: GroupReply) -> EngineError:
