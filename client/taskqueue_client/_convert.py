@@ -11,7 +11,15 @@ from typing import Any, cast
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from taskqueue.v1 import taskqueue_pb2 as pb
 
-from .models import EnqueueOptions, JsonObject, Task, TaskResult, TaskStatus, TaskTypeStats
+from .models import (
+    EnqueueOptions,
+    JsonObject,
+    Task,
+    TaskResult,
+    TaskRetryPolicy,
+    TaskStatus,
+    TaskTypeStats,
+)
 
 # The contract names every status TASK_STATUS_<NAME>; TaskStatus uses the same names (the
 # server's engine too), so the table follows the contract instead of being spelled here.
@@ -74,9 +82,9 @@ def timestamp_to_datetime(ts: timestamp_pb2.Timestamp) -> datetime | None:
     return ts.ToDatetime(tzinfo=UTC)
 
 
-def datetime_to_timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+def datetime_to_timestamp(moment: datetime, name: str = "run_at") -> timestamp_pb2.Timestamp:
     if moment.tzinfo is None:
-        raise ValueError("run_at must be timezone-aware, e.g. datetime.now(timezone.utc)")
+        raise ValueError(f"{name} must be timezone-aware, e.g. datetime.now(timezone.utc)")
     ts = timestamp_pb2.Timestamp()
     ts.FromDatetime(moment)
     return ts
@@ -105,7 +113,20 @@ def task_from_proto(message: pb.Task) -> Task:
         timeout_seconds=message.timeout_seconds,
         redeliveries=message.redeliveries,
         version=message.version,
+        unique_key=message.unique_key,
+        expire_time=timestamp_to_datetime(message.expire_time),
+        retry_policy=_retry_policy(message),
     )
+
+
+def _retry_policy(message: pb.Task) -> TaskRetryPolicy | None:
+    if not message.HasField("retry_policy"):
+        return None
+    policy = message.retry_policy
+    fields = {field.name: value for field, value in policy.ListFields()}
+    if "permanent_errors" in fields:
+        fields["permanent_errors"] = tuple(policy.permanent_errors)
+    return cast(TaskRetryPolicy, fields)
 
 
 def result_from_proto(message: pb.GetResultResponse) -> TaskResult:
@@ -171,8 +192,14 @@ def enqueue_request(
         queue=options.get("queue") or "",
         timeout_seconds=options.get("timeout_seconds") or 0.0,
         depends_on=list(options.get("depends_on", ())),
+        depends_on_index=list(options.get("depends_on_index", ())),
+        unique_key=options.get("unique_key", ""),
     )
-    run_at = options.get("run_at")
+    run_at, expire_time = options.get("run_at"), options.get("expire_time")
     if run_at is not None:
         request.run_at.CopyFrom(datetime_to_timestamp(run_at))
+    if "retry_policy" in options:
+        request.retry_policy.CopyFrom(pb.RetryPolicy(**options["retry_policy"]))
+    if expire_time is not None:
+        request.expire_time.CopyFrom(datetime_to_timestamp(expire_time, "expire_time"))
     return request

@@ -62,6 +62,9 @@ class Task:
     timeout_seconds: float
     redeliveries: int
     version: int
+    unique_key: str = ""
+    expire_time: datetime | None = None
+    retry_policy: TaskRetryPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,21 @@ class TaskTypeStats:
     redelivered_total: int = 0
 
 
+class TaskRetryPolicy(TypedDict, total=False):
+    """A task's own retry policy; a key left out keeps the server's value.
+
+    The delay before retry n is min(cap_seconds, base_seconds * factor ** (n - 1)), spread
+    by +-jitter (a fraction); `permanent_errors` lists exception class names (the raised
+    type or a base of it) that fail the task at once.
+    """
+
+    base_seconds: float
+    factor: float
+    cap_seconds: float
+    jitter: float
+    permanent_errors: Sequence[str]
+
+
 class EnqueueOptions(TypedDict, total=False):
     """Keyword options of `enqueue`; every one may be left out.
 
@@ -117,6 +135,13 @@ class EnqueueOptions(TypedDict, total=False):
     - queue: the queue to store the task in ("default" when not given).
     - timeout_seconds: the handler's time limit per attempt (none when not given).
     - depends_on: ids of tasks in the same queue that must complete first.
+    - depends_on_index: in `enqueue_many` only, earlier tasks of the same call that must
+      complete first, by position (0-based); builds a whole flow in one atomic call.
+    - expire_time: an aware datetime; a task not started by then ends cancelled without
+      running ("expired before it started").
+    - retry_policy: this task's backoff and permanent errors (see `TaskRetryPolicy`).
+    - unique_key: while a task with this key has not started, enqueuing another returns it
+      (see docs/workflows.md); unlike idempotency_key it never matches a started task.
     """
 
     priority: int
@@ -127,6 +152,10 @@ class EnqueueOptions(TypedDict, total=False):
     queue: str | None
     timeout_seconds: float | None
     depends_on: Sequence[str]
+    depends_on_index: Sequence[int]
+    unique_key: str
+    expire_time: datetime | None
+    retry_policy: TaskRetryPolicy
 
 
 class TaskSpec(EnqueueOptions, total=False):

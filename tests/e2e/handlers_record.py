@@ -67,3 +67,9 @@ async def slow(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
     await asyncio.sleep(seconds)
     _client.incr(key("completed_runs", ctx.task_id))
     return {"runs": runs, "pid": os.getpid()}
+
+
+@handler("gather")
+def gather(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """Returns the results of the tasks it depends on, as the handler saw them."""
+    return {"seen": dict(ctx.dependency_results)}

@@ -27,6 +27,7 @@ SCRIPTS = resources.files("taskqueue_server.engine").joinpath("scripts")
 # helper or constant (each built from P), or a local holding one of those.
 KEY_FORM = re.compile(
     r"KEYS\[\w+\]|[a-z]+_key\(|events_channel\(|[A-Z_]+_(?:KEY|CHANNEL)\b|key\b|lease_key\b"
+    r"|seq_key\b"
 )
 
 
@@ -53,9 +54,14 @@ def test_every_key_a_script_touches_is_built_from_the_queue_prefix() -> None:
             calls += 1
             assert KEY_FORM.match(argument.strip()), f"{name}: redis.call(_, {argument})"
         for value in re.findall(r"local (?:key|lease_key) = ([^\n]+)", text):
-            assert re.match(r"task_key\(|KEYS\[", value), f"{name}: key = {value}"
+            # Built by a key builder (or picked between builders), never spelled from P here.
+            assert re.search(r"[a-z]+_key\(|KEYS\[", value) and "P .." not in value, (
+                f"{name}: key = {value}"
+            )
         for first in re.findall(r"claim_tasks\(([^,]+),", text):
             assert first.startswith("KEYS[") or first == "lease_key", f"{name}: {first}"
+        for last in re.findall(r"\brequeue\([^)]*,\s*([^,)]+)\)", text):
+            assert last.startswith("KEYS[") or last == "seq_key", f"{name}: {last}"
     assert calls > 50, "the pattern must find the scripts' calls"
 
 

@@ -88,6 +88,18 @@ def test_failure_retries_after_the_servers_backoff_then_fails_when_spent(
     assert (failed.status, failed.last_error) == (pb.TASK_STATUS_FAILED, "second")
 
 
+def test_the_servers_backoff_follows_the_tasks_retry_policy(
+    driver: Driver, worker: WorkerDriver
+) -> None:
+    policy = {"base_seconds": 20, "jitter": 0}
+    task_id = enqueue(driver, worker, max_retries=1, retry_policy=policy)
+    [task] = worker.lease()
+    before_ms = time.time() * 1000
+    worker.fail(task, "first")
+    delay_ms = driver.get(task_id).run_at.ToMilliseconds() - before_ms
+    assert 19_000 <= delay_ms <= 21_000, delay_ms
+
+
 def test_permanent_failure_and_retry_after(driver: Driver, worker: WorkerDriver) -> None:
     permanent_id = enqueue(driver, worker)
     [task] = worker.lease()

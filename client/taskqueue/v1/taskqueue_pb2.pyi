@@ -148,6 +148,9 @@ class Task(_message.Message):
     SCHEDULE_ID_FIELD_NUMBER: _builtins.int
     SCHEDULE_TICK_AT_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    UNIQUE_KEY_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    RETRY_POLICY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The task id, "<queue>-<32 hex digits>", assigned by the server."""
     queue: _builtins.str
@@ -180,6 +183,8 @@ class Task(_message.Message):
     """The schedule that enqueued the task (ScheduleService); empty when a caller
     enqueued it.
     """
+    unique_key: _builtins.str
+    """The caller's unique key, if one was given (see EnqueueRequest.unique_key)."""
     @_builtins.property
     def task_data(self) -> _struct_pb2.Struct:
         """The JSON object handed to the handler."""
@@ -218,6 +223,14 @@ class Task(_message.Message):
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The labels the task was enqueued with, such as {"tenant": "acme"}."""
 
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """The caller's schedule-to-start deadline, if one was given."""
+
+    @_builtins.property
+    def retry_policy(self) -> Global___RetryPolicy:
+        """The task's own retry policy, if one was given."""
+
     def __init__(
         self,
         *,
@@ -245,14 +258,80 @@ class Task(_message.Message):
         schedule_id: _builtins.str = ...,
         schedule_tick_at: _timestamp_pb2.Timestamp | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        unique_key: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        retry_policy: Global___RetryPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "run_at", b"run_at", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "task_data", b"task_data", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expire_time", b"expire_time", "finished_at", b"finished_at", "retry_policy", b"retry_policy", "run_at", b"run_at", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "task_data", b"task_data", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "depends_on", b"depends_on", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "labels", b"labels", "last_error", b"last_error", "max_retries", b"max_retries", "priority", b"priority", "progress", b"progress", "progress_message", b"progress_message", "queue", b"queue", "redeliveries", b"redeliveries", "run_at", b"run_at", "schedule_id", b"schedule_id", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "status", b"status", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "depends_on", b"depends_on", "expire_time", b"expire_time", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "labels", b"labels", "last_error", b"last_error", "max_retries", b"max_retries", "priority", b"priority", "progress", b"progress", "progress_message", b"progress_message", "queue", b"queue", "redeliveries", b"redeliveries", "retry_policy", b"retry_policy", "run_at", b"run_at", "schedule_id", b"schedule_id", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "status", b"status", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Task: _TypeAlias = Task  # noqa: Y015
+
+@_typing.final
+class RetryPolicy(_message.Message):
+    """RetryPolicy is one task's backoff and permanent errors. A field left unset
+    keeps the server's value (--retry-base-seconds, --retry-factor,
+    --retry-cap-seconds, --retry-jitter). The delay before retry n (n = 1 after
+    the first failed attempt) is min(cap_seconds, base_seconds * factor^(n-1)),
+    spread by +-jitter.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_SECONDS_FIELD_NUMBER: _builtins.int
+    FACTOR_FIELD_NUMBER: _builtins.int
+    CAP_SECONDS_FIELD_NUMBER: _builtins.int
+    JITTER_FIELD_NUMBER: _builtins.int
+    PERMANENT_ERRORS_FIELD_NUMBER: _builtins.int
+    base_seconds: _builtins.float
+    """The delay before the first retry, in seconds; 0 to 86400."""
+    factor: _builtins.float
+    """How much longer each further delay is; 1 to 100."""
+    cap_seconds: _builtins.float
+    """The longest delay, in seconds; 0 to 86400, and not below base_seconds."""
+    jitter: _builtins.float
+    """The random spread of each delay, as a fraction from 0 to 1 (0.1 is +-10 %)."""
+    @_builtins.property
+    def permanent_errors(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Names of exception classes (Python: the raised type or any base of it, such
+        as "ValueError" or "KeyError") that fail the task at once, without retries.
+        20 at most, each an identifier.
+        """
+
+    def __init__(
+        self,
+        *,
+        base_seconds: _builtins.float | None = ...,
+        factor: _builtins.float | None = ...,
+        cap_seconds: _builtins.float | None = ...,
+        jitter: _builtins.float | None = ...,
+        permanent_errors: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_base_seconds", b"_base_seconds", "_cap_seconds", b"_cap_seconds", "_factor", b"_factor", "_jitter", b"_jitter", "base_seconds", b"base_seconds", "cap_seconds", b"cap_seconds", "factor", b"factor", "jitter", b"jitter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_base_seconds", b"_base_seconds", "_cap_seconds", b"_cap_seconds", "_factor", b"_factor", "_jitter", b"_jitter", "base_seconds", b"base_seconds", "cap_seconds", b"cap_seconds", "factor", b"factor", "jitter", b"jitter", "permanent_errors", b"permanent_errors"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__base_seconds: _TypeAlias = _typing.Literal["base_seconds"]  # noqa: Y015
+    _WhichOneofArgType__base_seconds: _TypeAlias = _typing.Literal["_base_seconds", b"_base_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__cap_seconds: _TypeAlias = _typing.Literal["cap_seconds"]  # noqa: Y015
+    _WhichOneofArgType__cap_seconds: _TypeAlias = _typing.Literal["_cap_seconds", b"_cap_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__factor: _TypeAlias = _typing.Literal["factor"]  # noqa: Y015
+    _WhichOneofArgType__factor: _TypeAlias = _typing.Literal["_factor", b"_factor"]  # noqa: Y015
+    _WhichOneofReturnType__jitter: _TypeAlias = _typing.Literal["jitter"]  # noqa: Y015
+    _WhichOneofArgType__jitter: _TypeAlias = _typing.Literal["_jitter", b"_jitter"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__base_seconds) -> _WhichOneofReturnType__base_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cap_seconds) -> _WhichOneofReturnType__cap_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__factor) -> _WhichOneofReturnType__factor | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__jitter) -> _WhichOneofReturnType__jitter | None: ...
+
+Global___RetryPolicy: _TypeAlias = RetryPolicy  # noqa: Y015
 
 @_typing.final
 class EnqueueRequest(_message.Message):
@@ -291,6 +370,10 @@ class EnqueueRequest(_message.Message):
     TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     DEPENDS_ON_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    DEPENDS_ON_INDEX_FIELD_NUMBER: _builtins.int
+    UNIQUE_KEY_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    RETRY_POLICY_FIELD_NUMBER: _builtins.int
     task_type: _builtins.str
     """The handler name that runs the task, such as "send_email"."""
     priority: _builtins.int
@@ -305,6 +388,13 @@ class EnqueueRequest(_message.Message):
     """The queue to store the task in; "default" when empty."""
     timeout_seconds: _builtins.float
     """The handler's time limit per attempt in seconds; 0 means none."""
+    unique_key: _builtins.str
+    """At most one task per unique key of a queue is pending: while a task with this
+    key has not started (pending, scheduled or waiting), enqueuing another returns
+    that task, with deduplicated set, instead of storing a new one. The key is freed
+    when its task starts running or ends without running; unlike idempotency_key,
+    it never matches a task that started or finished. 200 characters at most.
+    """
     @_builtins.property
     def task_data(self) -> _struct_pb2.Struct:
         """The JSON object handed to the handler; 1 MiB at most by default."""
@@ -325,6 +415,28 @@ class EnqueueRequest(_message.Message):
         indexes (--indexed-labels).
         """
 
+    @_builtins.property
+    def depends_on_index(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """In EnqueueBatch only: earlier tasks of the same batch that must complete
+        before this one runs, by their 0-based position in EnqueueBatchRequest.tasks.
+        Each must be below this task's own position (so a batch holds no cycle);
+        combined with depends_on. A whole flow is stored, all or nothing, in one call.
+        """
+
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """A schedule-to-start deadline: a task that has not started by then ends
+        CANCELLED with last_error "expired before it started", without running (and
+        so do the tasks waiting on it). Must be later than now and than the time
+        the task may run; unset means no deadline.
+        """
+
+    @_builtins.property
+    def retry_policy(self) -> Global___RetryPolicy:
+        """This task's retry policy, over the server's defaults; unset keeps them.
+        Checked here: a bad number is INVALID_ARGUMENT naming the field.
+        """
+
     def __init__(
         self,
         *,
@@ -339,10 +451,14 @@ class EnqueueRequest(_message.Message):
         timeout_seconds: _builtins.float = ...,
         depends_on: _abc.Iterable[_builtins.str] | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        depends_on_index: _abc.Iterable[_builtins.int] | None = ...,
+        unique_key: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        retry_policy: Global___RetryPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "max_retries", b"max_retries", "run_at", b"run_at", "task_data", b"task_data"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "expire_time", b"expire_time", "max_retries", b"max_retries", "retry_policy", b"retry_policy", "run_at", b"run_at", "task_data", b"task_data"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "idempotency_key", b"idempotency_key", "labels", b"labels", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "depends_on_index", b"depends_on_index", "expire_time", b"expire_time", "idempotency_key", b"idempotency_key", "labels", b"labels", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "retry_policy", b"retry_policy", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_retries: _TypeAlias = _typing.Literal["max_retries"]  # noqa: Y015
     _WhichOneofArgType__max_retries: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries"]  # noqa: Y015
@@ -362,7 +478,9 @@ class EnqueueResponse(_message.Message):
     task_id: _builtins.str
     """The id of the stored task."""
     deduplicated: _builtins.bool
-    """True when the idempotency key matched an existing task, which is returned."""
+    """True when the idempotency key or the unique key matched an existing task,
+    which is returned.
+    """
     @_builtins.property
     def task(self) -> Global___Task:
         """The stored task."""

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from .models import Status, TaskRecord
+from .settings import RetryOverride
 
 
 def decode_reply(task_id: str, reply: Sequence[Any]) -> TaskRecord:
@@ -49,7 +50,15 @@ def decode_task(task_id: str, fields: Mapping[Any, Any], data: bytes | str | Non
         schedule_id=text(h.get("sched", b"")),
         schedule_time_ms=_int(h.get("tick")),
         labels=orjson.loads(h["labels"]) if h.get("labels") else {},
+        unique_key=text(h.get("uniq", b"")),
+        expire_at_ms=_int(h.get("expire")),
+        retry_policy=retry_override(h.get("retry")),
     )
+
+
+def retry_override(stored: Any) -> RetryOverride | None:
+    """A task's stored retry policy (JSON text), None when it has none."""
+    return RetryOverride.from_dict(orjson.loads(stored)) if stored else None
 
 
 def text(value: Any) -> str:

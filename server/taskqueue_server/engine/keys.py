@@ -61,9 +61,16 @@ class QueueKeys:
         """Every schedule of the queue, score 0 (ids in lexical order, for paging)."""
         return f"{self.base}schall"
 
+    def unique(self, unique_key: str) -> str:
+        return f"{self.base}uniq:{unique_key}"
+
     @property
     def seq(self) -> str:
         return f"{self.base}seq"
+
+    @property
+    def start_deadlines(self) -> str:
+        return f"{self.base}deadline"
 
     @property
     def lease(self) -> str:

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 from redis.asyncio import Redis
 
-from .codec import text
+from .codec import retry_override, text
 from .events import GAP, OVERFLOW, EventFeed, Subscription
 from .ids import queue_of
 from .keys import QueueKeys
@@ -142,14 +142,16 @@ class LeasingMixin:
         keys = self.keys(queue)
         settings = self.settings
         args = [self.now_ms(), DUE_BATCH, settings.redelivery_cap, settings.task_ttl_seconds]
-        next_ms, promoted, reclaimed, dropped = await self.run(
+        next_ms, promoted, reclaimed, dropped, expired = await self.run(
             "due", queue, [keys.scheduled, keys.lease], args
         )
+        if int(expired):
+            log.info("queue %s: %d task(s) expired before they started", queue, int(expired))
         if int(reclaimed):
             log.warning(
                 "queue %s: handed back %d task(s) whose lease expired", queue, int(reclaimed)
             )
-        if max(int(promoted), int(reclaimed), int(dropped)) >= DUE_BATCH:
+        if max(int(promoted), int(reclaimed), int(dropped), int(expired)) >= DUE_BATCH:
             return 0.0  # more is due right now
         cap = settings.max_timer_sleep_seconds
         return cap if int(next_ms) < 0 else min(cap, int(next_ms) / 1000)
@@ -194,7 +196,7 @@ def _due_time(payload: bytes) -> float:
 
 
 def _claimed(queue: str, flat: list[Any]) -> list[ClaimedTask]:
-    """claim_tasks' flat reply: 7 entries per task."""
+    """claim_tasks' flat reply: 9 entries per task."""
     return [
         ClaimedTask(
             lease=Lease(text(flat[i]), int(flat[i + 1])),
@@ -204,8 +206,10 @@ def _claimed(queue: str, flat: list[Any]) -> list[ClaimedTask]:
             attempt=int(flat[i + 4]),
             max_retries=int(flat[i + 5]),
             timeout_seconds=float(flat[i + 6]),
+            dependency_results=orjson.loads(flat[i + 7]) if flat[i + 7] else {},
+            retry_policy=retry_override(flat[i + 8]),
         )
-        for i in range(0, len(flat), 7)
+        for i in range(0, len(flat), 9)
     ]
 
 

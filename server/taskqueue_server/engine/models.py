@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .settings import RetryOverride
+
 DEFAULT_QUEUE = "default"
 MIN_PRIORITY = -1000
 MAX_PRIORITY = 1000
@@ -70,6 +72,11 @@ class NewTask:
     timeout_seconds: float = 0.0
     depends_on: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Earlier tasks of the same enqueue call, by position; the engine turns them into ids.
+    depends_on_index: tuple[int, ...] = ()
+    unique_key: str = ""
+    expire_at_ms: int = 0  # 0: no schedule-to-start deadline
+    retry_policy: RetryOverride | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +107,9 @@ class TaskRecord:
     schedule_id: str = ""  # the schedule that enqueued the task, if one did
     schedule_time_ms: int = 0  # and the tick it fired for
     labels: Mapping[str, str] = field(default_factory=dict)
+    unique_key: str = ""
+    expire_at_ms: int = 0
+    retry_policy: RetryOverride | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +140,11 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class ClaimedTask:
-    """A task handed to a worker, with everything the handler needs."""
+    """A task handed to a worker, with everything the handler needs.
+
+    `dependency_results` maps each dependency's id to its result, read when the task is
+    claimed; None when that result has outlived the result retention and expired.
+    """
 
     lease: Lease
     queue: str
@@ -139,6 +153,9 @@ class ClaimedTask:
     attempt: int
     max_retries: int
     timeout_seconds: float
+    dependency_results: Mapping[str, JsonObject | None] = field(default_factory=dict)
+    # The task's own retry policy, applied over the worker's (or the server's) default.
+    retry_policy: RetryOverride | None = None
 
 
 @dataclass(frozen=True, slots=True)

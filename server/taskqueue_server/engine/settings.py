@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +18,31 @@ class RetryPolicy:
     factor: float = 2.0
     cap_seconds: float = 300.0
     jitter: float = 0.1
+    # Exception class names (of the raised type or a base of it) that fail the task at once.
+    permanent_errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RetryOverride:
+    """A task's own retry policy: the fields it sets replace the server's (None: keep)."""
+
+    base_seconds: float | None = None
+    factor: float | None = None
+    cap_seconds: float | None = None
+    jitter: float | None = None
+    permanent_errors: tuple[str, ...] | None = None
+
+    def over(self, policy: RetryPolicy) -> RetryPolicy:
+        return replace(policy, **self.as_dict())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields set, as stored with the task (JSON)."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> RetryOverride:
+        errors = stored.get("permanent_errors")
+        return cls(**{**stored, "permanent_errors": None if errors is None else tuple(errors)})
 
 
 @dataclass(frozen=True, slots=True)

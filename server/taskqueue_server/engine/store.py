@@ -24,6 +24,7 @@ from .connection import Connection, connect
 from .durability import ReplicaWait
 from .errors import EngineError, ErrorCode, Reason, StoreUnavailable, TaskNotFound
 from .events import EventFeed, EventHub
+from .flows import EnqueueGroup, encoded_policy, with_batch_dependencies
 from .ids import check_queue, new_task_ids, queue_of
 from .keys import QueueKeys, queue_registry, task_type_registry
 from .local_redis import LocalRedis, redis_server_binary
@@ -35,7 +36,6 @@ from .sharded_events import ShardedEventHub
 
 log = logging.getLogger(__name__)
 
-EnqueueGroup = list[tuple[NewTask, str]]  # each task with its id
 GroupReply = list[Any]
 MAX_COALESCED = 500
 # Script replies carry statuses as bytes; a dict lookup is cheaper than Status(text(...)).
@@ -160,7 +160,7 @@ class RedisEngine(
         if any(t.queue != queue for t in tasks):
             raise EngineError(ErrorCode.INVALID_ARGUMENT, "a batch must use one queue")
         await self._register_queue(queue)
-        group = list(zip(tasks, new_task_ids(queue, len(tasks), self.now_ms()), strict=True))
+        group = with_batch_dependencies(tasks, new_task_ids(queue, len(tasks), self.now_ms()))
         coalescer = self._enqueuers.get(queue)
         if coalescer is None:
             coalescer = Coalescer(lambda groups: self._store_groups(queue, groups), MAX_COALESCED)
@@ -190,6 +190,9 @@ class RedisEngine(
                         "max_retries": task.max_retries,
                         "run_at": self._run_at(task, now),
                         "idem": task.idempotency_key,
+                        "uniq": task.unique_key,
+                        "expire": task.expire_at_ms,
+                        "retry": encoded_policy(task),
                         "deps": list(task.depends_on),
                         "timeout": task.timeout_seconds,
                         **self._labels(task),
@@ -238,6 +241,9 @@ class RedisEngine(
             timeout_seconds=task.timeout_seconds,
             version=1,
             labels=task.labels,
+            unique_key=task.unique_key,
+            expire_at_ms=task.expire_at_ms,
+            retry_policy=task.retry_policy,
         )
         return EnqueueOutcome(record, deduplicated=False)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from google.protobuf import struct_pb2
@@ -26,11 +26,13 @@ from ..engine.models import (
 )
 from ..worker.registry import Registration
 from .labels import check_labels
+from .retry_policy import check_retry_policy, retry_policy_to_proto
 from .validation import (
     MAX_DELAY_SECONDS,
     MAX_TIMEOUT_SECONDS,
     InvalidArgument,
     check_depends_on,
+    check_depends_on_index,
     check_idempotency_key,
     check_max_retries,
     check_priority,
@@ -141,6 +143,7 @@ def task_to_proto(record: TaskRecord, task_data: struct_pb2.Struct | None = None
         redeliveries=record.redeliveries,
         version=record.version,
         schedule_id=record.schedule_id,
+        unique_key=record.unique_key,
     )
     if record.labels:
         task.labels.update(record.labels)
@@ -154,6 +157,10 @@ def task_to_proto(record: TaskRecord, task_data: struct_pb2.Struct | None = None
         task.updated_at.FromMilliseconds(record.updated_at_ms)
     if record.run_at_ms:
         task.run_at.FromMilliseconds(record.run_at_ms)
+    if record.expire_at_ms:
+        task.expire_time.FromMilliseconds(record.expire_at_ms)
+    if record.retry_policy is not None:
+        retry_policy_to_proto(record.retry_policy, task.retry_policy)
     if record.started_at_ms:
         task.started_at.FromMilliseconds(record.started_at_ms)
     if record.finished_at_ms:
@@ -202,10 +209,12 @@ def new_task_from_request(
     limits: RequestLimits,
     registrations: Mapping[str, Registration],
     prefix: str = "",
+    position: int | None = None,
 ) -> NewTask:
     """Validate one EnqueueRequest and return the engine's NewTask.
 
-    `prefix` names the item in a batch ("tasks[3]."), so messages point at the bad field.
+    `prefix` names the item in a batch ("tasks[3]."), so messages point at the bad field;
+    `position` is its place in the batch (None for Enqueue), for depends_on_index.
     Whether any server knows the task type needs the store (service/task_types.py); the
     type's own task_data validator runs here when this server has its handler.
     """
@@ -221,11 +230,6 @@ def new_task_from_request(
         if request.HasField("max_retries")
         else DEFAULT_MAX_RETRIES
     )
-    run_at_ms = None
-    if request.HasField("run_at"):
-        run_at_ms = check_timestamp_ms(
-            request.run_at.seconds, request.run_at.nanos, prefix + "run_at"
-        )
     return NewTask(
         task_type=task_type,
         task_data=task_data,
@@ -234,7 +238,7 @@ def new_task_from_request(
         delay_seconds=check_seconds(
             request.delay_seconds, prefix + "delay_seconds", MAX_DELAY_SECONDS
         ),
-        run_at_ms=run_at_ms,
+        run_at_ms=_timestamp_ms(request, "run_at", prefix),
         idempotency_key=check_idempotency_key(request.idempotency_key, prefix + "idempotency_key"),
         queue=queue,
         timeout_seconds=check_seconds(
@@ -242,7 +246,23 @@ def new_task_from_request(
         ),
         depends_on=check_depends_on(list(request.depends_on), queue, prefix + "depends_on"),
         labels=check_labels(request.labels, prefix + "labels"),
+        unique_key=check_idempotency_key(request.unique_key, prefix + "unique_key"),
+        depends_on_index=check_depends_on_index(
+            list(request.depends_on_index), position, prefix + "depends_on_index"
+        ),
+        expire_at_ms=_timestamp_ms(request, "expire_time", prefix) or 0,
+        retry_policy=check_retry_policy(request, prefix + "retry_policy"),
     )
+
+
+def _timestamp_ms(
+    request: pb.EnqueueRequest, name: Literal["run_at", "expire_time"], prefix: str
+) -> int | None:
+    """A Timestamp field in Unix milliseconds; None when unset."""
+    if not request.HasField(name):
+        return None
+    value = getattr(request, name)
+    return check_timestamp_ms(value.seconds, value.nanos, prefix + name)
 
 
 def new_tasks_from_batch(
@@ -261,7 +281,7 @@ def new_tasks_from_batch(
             Reason.BATCH_TOO_LARGE,
         )
     tasks = [
-        new_task_from_request(item, limits, registrations, f"tasks[{index}].")
+        new_task_from_request(item, limits, registrations, f"tasks[{index}].", index)
         for index, item in enumerate(request.tasks)
     ]
     queue = tasks[0].queue

@@ -131,6 +131,33 @@ def check_depends_on(ids: list[str], queue: str, field: str = "depends_on") -> t
     return tuple(ids)
 
 
+def check_depends_on_index(
+    indexes: list[int], position: int | None, field: str = "depends_on_index"
+) -> tuple[int, ...]:
+    """Distinct positions of earlier tasks in the same batch; `position` None outside one."""
+    if indexes and position is None:
+        raise InvalidArgument(
+            field, "names tasks by their position in a batch; use EnqueueBatch, or depends_on"
+        )
+    if len(indexes) > MAX_DEPENDENCIES:
+        raise InvalidArgument(
+            field, f"{len(indexes)} dependencies; the limit is {MAX_DEPENDENCIES}"
+        )
+    seen: dict[int, int] = {}
+    for j, index in enumerate(indexes):
+        item = f"{field}[{j}]"
+        if position is not None and not 0 <= index < position:
+            raise InvalidArgument(
+                item,
+                f"{index} is not an earlier task of the batch (this is task {position}); "
+                "a task may depend only on tasks before it, so a batch holds no cycle",
+            )
+        if index in seen:
+            raise InvalidArgument(item, f"repeats {field}[{seen[index]}]")
+        seen[index] = j
+    return tuple(indexes)
+
+
 def check_version(version: int, field: str) -> int:
     if version < 0:
         raise InvalidArgument(field, f"{version} is negative; use 0 or a version received")

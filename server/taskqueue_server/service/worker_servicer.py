@@ -145,9 +145,11 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
         return refused, outcomes
 
     async def _with_backoff(self, engine: Engine, outcome: Outcome) -> Outcome:
-        """The same backoff as the in-process pool, from the attempt the server counted."""
-        attempt = (await engine.get_task(outcome.lease.task_id)).attempts
-        delay = retry_delay_seconds(self._retry, attempt)
+        """The same backoff as the in-process pool, from the attempt the server counted
+        and with the task's own retry policy over the server's, when it has one."""
+        task = await engine.get_task(outcome.lease.task_id)
+        policy = task.retry_policy.over(self._retry) if task.retry_policy else self._retry
+        delay = retry_delay_seconds(policy, task.attempts)
         return dataclasses.replace(outcome, retry_delay_ms=int(delay * 1000))
 
     async def ReleaseTask(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class PermanentError(Exception):
@@ -32,7 +33,9 @@ class TaskContext:
     """Passed to every handler as its second argument.
 
     `attempt` starts at 1. Use `task_id` and `attempt` to make side effects idempotent:
-    delivery is at least once.
+    delivery is at least once. `dependency_results` maps the id of each task this one
+    depends on to the result that task returned (None if that result expired before this
+    task started; see docs/workflows.md); it is empty for a task without dependencies.
     """
 
     task_id: str
@@ -42,6 +45,7 @@ class TaskContext:
     max_retries: int
     _progress_sink: ProgressSink
     _loop: asyncio.AbstractEventLoop
+    dependency_results: Mapping[str, dict[str, Any] | None] = field(default_factory=dict)
     _cancelled: threading.Event = field(default_factory=threading.Event)
 
     @property

@@ -134,8 +134,13 @@ def result_size(value: dict[str, Any], json_bytes: int, limit: int) -> int:
 
 
 def failure(task: ClaimedTask, exc: BaseException, policy: RetryPolicy) -> Outcome:
-    """Classify a handler's exception: permanent, retry at a given time, or backoff."""
-    if isinstance(exc, PermanentError):
+    """Classify a handler's exception: permanent, retry at a given time, or backoff.
+
+    The task's own retry policy, when it has one, is applied over the worker's `policy`.
+    """
+    if task.retry_policy is not None:
+        policy = task.retry_policy.over(policy)
+    if isinstance(exc, PermanentError) or _named_permanent(exc, policy):
         return Outcome(task.lease, error=_describe(exc), permanent=True)
     if isinstance(exc, RetryLater):
         delay = exc.delay_seconds
@@ -145,6 +150,11 @@ def failure(task: ClaimedTask, exc: BaseException, policy: RetryPolicy) -> Outco
     # is reported as raised.
     message = str(exc) if isinstance(exc, TaskTimedOut) else _describe(exc)
     return Outcome(task.lease, error=message, retry_delay_ms=int(delay * 1000))
+
+
+def _named_permanent(exc: BaseException, policy: RetryPolicy) -> bool:
+    """The exception's type or one of its bases is listed (by class name) as permanent."""
+    return any(cls.__name__ in policy.permanent_errors for cls in type(exc).__mro__)
 
 
 def _describe(exc: BaseException) -> str:

@@ -194,6 +194,7 @@ class WorkerPool:
             queue=task.queue,
             attempt=task.attempt,
             max_retries=task.max_retries,
+            dependency_results=task.dependency_results,
             _progress_sink=lambda pct, msg: self.engine.report_progress(lease, pct, msg),
             _loop=loop,
         )

@@ -9,8 +9,8 @@
 -- A task is a hash <P>t:<id> and its task_data, JSON text, in <P>d:<id>: kept apart so the
 -- hash stays small enough for Redis' compact listpack encoding (about 300 bytes instead of
 -- about 1,200 for a 100-byte payload). Hash fields: type status priority max_retries attempts redeliveries
--- created updated run_at started finished error progress progress_msg idem deps deps_left
--- timeout seq token version sched tick (the schedule and tick that made it).
+-- created updated run_at started finished error progress progress_msg idem uniq deps deps_left
+-- timeout seq token version sched tick (the schedule and tick that made it) expire retry.
 local P = ARGV[1]
 -- Redis Cluster: scripts.py rewrites this line to SPUBLISH (sharded pub/sub: a message
 -- goes to the shard owning the channel's slot, not to every node).
@@ -27,9 +27,12 @@ local function wake_key(task_type) return P .. 'w:' .. task_type end
 local function status_key(status) return P .. 's:' .. status end
 local function deps_key(id) return P .. 'deps:' .. id end
 local function idem_key(idem) return P .. 'idem:' .. idem end
+local function unique_key(key) return P .. 'uniq:' .. key end
 local function events_channel(id) return P .. 'ev:' .. id end
 local function label_key(name, value) return P .. 'l:' .. name .. ':' .. value end
 local SCHEDULED_KEY = P .. 'sched'
+-- Tasks with an expire_time (score: that deadline, ms).
+local DEADLINE_KEY = P .. 'deadline'
 local ALL_TASKS_KEY = P .. 'all'
 local COUNTS_KEY = P .. 'count'
 local TOTALS_KEY = P .. 'total'
@@ -47,6 +50,17 @@ local function ready_score(priority, seq)
 end
 
 local TERMINAL = {completed = true, failed = true, cancelled = true}
+-- A task in these has not started: it holds its unique key (<P>uniq:<key> names it).
+local NOT_STARTED = {pending = true, scheduled = true, waiting = true}
+
+-- The task started or ended without running: the next task with its unique key may be
+-- stored. Tied to the status change, so the key never outlives what it guards.
+local function free_unique_key(id)
+  local uniq = redis.call('HGET', task_key(id), 'uniq')
+  if uniq and redis.call('GET', unique_key(uniq)) == id then
+    redis.call('DEL', unique_key(uniq))
+  end
+end
 
 local function wake(task_type)
   if redis.call('LLEN', wake_key(task_type)) == 0 then
@@ -84,6 +98,7 @@ local function set_status(id, task_type, old, new, now, fields, result)
   redis.call('HINCRBY', COUNTS_KEY, new .. '|' .. task_type, 1)
   local total = total_of(old, new)
   if total then count_total(total, task_type) end
+  if old and NOT_STARTED[old] and not NOT_STARTED[new] then free_unique_key(id) end
   local was_live = old and not TERMINAL[old]
   local is_live = not TERMINAL[new]
   if is_live and not was_live then
@@ -202,8 +217,18 @@ local function store_task(t, data, now, deps_left)
     redis.call('HSET', key, 'idem', t.idem)
     redis.call('SET', idem_key(t.idem), t.id)
   end
+  -- uniq, expire and retry come from Enqueue only (a schedule's task has none of them).
+  if t.uniq and t.uniq ~= '' then
+    redis.call('HSET', key, 'uniq', t.uniq)
+    redis.call('SET', unique_key(t.uniq), t.id)
+  end
   if #t.deps > 0 then redis.call('HSET', key, 'deps', cjson.encode(t.deps)) end
   if tonumber(t.timeout) > 0 then redis.call('HSET', key, 'timeout', t.timeout) end
+  if t.retry and t.retry ~= '' then redis.call('HSET', key, 'retry', t.retry) end
+  if t.expire and tonumber(t.expire) > 0 then
+    redis.call('HSET', key, 'expire', t.expire)
+    redis.call('ZADD', DEADLINE_KEY, t.expire, t.id)
+  end
   if t.sched then redis.call('HSET', key, 'sched', t.sched, 'tick', t.tick) end
   if t.labels and t.labels ~= '' then
     redis.call('HSET', key, 'labels', t.labels)
@@ -238,9 +263,21 @@ local function fail_with(code, reason, message)
   return redis.error_reply('TQ' .. code .. ' ' .. reason .. ' ' .. message)
 end
 
+-- The results of a task's dependencies as one JSON object (id -> result, null for a result
+-- that expired), built from the stored JSON text without decoding it; '' without
+-- dependencies, so tasks without any cost no read.
+local function dependency_results(deps_json)
+  if not deps_json then return '' end
+  local parts = {}
+  for _, dep in ipairs(cjson.decode(deps_json)) do
+    parts[#parts + 1] = cjson.encode(dep) .. ':' .. (redis.call('GET', result_key(dep)) or 'null')
+  end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
 -- Claims up to `count` ready tasks of `types`, best first across types, under a lease.
--- Returns a flat list, 7 entries per task: id, token, type, data, attempts, max_retries,
--- timeout.
+-- Returns a flat list, 9 entries per task: id, token, type, data, attempts, max_retries,
+-- timeout, dependency results (see dependency_results), retry policy (JSON text or '').
 local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
   -- A paused queue hands out nothing; resume wakes its workers (pause.lua).
   if redis.call('EXISTS', PAUSED_KEY) == 1 then return {} end
@@ -262,15 +299,21 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
     local c = candidates[n]
     redis.call('ZREM', ready_key(c.type), c.id)
     local key = task_key(c.id)
-    local h = redis.call('HMGET', key, 'max_retries', 'timeout', 'status')
-    if h[3] == 'pending' then
+    local h = redis.call('HMGET', key, 'max_retries', 'timeout', 'status', 'deps', 'expire',
+      'retry')
+    -- Past its expire_time it never runs: it is out of the ready index now, and the
+    -- timers' due script (DEADLINE_KEY) ends it.
+    local expired = h[5] and tonumber(h[5]) <= tonumber(now)
+    if h[3] == 'pending' and not expired then
+      if h[5] then redis.call('ZREM', DEADLINE_KEY, c.id) end
       local attempts = redis.call('HINCRBY', key, 'attempts', 1)
       local token = redis.call('HINCRBY', key, 'token', 1)
       set_status(c.id, c.type, 'pending', 'processing', now,
         {'started', now, 'worker', worker, 'attempts', attempts})
       redis.call('ZADD', lease_key, deadline, c.id)
       local data = redis.call('GET', data_key(c.id))
-      local rest = {c.id, token, c.type, data, attempts, h[1], h[2] or '0'}
+      local rest = {c.id, token, c.type, data, attempts, h[1], h[2] or '0',
+                    dependency_results(h[4]), h[6] or ''}
       for _, v in ipairs(rest) do claimed[#claimed + 1] = v end
     end
   end

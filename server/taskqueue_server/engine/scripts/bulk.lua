@@ -11,8 +11,8 @@
 -- exhausted}; FAILED_PRECONDITION when the confirmed count differs.
 local now, ttl, action, status, task_type = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local limit, expected = tonumber(ARGV[11]), tonumber(ARGV[12])
-local index = ARGV[7] == '' and status_key(status) or label_key(ARGV[7], ARGV[8])
-local ids = redis.call('ZRANGEBYLEX', index, ARGV[9], ARGV[10], 'LIMIT', 0, limit)
+local key = ARGV[7] == '' and status_key(status) or label_key(ARGV[7], ARGV[8])
+local ids = redis.call('ZRANGEBYLEX', key, ARGV[9], ARGV[10], 'LIMIT', 0, limit)
 local matches = {}
 for _, id in ipairs(ids) do
   local h = redis.call('HMGET', task_key(id), 'status', 'type', 'priority', 'idem')

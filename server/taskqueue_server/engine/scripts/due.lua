@@ -2,12 +2,29 @@
 -- whose lease expired (worker died or hung) without spending their retry budget. A task
 -- whose worker was lost more than the redelivery cap allows ends failed as poison. Last, it
 -- drops the index entries (status and label indexes) of terminal tasks whose retention ran out.
+-- First of all, tasks that have not started by their expire_time end cancelled, so none of them
+-- is promoted or run.
 -- KEYS[1]  <P>sched, KEYS[2] <P>lease
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] most tasks to move per index, ARGV[4] redelivery cap,
 -- ARGV[5]  task retention (s)
 -- Returns {ms until the next due item or -1 when nothing waits, promoted, reclaimed,
--- index entries dropped}.
+-- index entries dropped, expired}.
 local now, limit, cap, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+
+local expired = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', DEADLINE_KEY, '-inf', now, 'LIMIT', 0, limit)) do
+  redis.call('ZREM', DEADLINE_KEY, id)
+  local h = redis.call('HMGET', task_key(id), 'status', 'type')
+  if NOT_STARTED[h[1]] then
+    redis.call('ZREM', ready_key(h[2]), id)
+    redis.call('ZREM', KEYS[1], id)
+    set_status(id, h[2], h[1], 'cancelled', now,
+      {'finished', now, 'error', 'expired before it started'})
+    retain(id, now, ttl)
+    cancel_dependents(id, now, ttl)
+    expired = expired + 1
+  end
+end
 
 local promoted = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)) do
@@ -64,11 +81,11 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', LABEL_EXPIRY_KEY, '-inf', no
 end
 
 local next_due = -1
-for i = 1, 2 do
-  local head = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+for _, key in ipairs({KEYS[1], KEYS[2], DEADLINE_KEY}) do
+  local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
   if #head > 0 then
     local wait = math.max(0, tonumber(head[2]) - tonumber(now))
     if next_due < 0 or wait < next_due then next_due = wait end
   end
 end
-return {next_due, promoted, reclaimed, dropped}
+return {next_due, promoted, reclaimed, dropped, expired}

@@ -2,7 +2,8 @@
 -- store coalesces concurrent Enqueue calls of one queue into one call of this script).
 -- KEYS[1]  <P>seq                 sequence counter (names the slot)
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] max live tasks in the queue (0: no limit)
--- ARGV[4]  JSON: [[{id, type, d (index of its data in ARGV[5..]), priority, max_retries, run_at, idem, deps, timeout,
+-- ARGV[4]  JSON: [[{id, type, d (index of its data in ARGV[5..]), priority, max_retries, run_at, idem,
+--          uniq, deps, timeout, expire (ms, 0: none), retry (policy JSON text or ''),
 --          labels (JSON text or ''), lx ([[name, value], ...] of the labels to index)}, ...], ...]
 -- ARGV[5..] each task's data as JSON text, passed apart so it is not escaped twice
 -- Returns, per group: {0, {per task: {0, status, created, run_at} | {1, <existing task reply>, its id}}}
@@ -12,8 +13,10 @@ local now, max_live = ARGV[2], tonumber(ARGV[3])
 local groups = cjson.decode(ARGV[4])
 
 -- Checks a group without writing: idempotency hits, dependencies, queue length.
+-- A dependency on a task of the same group whose idempotency key matched an existing task
+-- is a dependency on that existing task (`alias`), so a flow sent twice does not fork.
 local function check(group)
-  local plan, in_group, new_count = {}, {}, 0
+  local plan, in_group, alias, new_count = {}, {}, {}, 0
   for i, t in ipairs(group) do
     local existing = nil
     if t.idem ~= '' then
@@ -22,11 +25,24 @@ local function check(group)
         existing = nil
       end
     end
+    -- The unique key is held only while its task has not started (see free_unique_key).
+    if not existing and t.uniq ~= '' then
+      existing = in_group['uniq:' .. t.uniq] or redis.call('GET', unique_key(t.uniq))
+    end
+    local starts = math.max(tonumber(now), tonumber(t.run_at))
+    if not existing and t.expire > 0 and t.expire <= starts then
+      return nil, {2, 'INVALID_FIELD', 'tasks[' .. (i - 1) .. '].expire_time',
+                   t.expire .. ' ms (Unix time) is not later than now and than the time '
+                   .. 'the task may run (' .. starts .. ' ms): it would expire unstarted'}
+    end
     if existing then
       plan[i] = {dedup = existing}
+      alias[t.id] = existing
     else
       local deps_left = 0
-      for _, dep in ipairs(t.deps) do
+      for j, dep in ipairs(t.deps) do
+        dep = alias[dep] or dep
+        t.deps[j] = dep
         if not in_group[dep] then
           local status = redis.call('HGET', task_key(dep), 'status')
           if not status then
@@ -45,6 +61,7 @@ local function check(group)
       plan[i] = {deps_left = deps_left}
       in_group[t.id] = true
       if t.idem ~= '' then in_group['idem:' .. t.idem] = t.id end
+      if t.uniq ~= '' then in_group['uniq:' .. t.uniq] = t.id end
       new_count = new_count + 1
     end
   end
