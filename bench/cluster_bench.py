@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
+import drain_scale
 import redis
 from benchlib import (
     REPO_ROOT,
-    free_port,
     load_average,
     machine,
     percentile,
@@ -40,33 +37,10 @@ HEADER = ["Redis", "W2 drain tasks/s", "Redis CPU µs/task (all primaries)",
           "Redis memory B/task (pending)", "load average after"]  # fmt: skip
 
 
-@contextlib.contextmanager
-def server(url: str, queues: list[str], *args: str) -> Iterator[TaskQueueClient]:
-    port = free_port()
-    command = [
-        str(REPO_ROOT / ".venv/bin/taskqueue-server"), "--redis-url", url,
-        "--handlers", "bench.noop_handlers", "--concurrency", "16",
-        "--queues", ",".join(queues), "--port", str(port), "--http-port", "0",
-        "--log-level", "WARNING", *args,
-    ]  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
-    client = TaskQueueClient(f"127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.stats()
-                break
-            except Exception:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield client
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(30)
+def server(url: str, queues: list[str], *args: str) -> contextlib.AbstractContextManager[
+    TaskQueueClient
+]:
+    return drain_scale.server(url, ",".join(queues), extra=args)
 
 
 def primaries(ports: list[int]) -> list[redis.Redis]:

@@ -38,16 +38,21 @@ POLL_SECONDS = 0.05
 
 @contextlib.contextmanager
 def server(
-    redis_url: str, queue: str, processes: int = 1, port: int = 0, http_port: int = 0
+    redis_url: str,
+    queue: str,
+    processes: int = 1,
+    port: int = 0,
+    http_port: int = 0,
+    extra: tuple[str, ...] = (),
 ) -> Iterator[TaskQueueClient]:
-    """One taskqueue-server with the bench's no-op handler, serving `queue` (and HTTP on
-    `http_port` when given)."""
+    """One taskqueue-server with the bench's no-op handler, serving `queue` (comma-separated
+    for several; HTTP on `http_port` when given; `extra` flags appended)."""
     port = port or free_port()
     command = [
         str(REPO_ROOT / ".venv/bin/taskqueue-server"), "--redis-url", redis_url,
         "--handlers", "bench.noop_handlers", "--concurrency", "16", "--queues", queue,
         "--port", str(port), "--http-port", str(http_port), "--log-level", "WARNING",
-        "--processes", str(processes),
+        "--processes", str(processes), *extra,
     ]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
