@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from taskqueue_client import TaskQueueClient
+from taskqueue_server.cli import loop_factory
 
 from tests.support.server_process import ServerFactory
 
@@ -24,3 +27,12 @@ def test_the_chosen_loop_serves_calls_and_runs_handlers(
         assert [client.wait(task_id, timeout=30) for task_id in ids] == [{"loop": loop}] * 6
     server.stop(timeout=10)  # SIGTERM handling works on the loop too
     assert server.process.returncode == 0
+
+
+def test_without_uvloop_auto_falls_back_and_uvloop_refuses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # `import uvloop` now raises ImportError
+    assert loop_factory("auto") is None and loop_factory("asyncio") is None
+    with pytest.raises(ImportError):
+        loop_factory("uvloop")
