@@ -33,6 +33,8 @@ setup(
         "tzdata",  # IANA time zones where the OS has none (zoneinfo falls back to it)
         "fakeredis[lua]>=2.26",
         "orjson>=3.10",
+        # The server's event loop where it installs (--event-loop auto); asyncio's otherwise.
+        'uvloop>=0.21; sys_platform != "win32" and platform_python_implementation == "CPython"',
         # The HTTP port beside gRPC: metrics, health, REST (same event loop as grpc.aio).
         "aiohttp>=3.14",
         "prometheus-client>=0.26",

@@ -1,11 +1,13 @@
 """taskqueue against its peers: one command, one markdown table.
 
-    python bench/compare.py [--n 20000] [--runs 3] [--systems celery,rq,...]
+    python bench/compare.py [--n 20000] [--runs 3] [--systems celery,rq,...] [--job realistic]
 
 Installs the peers into bench/.peers/venv (pinned in bench/peers/requirements.txt) and BullMQ
 into bench/peers/bullmq/node_modules, starts a private redis-server on a free loopback port
-with no persistence, runs bench/peers/runner.py once per system (store flushed between
-systems and runs), prints the table and writes it to bench/results/compare-<date>.md.
+with no persistence, runs bench/peers/runner.py once per job and system (store flushed
+between systems and runs), prints one table per job and writes them to
+bench/results/compare-<date>.md, the raw figures to compare-<date>.json and one SVG chart
+per job (bench/chart.py) beside them.
 Only the standard library is used here, so any Python 3.11 can start it.
 """
 
@@ -26,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from chart import write_charts
 from report import render_report
 
 BENCH = Path(__file__).resolve().parent
@@ -34,6 +37,8 @@ PEERS = BENCH / "peers"
 VENV = BENCH / ".peers" / "venv"
 VENV_PY = VENV / "bin" / "python"
 ALL_SYSTEMS = ["taskqueue", "bullmq", "huey", "dramatiq", "celery", "rq", "rq-simple", "arq"]
+# on request only: taskqueue on asyncio's own event loop, to measure what uvloop gives
+EXTRA_SYSTEMS = ["taskqueue-asyncio"]
 
 
 def sh(cmd: list[str], **kwargs: object) -> None:
@@ -59,9 +64,10 @@ def ensure_peers(systems: list[str]) -> None:
     pip = [str(VENV_PY), "-m", "pip", "install", "-q"]
     requirements = PEERS / "requirements.txt"
     ensure_stamp("peers", requirements.read_bytes(), [[*pip, "-r", str(requirements)]])
-    if "taskqueue" in systems:
+    if any(s.startswith("taskqueue") for s in systems):
         # our own packages, editable, so the bench always runs the working tree
-        ensure_stamp("taskqueue", (ROOT / "pyproject.toml").read_bytes(),
+        definition = (ROOT / "pyproject.toml").read_bytes() + (ROOT / "setup.py").read_bytes()
+        ensure_stamp("taskqueue", definition,
                      [[*pip, "-e", str(ROOT / "client"), "-e", str(ROOT)]])
     if "bullmq" in systems:
         node_dir = PEERS / "bullmq"
@@ -117,18 +123,19 @@ def kill_strays(pidfile: Path, redis_url: str) -> None:
             continue
 
 
-def run_system(system: str, args: argparse.Namespace, url: str, redis_pid: int,
+def run_system(system: str, job: str, args: argparse.Namespace, url: str, redis_pid: int,
                workdir: Path) -> dict | None:
     runs = int(dict(item.split("=", 1) for item in args.runs_for).get(system, args.runs))
-    out, pidfile = workdir / f"{system}.json", workdir / "workers.pids"
-    cmd = [str(VENV_PY), str(PEERS / "runner.py"), "--system", system, "--redis-url", url,
+    out, pidfile = workdir / f"{system}-{job}.json", workdir / "workers.pids"
+    cmd = [str(VENV_PY), str(PEERS / "runner.py"), "--system", system, "--job", job,
+           "--redis-url", url,
            "--redis-pid", str(redis_pid), "--n", str(args.n), "--runs", str(runs),
            "--trips", str(args.trips), "--trip-budget", str(args.trip_budget),
            "--drain-limit", str(args.drain_limit), "--out", str(out),
            "--pidfile", str(pidfile), "--log", str(workdir / f"{system}-worker.log")]
     # every run is bounded: enqueue phases, the drain limit and the trip budget, plus slack
     limit = runs * (args.drain_limit + args.trip_budget + args.n / 100 + 60)
-    print(f"== {system}", file=sys.stderr)
+    print(f"== {system}, {job} job", file=sys.stderr)
     proc = subprocess.Popen(cmd, cwd=PEERS)
     try:
         proc.wait(timeout=limit)
@@ -165,8 +172,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="taskqueue against its peers")
     parser.add_argument("--n", type=int, default=20000, help="jobs per W1/W1b/W2")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--job", default="realistic,noop",
+                        help="comma-separated jobs, each its own table: realistic (one Redis "
+                             "INCR in the handler) and/or noop")
     parser.add_argument("--systems", default=",".join(ALL_SYSTEMS),
-                        help=f"comma-separated subset of {','.join(ALL_SYSTEMS)}")
+                        help=f"comma-separated subset of {','.join(ALL_SYSTEMS + EXTRA_SYSTEMS)}")
     parser.add_argument("--runs-for", action="append", default=[], metavar="SYSTEM=RUNS",
                         help="fewer runs for a slow system, e.g. rq=1 (repeatable)")
     parser.add_argument("--trips", type=int, default=300, help="W3 round trips per run")
@@ -175,32 +185,43 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="markdown file (default bench/results/...)")
     args = parser.parse_args()
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    unknown = set(systems) - set(ALL_SYSTEMS)
+    unknown = set(systems) - set(ALL_SYSTEMS + EXTRA_SYSTEMS)
     if unknown:
         parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
+    jobs = [j.strip() for j in args.job.split(",") if j.strip()]
+    if not jobs or set(jobs) - {"realistic", "noop"}:
+        parser.error("--job takes realistic, noop or both")
     if shutil.which("redis-server") is None:
         parser.error("redis-server is not on PATH (apt-get install redis-server)")
 
     ensure_peers(systems)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = dt.datetime.now(dt.UTC)
-    results = []
+    results: list[dict] = []
     # worker logs, runner JSON and the Redis log of the latest run stay here for a look after
     workdir = BENCH / ".peers" / "last-run"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     with private_redis(workdir) as (url, redis_pid):
-        for system in systems:
-            report = run_system(system, args, url, redis_pid, workdir)
-            if report and report["runs"]:
-                results.append(report)
-    markdown = render_report(results, machine(), args, started)
+        for job in jobs:
+            for system in systems:
+                report = run_system(system, job, args, url, redis_pid, workdir)
+                if report and report["runs"]:
+                    results.append(report)
+    host = machine()
+    markdown = "\n".join(render_report([r for r in results if r["job"] == job], host, args,
+                                        started, job) for job in jobs)
     out = args.out or BENCH / "results" / f"compare-{started:%Y-%m-%d}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown)
+    raw = {"started": f"{started:%Y-%m-%d %H:%M} UTC", "machine": host, "n": args.n,
+           "reports": results}
+    out.with_suffix(".json").write_text(json.dumps(raw, indent=1))
+    charts = write_charts(results, out.parent, out.stem, raw["started"])
     print(markdown)
-    print(f"written to {out}", file=sys.stderr)
-    return 0 if len(results) == len(systems) else 1
+    print(f"written to {out}, {out.with_suffix('.json').name}, "
+          f"{', '.join(c.name for c in charts)}", file=sys.stderr)
+    return 0 if len(results) == len(systems) * len(jobs) else 1
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ COLUMNS = [
     ("w3_p90_ms", "W3 p90 ms", 2),
     ("w3_p99_ms", "W3 p99 ms", 2),
     ("rss_mb", "worker peak RSS MB", 0),
+    ("redis_mb", "Redis MB after N", 1),
     ("worker_cpu_ms_per_1k", "worker CPU ms/1k jobs", 0),
     ("redis_cpu_ms_per_1k", "Redis CPU ms/1k jobs", 0),
 ]
@@ -52,11 +53,20 @@ def trips_note(report: dict[str, Any], wanted: int) -> str | None:
     return f"{report['system']}: W3 over {min(counts)}-{max(counts)} trips (time budget reached)"
 
 
+JOBS = {
+    "realistic": "the realistic job: one Redis INCR through the system's usual client, "
+                 "its value returned and stored with the result",
+    "noop": "the no-op job: the handler returns its input, the queue's own overhead alone",
+}
+
+
 def render_report(results: list[dict[str, Any]], machine: dict[str, str],
-                  args: argparse.Namespace, started: dt.datetime) -> str:
-    """The whole markdown document: context, the table, how each system ran, versions."""
+                  args: argparse.Namespace, started: dt.datetime, job: str) -> str:
+    """One job's markdown document: context, the table, how each system ran, versions."""
     lines = [
-        f"# taskqueue against its peers, {started:%Y-%m-%d %H:%M} UTC",
+        f"# taskqueue against its peers, {job} job, {started:%Y-%m-%d %H:%M} UTC",
+        "",
+        f"The job: {JOBS[job]}.",
         "",
         f"Machine: {machine['nproc']} cores, {machine['cpu']}, {machine['ram']} RAM, "
         f"Linux {machine['kernel']}; Redis {machine['redis']} (private, no persistence), "

@@ -1,19 +1,18 @@
 """arq worker settings for the bench; logging at WARNING so no system logs every job."""
 
-import os
 from typing import Any
 
 from arq.connections import RedisSettings
+from job import REDIS_URL, run_async
 
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-
-async def noop(ctx: dict[str, Any], data: dict) -> dict:
-    return {"ok": True, "i": data["i"]}
+async def job(ctx: dict[str, Any], data: dict) -> dict:
+    # arq hands every job its own redis.asyncio connection pool: the usual client there
+    return await run_async(data, ctx["redis"])
 
 
 class WorkerSettings:
-    functions = [noop]
+    functions = [job]
     redis_settings = RedisSettings.from_dsn(REDIS_URL)
 
 

@@ -28,7 +28,7 @@ class ArqDriver(Driver):
         self.results.clear()
 
     async def _enqueue(self, i: int) -> None:
-        job = await self.pool.enqueue_job("noop", bench_job_data(i))
+        job = await self.pool.enqueue_job("job", bench_job_data(i))
         assert job is not None
         self.results.add(f"arq:result:{job.job_id}")
 
@@ -47,7 +47,7 @@ class ArqDriver(Driver):
         return self.results.count()
 
     async def _trip(self) -> object:
-        job = await self.pool.enqueue_job("noop", bench_job_data(0))
+        job = await self.pool.enqueue_job("job", bench_job_data(0))
         assert job is not None
         return await job.result(timeout=TRIP_TIMEOUT_S)
 

@@ -13,7 +13,7 @@ class CeleryDriver(Driver):
 
     def __init__(self, redis_url: str) -> None:
         super().__init__(redis_url)
-        self.noop = self.load_app("celery_app").noop
+        self.job = self.load_app("celery_app").job
         self.results = ResultKeys(self.redis)
 
     def worker_command(self) -> list[str]:
@@ -24,14 +24,14 @@ class CeleryDriver(Driver):
         self.results.clear()
 
     def enqueue_one(self, i: int) -> None:
-        job = self.noop.delay(bench_job_data(i))
+        job = self.job.delay(bench_job_data(i))
         self.results.add(f"celery-task-meta-{job.id}")
 
     def done_count(self) -> int:
         return self.results.count()
 
     def trip(self) -> object:
-        return self.noop.delay(bench_job_data(0)).get(timeout=TRIP_TIMEOUT_S)
+        return self.job.delay(bench_job_data(0)).get(timeout=TRIP_TIMEOUT_S)
 
     def versions(self) -> dict[str, str]:
         return {"celery": version("celery"), "kombu": version("kombu")}

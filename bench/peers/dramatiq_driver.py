@@ -23,14 +23,14 @@ class DramatiqDriver(Driver):
         self.results.clear()
 
     def enqueue_one(self, i: int) -> None:
-        message = self.app.noop.send(bench_job_data(i))
+        message = self.app.job.send(bench_job_data(i))
         self.results.add(self.app.result_backend.build_message_key(message))
 
     def done_count(self) -> int:
         return self.results.count()
 
     def trip(self) -> object:
-        message = self.app.noop.send(bench_job_data(0))
+        message = self.app.job.send(bench_job_data(0))
         return message.get_result(block=True, timeout=TRIP_TIMEOUT_S * 1000)
 
     def versions(self) -> dict[str, str]:

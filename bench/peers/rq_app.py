@@ -1,5 +1,9 @@
-"""The RQ bench job; RQ imports it by dotted path in the work horse."""
+"""The RQ bench job (bench/peers/job.py); RQ imports it by dotted path in the work horse."""
+
+from typing import Any
+
+from job import run_sync
 
 
-def noop(data: dict) -> dict:
-    return {"ok": True, "i": data["i"]}
+def job(data: dict[str, Any]) -> dict[str, Any]:
+    return run_sync(data)

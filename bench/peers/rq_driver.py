@@ -26,11 +26,11 @@ class RQDriver(Driver):
                 "--worker-class", self.worker_class, "--quiet", QUEUE]
 
     def enqueue_one(self, i: int) -> None:
-        self.queue.enqueue("rq_app.noop", bench_job_data(i))
+        self.queue.enqueue("rq_app.job", bench_job_data(i))
 
     def enqueue_bulk(self, n: int) -> None:
         self.queue.enqueue_many(
-            [Queue.prepare_data("rq_app.noop", (bench_job_data(i),)) for i in range(n)]
+            [Queue.prepare_data("rq_app.job", (bench_job_data(i),)) for i in range(n)]
         )
 
     def purge_queued(self) -> bool:
@@ -41,7 +41,7 @@ class RQDriver(Driver):
         return self.finished.get_job_count(cleanup=False)
 
     def trip(self) -> object:
-        job = self.queue.enqueue("rq_app.noop", bench_job_data(0))
+        job = self.queue.enqueue("rq_app.job", bench_job_data(0))
         result = job.latest_result(timeout=TRIP_TIMEOUT_S)
         return None if result is None else result.return_value
 

@@ -4,7 +4,8 @@ Usage (compare.py calls it inside bench/.peers/venv):
     python runner.py --system celery --redis-url redis://127.0.0.1:PORT/0 --redis-pid PID \
         --n 20000 --runs 3 --out result.json
 
-The workload rules, identical for every system:
+The job is bench/peers/job.py's (BENCH_JOB, set from --job: `realistic`, one Redis INCR in the
+handler, or `noop`). The workload rules, identical for every system:
   W1   enqueue N jobs one call at a time, worker stopped; jobs/s of the producer loop.
   W1b  the same N through the library's bulk API (store flushed before and after).
   W2   the N jobs of W1 stay queued; start one worker command and poll the library's own
@@ -13,6 +14,8 @@ The workload rules, identical for every system:
        start-up (imports, forks, connecting) is excluded the same way for everyone.
   CPU  user+system seconds of the worker tree and of redis-server between those two polls,
        per 1,000 jobs. RSS is the peak summed RSS of the worker tree over W2 and W3.
+  MEM  Redis used_memory once all N are finished (results and metadata as the library keeps
+       them), less what the flushed store used before W1.
   W3   with the worker now idle, enqueue one job and block on the library's result API,
        300 times (3 warm-up trips first); bounded by a time budget for slow pollers.
 """
@@ -32,6 +35,8 @@ from typing import Any
 from driver import Driver, NoBulkAPI
 from measure import PeakRSS, cpu_seconds
 
+KINDS = ("realistic", "noop")  # job.py's; not imported here, it reads BENCH_JOB at import
+
 SYSTEMS = {
     "celery": "celery_driver:CeleryDriver",
     "rq": "rq_driver:RQDriver",
@@ -41,6 +46,7 @@ SYSTEMS = {
     "huey": "huey_driver:HueyDriver",
     "bullmq": "bullmq_driver:BullMQDriver",
     "taskqueue": "taskqueue_driver:TaskQueueDriver",
+    "taskqueue-asyncio": "taskqueue_driver:TaskQueueAsyncioDriver",
 }
 POLL_S = 0.01
 WARMUP_TRIPS = 3
@@ -91,6 +97,10 @@ def drain(
     }
 
 
+def used_memory(driver: Driver) -> int:
+    return int(driver.redis.info("memory")["used_memory"])
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile."""
     rank = max(1, round(q / 100 * len(sorted_values)))
@@ -105,12 +115,15 @@ def run_once(driver: Driver, args: argparse.Namespace, log_path: Path) -> dict[s
     figures["w1b"] = timed_rate(args.n, driver.enqueue_bulk)
     driver.redis.flushdb()
     driver.reset()
+    memory_before = used_memory(driver)
     figures["w1"] = timed_rate(args.n, driver.enqueue_each)
     pid = driver.start_worker(log_path)
     with Path(args.pidfile).open("a") as pidfile:
         pidfile.write(f"{pid}\n")
     with PeakRSS(pid) as rss:
         figures.update(drain(driver, args.n, pid, args.redis_pid, args.drain_limit))
+        if not figures["w2_partial"]:
+            figures["redis_mb"] = (used_memory(driver) - memory_before) / 2**20
         # a drain cut short by its limit leaves a backlog; W3 needs an idle worker
         if not figures["w2_partial"] or driver.purge_queued():
             driver.round_trips(WARMUP_TRIPS, args.trip_budget)
@@ -128,6 +141,7 @@ def main() -> int:
     parser.add_argument("--system", choices=sorted(SYSTEMS), required=True)
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--redis-pid", type=int, required=True)
+    parser.add_argument("--job", choices=KINDS, default="realistic")
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--trips", type=int, default=300)
@@ -139,11 +153,14 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ["BENCH_LOG_DIR"] = str(Path(args.log).parent)
+    # read by job.py and worker.mjs at import, in this process and in the workers it starts
+    os.environ["BENCH_JOB"] = args.job
     driver = load_driver(args.system, args.redis_url)
     # compare.py ends a runner that overstays with SIGTERM: stop the worker on the way out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     report: dict[str, Any] = {
         "system": driver.name,
+        "job": args.job,
         "note": driver.concurrency_note,
         "versions": driver.versions(),
         "runs": [],

@@ -19,7 +19,7 @@ from pathlib import Path
 from driver import PEERS_DIR, TRIP_TIMEOUT_S, VENV_BIN, Driver, bench_job_data
 from taskqueue_client import TaskQueueClient
 
-TASK_TYPE = "bench.noop"
+TASK_TYPE = "bench.job"
 CONCURRENCY = 16
 BATCH = 1000  # the server's default --max-batch-size
 
@@ -32,7 +32,8 @@ def free_port() -> int:
 
 class TaskQueueDriver(Driver):
     name = "taskqueue"
-    concurrency_note = f"one `taskqueue-server --concurrency {CONCURRENCY}` process (asyncio)"
+    concurrency_note = f"one `taskqueue-server --concurrency {CONCURRENCY}` process (uvloop)"
+    event_loop = "auto"
 
     def __init__(self, redis_url: str) -> None:
         super().__init__(redis_url)
@@ -68,7 +69,7 @@ class TaskQueueDriver(Driver):
         return [str(VENV_BIN / "taskqueue-server"), "--redis-url", self.redis_url,
                 "--handlers", "taskqueue_handlers", "--concurrency", str(CONCURRENCY),
                 "--host", "127.0.0.1", "--port", str(port), "--queues", queue,
-                "--http-port", "0", "--log-level", "WARNING"]
+                "--http-port", "0", "--log-level", "WARNING", "--event-loop", self.event_loop]
 
     @staticmethod
     def _wait_ready(client: TaskQueueClient, proc: subprocess.Popen[bytes]) -> None:
@@ -109,5 +110,15 @@ class TaskQueueDriver(Driver):
         self.at_worker.close()
 
     def versions(self) -> dict[str, str]:
-        return {"taskqueue-server": version("taskqueue-server"),
-                "grpcio": version("grpcio"), "protobuf": version("protobuf")}
+        return {"taskqueue-server": version("taskqueue-server"), "grpcio": version("grpcio"),
+                "protobuf": version("protobuf"), "uvloop": version("uvloop")}
+
+
+class TaskQueueAsyncioDriver(TaskQueueDriver):
+    """The same server on asyncio's own event loop (`--event-loop asyncio`), for comparison."""
+
+    name = "taskqueue (asyncio loop)"
+    concurrency_note = (
+        f"one `taskqueue-server --concurrency {CONCURRENCY} --event-loop asyncio` process"
+    )
+    event_loop = "asyncio"

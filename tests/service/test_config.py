@@ -15,6 +15,8 @@ def test_defaults() -> None:
     assert settings.limits.max_batch_size == 1000
     assert settings.engine.key_prefix == "taskqueue"
     assert not settings.limits.accept_unknown_types
+    assert settings.event_loop == "auto"
+    assert load_settings([], {"TASKQUEUE_EVENT_LOOP": "asyncio"}).event_loop == "asyncio"
 
 
 def test_environment_names_follow_the_flags() -> None:
@@ -50,7 +52,8 @@ def test_flags_win_over_the_environment_and_repeat() -> None:
 @pytest.mark.parametrize(
     "argv",
     [["--port", "70000"], ["--concurrency", "0"], ["--lease-seconds", "nan"],
-     ["--retry-jitter", "2"], ["--queues", "bad queue"], ["--log-level", "loud"]],
+     ["--retry-jitter", "2"], ["--queues", "bad queue"], ["--log-level", "loud"],
+     ["--event-loop", "trio"]],
 )
 def test_bad_values_exit_with_usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:

@@ -1,5 +1,7 @@
 // Connection and queue name shared by the BullMQ bench worker and producer.
 export const QUEUE = "bench";
+// the realistic job INCRs this counter (the Python peers use the same key: job.py)
+export const COUNTER_KEY = "bench:counter";
 
 export function connection() {
   const url = new URL(process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/15");

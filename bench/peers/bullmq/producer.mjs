@@ -14,14 +14,14 @@ await queue.waitUntilReady();
 await events.waitUntilReady();
 
 async function each(n) {
-  for (let i = 0; i < n; i++) await queue.add("noop", { i });
+  for (let i = 0; i < n; i++) await queue.add("job", { i });
   return {};
 }
 
 async function bulk(n) {
   for (let start = 0; start < n; start += BULK_CHUNK) {
     const jobs = [];
-    for (let i = start; i < Math.min(n, start + BULK_CHUNK); i++) jobs.push({ name: "noop", data: { i } });
+    for (let i = start; i < Math.min(n, start + BULK_CHUNK); i++) jobs.push({ name: "job", data: { i } });
     await queue.addBulk(jobs);
   }
   return {};
@@ -32,7 +32,7 @@ async function trips(count, budgetMs) {
   const stopAt = performance.now() + budgetMs;
   while (latencies.length < count && performance.now() < stopAt) {
     const started = performance.now();
-    const job = await queue.add("noop", { i: 0 });
+    const job = await queue.add("job", { i: 0 });
     const result = await job.waitUntilFinished(events, TRIP_TIMEOUT_MS);
     latencies.push((performance.now() - started) / 1000);
     if (!result?.ok) throw new Error(`bad result ${JSON.stringify(result)}`);

@@ -115,6 +115,7 @@ def _settings_from(
         max_watch_streams=values["max_watch_streams"],
         shutdown_grace_seconds=values["shutdown_grace_seconds"],
         log_level=values["log_level"],
+        event_loop=values["event_loop"],
         engine=EngineSettings(
             key_prefix=values["key_prefix"],
             lease_seconds=values["lease_seconds"],

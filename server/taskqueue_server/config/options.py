@@ -73,6 +73,13 @@ def _log_level(text: str) -> str:
     return level
 
 
+def _event_loop(text: str) -> str:
+    name = text.strip().lower()
+    if name not in ("auto", "uvloop", "asyncio"):
+        raise ValueError("use auto, uvloop or asyncio")
+    return name
+
+
 def names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -231,4 +238,10 @@ OPTIONS: list[tuple[str, Callable[[str], Any], Any, str]] = [
         "health and reflection need no token; false: they need any valid token",
     ),
     ("--log-level", _log_level, _D.log_level, "DEBUG, INFO, WARNING or ERROR"),
+    (
+        "--event-loop",
+        _event_loop,
+        _D.event_loop,
+        "uvloop, asyncio, or auto: uvloop where it is installed, else asyncio's own loop",
+    ),
 ]

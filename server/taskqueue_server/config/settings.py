@@ -52,6 +52,8 @@ class ServerSettings:
     shutdown_grace_seconds: float = 25.0
     health_interval_seconds: float = 0.5
     log_level: str = "INFO"
+    # "auto": uvloop where installed (cheaper per gRPC call and per Redis reply), else asyncio's
+    event_loop: str = "auto"
     engine: EngineSettings = field(default_factory=EngineSettings)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     security: SecuritySettings = field(default_factory=SecuritySettings)
