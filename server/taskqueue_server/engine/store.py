@@ -9,26 +9,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from . import bulk, control, leasing, listing, schedules, watching, workers
+from . import bulk, control, enqueuing, leasing, listing, schedules, watching, workers
 from .clock import RedisClock
-from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
 from .connection import Connection, connect
 from .durability import ReplicaWait
-from .errors import EngineError, ErrorCode, Reason, StoreUnavailable, TaskNotFound
+from .errors import StoreUnavailable, TaskNotFound
 from .events import EventFeed, EventHub
-from .flows import EnqueueGroup, encoded_policy, with_batch_dependencies
-from .ids import check_queue, new_task_ids, queue_of
+from .ids import queue_of
 from .keys import QueueKeys, queue_registry, task_type_registry
 from .local_redis import LocalRedis, redis_server_binary
-from .models import EnqueueOutcome, NewTask, Status, TaskRecord
+from .models import TaskRecord
 from .redis_errors import engine_errors_from_redis
 from .scripts import Scripts
 from .settings import EngineSettings
@@ -36,14 +33,11 @@ from .sharded_events import ShardedEventHub
 
 log = logging.getLogger(__name__)
 
-GroupReply = list[Any]
-MAX_COALESCED = 500
-# Script replies carry statuses as bytes; a dict lookup is cheaper than Status(text(...)).
-_STATUS = {status.value.encode(): status for status in Status}
 DUE_BATCH = 1000
 
 
 class RedisEngine(
+    enqueuing.EnqueuingMixin,
     leasing.LeasingMixin,
     listing.ListingMixin,
     watching.WatchingMixin,
@@ -83,8 +77,8 @@ class RedisEngine(
         self.replica_wait: ReplicaWait | None = None  # set by engine_on when asked for
         self.round_trips = 0  # counted for the benchmark's "Redis calls per task"
         self._lease_ms = int(settings.lease_seconds * 1000)
-        self._enqueuers: dict[str, Coalescer[EnqueueGroup, GroupReply]] = {}
-        self._registered_queues: set[str] = set()
+        self._enqueuers = {}
+        self._registered_queues = set()
         self._unregistered_types: frozenset[str] = frozenset()  # set by start
 
     def keys(self, queue: str) -> QueueKeys:
@@ -153,106 +147,6 @@ class RedisEngine(
             await self.local_redis.stop()
 
     # --- callers ---------------------------------------------------------------
-    async def enqueue(self, tasks: Sequence[NewTask]) -> list[EnqueueOutcome]:
-        if not tasks:
-            return []
-        queue = check_queue(tasks[0].queue)
-        if any(t.queue != queue for t in tasks):
-            raise EngineError(ErrorCode.INVALID_ARGUMENT, "a batch must use one queue")
-        await self._register_queue(queue)
-        group = with_batch_dependencies(tasks, new_task_ids(queue, len(tasks), self.now_ms()))
-        coalescer = self._enqueuers.get(queue)
-        if coalescer is None:
-            coalescer = Coalescer(lambda groups: self._store_groups(queue, groups), MAX_COALESCED)
-            self._enqueuers[queue] = coalescer
-        reply = await coalescer.submit(group)
-        if reply[0] != 0:
-            raise refusal(reply)
-        return [
-            self._outcome(task, task_id, item)
-            for (task, task_id), item in zip(group, reply[1], strict=True)
-        ]
-
-    async def _store_groups(self, queue: str, groups: list[EnqueueGroup]) -> list[GroupReply]:
-        now = self.now_ms()
-        meta: list[list[dict[str, Any]]] = []
-        data: list[bytes] = []
-        for group in groups:
-            encoded = []
-            for task, task_id in group:
-                data.append(orjson.dumps(task.task_data))
-                encoded.append(
-                    {
-                        "id": task_id,
-                        "type": task.task_type,
-                        "d": len(data),
-                        "priority": task.priority,
-                        "max_retries": task.max_retries,
-                        "run_at": self._run_at(task, now),
-                        "idem": task.idempotency_key,
-                        "uniq": task.unique_key,
-                        "expire": task.expire_at_ms,
-                        "retry": encoded_policy(task),
-                        "deps": list(task.depends_on),
-                        "timeout": task.timeout_seconds,
-                        **self._labels(task),
-                    }
-                )
-            meta.append(encoded)
-        args = [now, self.settings.max_queue_length, orjson.dumps(meta), *data]
-        replies: list[GroupReply] = await self.run(
-            "enqueue", queue, [self.keys(queue).seq], args, durable=True
-        )
-        return replies
-
-    def _labels(self, task: NewTask) -> dict[str, Any]:
-        """The labels as stored (JSON text) and the (key, value) pairs to index."""
-        if not task.labels:
-            return {"labels": ""}
-        indexed = self.settings.indexed_labels
-        return {
-            "labels": orjson.dumps(task.labels).decode(),
-            "lx": [[key, value] for key, value in task.labels.items() if key in indexed],
-        }
-
-    @staticmethod
-    def _run_at(task: NewTask, now: int) -> int:
-        due = max(now + int(task.delay_seconds * 1000), task.run_at_ms or 0)
-        return due if due > now else now
-
-    def _outcome(self, task: NewTask, task_id: str, item: list[Any]) -> EnqueueOutcome:
-        if int(item[0]) == 1:
-            return EnqueueOutcome(decode_reply(text(item[2]), item[1]), deduplicated=True)
-        created = int(item[2])
-        record = TaskRecord(
-            id=task_id,
-            queue=task.queue,
-            task_type=task.task_type,
-            task_data=task.task_data,
-            status=_STATUS[item[1]],
-            priority=task.priority,
-            attempts=0,
-            max_retries=task.max_retries,
-            created_at_ms=created,
-            updated_at_ms=created,
-            run_at_ms=int(item[3]),
-            idempotency_key=task.idempotency_key,
-            depends_on=task.depends_on,
-            timeout_seconds=task.timeout_seconds,
-            version=1,
-            labels=task.labels,
-            unique_key=task.unique_key,
-            expire_at_ms=task.expire_at_ms,
-            retry_policy=task.retry_policy,
-        )
-        return EnqueueOutcome(record, deduplicated=False)
-
-    async def _register_queue(self, queue: str) -> None:
-        if queue not in self._registered_queues:
-            with engine_errors_from_redis():
-                await self.redis.sadd(queue_registry(self.settings.key_prefix), queue)  # type: ignore[misc]
-            self._registered_queues.add(queue)
-
     async def queues(self) -> list[str]:
         with engine_errors_from_redis():
             members = await self.redis.smembers(queue_registry(self.settings.key_prefix))  # type: ignore[misc]
@@ -287,17 +181,6 @@ class RedisEngine(
         queue = queue_of(task_id)
         reply = await self.run("retry", queue, [self.keys(queue).seq], [self.now_ms(), task_id])
         return decode_reply(task_id, reply)
-
-
-def refusal(reply: GroupReply) -> EngineError:
-    """The error for an enqueue group the script refused: {code, reason, field, message}."""
-    field, message = text(reply[2]), text(reply[3])
-    return EngineError(
-        ErrorCode(int(reply[0])),
-        f"{field}: {message}" if field else message,
-        Reason(text(reply[1])),
-        field,
-    )
 
 
 def engine_on(
