@@ -7,7 +7,7 @@ import time
 
 import grpc
 from taskqueue.v1 import taskqueue_pb2 as pb
-from taskqueue_server.service.convert import struct_to_dict
+from taskqueue_server.service.structs import struct_to_dict
 
 from tests.e2e.helpers import Driver, Records, result_dict, rpc_error
 

@@ -11,9 +11,9 @@ from taskqueue_server.service.convert import (
     result_to_proto,
     stats_to_proto,
     status_from_proto,
-    struct_to_dict,
     task_to_proto,
 )
+from taskqueue_server.service.structs import struct_to_dict
 from taskqueue_server.service.validation import InvalidArgument
 
 HEX = "0123456789abcdef" * 2

@@ -24,7 +24,8 @@ from ..engine.schedule_models import (
     check_spec,
 )
 from ..worker.registry import Registration
-from .convert import fill_struct, new_task_from_request
+from .convert import new_task_from_request
+from .structs import fill_struct
 from .validation import InvalidArgument, check_queue
 
 _POLICY_FROM_PROTO = {

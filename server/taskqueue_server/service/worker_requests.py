@@ -14,7 +14,7 @@ from google.protobuf import struct_pb2
 from taskqueue.v1 import worker_pb2 as wpb
 
 from ..engine.models import ClaimedTask, Lease, Outcome, WorkerInfo
-from .convert import fill_struct, struct_to_dict
+from .structs import fill_struct, struct_to_dict
 from .validation import (
     InvalidArgument,
     _shorten,
