@@ -43,6 +43,7 @@ from .service.schedules import ScheduleServicer
 from .service.servicer import TaskQueueServicer
 from .service.tls import listen
 from .service.worker_servicer import WorkerServicer
+from .serving import Shutdown, display_address, grpc_options
 from .supervisor import report_ready, supervised
 from .worker.loop import WorkerPool
 from .worker.registry import Registration, load_handler_modules, registered
@@ -60,38 +61,6 @@ _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 _PING_TIMEOUT_SECONDS = 2.0
 _CONNECT_RETRY_SECONDS = 1.0
-
-
-def grpc_options(settings: ServerSettings) -> list[tuple[str, int]]:
-    return [
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
-        # Two servers must never share a port silently (gRPC enables SO_REUSEPORT by default),
-        # except the processes of one `--processes N` server, which share it on purpose.
-        ("grpc.so_reuseport", 1 if supervised() else 0),
-    ]
-
-
-def display_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-class _Shutdown:
-    """The signal that ends `serve`; a second signal skips the grace period."""
-
-    def __init__(self) -> None:
-        self.requested = asyncio.Event()
-        self.hurry = asyncio.Event()
-
-    def __call__(self, signum: int) -> None:
-        name = signal.Signals(signum).name
-        if self.requested.is_set():
-            log.warning("second %s: stopping without waiting for handlers", name)
-            self.hurry.set()
-        else:
-            log.info("%s received: shutting down", name)
-            self.requested.set()
 
 
 class App:
@@ -143,7 +112,7 @@ class App:
             ),
             self.server,
         )
-        self.shutdown = _Shutdown()
+        self.shutdown = Shutdown()
         auth = self.auth
         self.http = HttpSurface(
             lambda: self.engine,
