@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.chaos.harness import free_port
 from tests.support.server_process import ServerFactory, ServerProcess
+from tests.support.waiting import free_port
 
 ADMIN = "admin-token-for-the-dashboard-tests"
 VIEWER = "viewer-token-for-the-dashboard-tests"

@@ -21,8 +21,7 @@ from taskqueue.v1 import taskqueue_pb2 as pb
 
 from tests.e2e.helpers import Driver
 from tests.support.server_process import DEMO_HANDLERS, ServerFactory
-
-from .harness import wait_until
+from tests.support.waiting import wait_until
 
 
 @dataclass

@@ -5,8 +5,6 @@ Used by tests/chaos and by the longer drills under bench/drills.
 
 from __future__ import annotations
 
-import socket
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
@@ -32,26 +30,6 @@ LIVE = (
     pb.TASK_STATUS_RETRYING,
 )
 STATS_FIELD = STATUS_NAMES
-
-
-def wait_until(
-    condition: Callable[[], T], timeout: float, what: str, interval: float = 0.05
-) -> T:
-    """Return the first truthy value of `condition()`; raise naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {timeout}s: {what}")
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_kb(pid: int) -> int:

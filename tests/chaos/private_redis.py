@@ -16,7 +16,7 @@ from pathlib import Path
 
 import redis
 
-from .harness import free_port, wait_until
+from tests.support.waiting import free_port, wait_until
 
 
 class PrivateRedis:

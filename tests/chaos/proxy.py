@@ -12,7 +12,7 @@ import contextlib
 import socket
 import threading
 
-from .harness import free_port
+from tests.support.waiting import free_port
 
 
 class StallingProxy:

@@ -18,8 +18,10 @@ from google.protobuf import json_format
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue.v1 import taskqueue_pb2_grpc as pb_grpc
 
+from tests.support.waiting import wait_until
+
 from .cluster import ChaosCluster
-from .harness import enqueue_all, request, stub, wait_until
+from .harness import enqueue_all, request, stub
 
 SKEW_SECONDS = 300
 LEASE_SECONDS = 2

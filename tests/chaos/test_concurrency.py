@@ -8,8 +8,10 @@ from collections.abc import Callable
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue_server.engine.keys import QueueKeys
 
+from tests.support.waiting import wait_until
+
 from .cluster import ChaosCluster
-from .harness import enqueue_all, list_all, request, stats_by_type, stub, terminal_count, wait_until
+from .harness import enqueue_all, list_all, request, stats_by_type, stub, terminal_count
 
 TASKS = 10_000
 SERVERS = 3

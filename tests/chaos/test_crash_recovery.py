@@ -12,8 +12,10 @@ from collections.abc import Callable
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue_server.engine.keys import QueueKeys
 
+from tests.support.waiting import wait_until
+
 from .cluster import ChaosCluster
-from .harness import request, stub, wait_until
+from .harness import request, stub
 
 LEASE_SECONDS = 2.0
 

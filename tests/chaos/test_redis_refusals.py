@@ -21,8 +21,8 @@ from taskqueue_client import ResourceExhausted, TaskQueueClient
 from tests.e2e.helpers import Driver, rpc_error
 from tests.support.error_details import error_reason
 from tests.support.server_process import ServerFactory, ServerProcess
+from tests.support.waiting import wait_until
 
-from .harness import wait_until
 from .private_redis import PrivateRedis
 
 

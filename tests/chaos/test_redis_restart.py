@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 import grpc
 from taskqueue.v1 import taskqueue_pb2 as pb
 
+from tests.support.waiting import wait_until
+
 from .cluster import ChaosCluster
-from .harness import health, list_all, live_count, request, rpc_code, stub, wait_until
+from .harness import health, list_all, live_count, request, rpc_code, stub
 from .private_redis import PrivateRedis
 
 CALL_DEADLINE = 2.0

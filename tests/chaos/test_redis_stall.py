@@ -23,10 +23,11 @@ from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue_server.engine.keys import QueueKeys
 
 from tests.support.server_process import REDIS_URL
+from tests.support.waiting import wait_until
 
 from .cluster import ChaosCluster
 from .handlers_chaos import record_key
-from .harness import enqueue_all, list_all, live_count, request, stub, wait_until
+from .harness import enqueue_all, list_all, live_count, request, stub
 from .private_redis import PrivateRedis
 from .proxy import StallingProxy
 

@@ -15,9 +15,9 @@ from taskqueue.v1 import taskqueue_pb2 as pb
 from tests.e2e.helpers import Driver, Records
 from tests.support.remote_worker import worker_process
 from tests.support.server_process import REDIS_URL, ServerFactory, ServerProcess
+from tests.support.waiting import wait_until
 from tests.support.worker_driver import WorkerDriver
 
-from .harness import wait_until
 from .proxy import StallingProxy
 
 LEASE = 2.0

@@ -11,8 +11,10 @@ from collections.abc import Callable
 
 from taskqueue_server.engine.keys import QueueKeys
 
+from tests.support.waiting import wait_until
+
 from .cluster import ChaosCluster
-from .harness import enqueue_all, request, stats_by_type, stub, wait_until
+from .harness import enqueue_all, request, stats_by_type, stub
 
 TASKS = 3000
 

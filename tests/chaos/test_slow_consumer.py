@@ -15,8 +15,10 @@ from collections.abc import Callable
 import grpc
 from taskqueue.v1 import taskqueue_pb2 as pb
 
+from tests.support.waiting import wait_until
+
 from .cluster import ChaosCluster
-from .harness import request, rss_kb, stub, wait_until
+from .harness import request, rss_kb, stub
 
 EVENTS = 6_000
 MESSAGE_BYTES = 8_000  # 48 MB of progress text in all

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.harness import free_port
 from tests.support.server_process import DEMO_HANDLERS, REPO_ROOT, ServerFactory, ServerProcess
+from tests.support.waiting import free_port
 
 PAGES = [
     REPO_ROOT / "README.md",

@@ -29,10 +29,10 @@ from taskqueue_client import (
 )
 from taskqueue_server.engine.keys import QueueKeys
 
-from tests.chaos.harness import wait_until
 from tests.chaos.proxy import StallingProxy
 from tests.client.helpers import cli_command
 from tests.support.server_process import REDIS_URL, ServerFactory, ServerProcess
+from tests.support.waiting import wait_until
 
 # pending, processing, ten progress reports, completed
 SLEEP_VERSIONS = [(1, "pending"), (2, "processing")]

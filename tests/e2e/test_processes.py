@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from taskqueue_client import TaskQueueClient
 
-from tests.chaos.harness import wait_until
 from tests.support.server_process import ServerFactory, ServerProcess
+from tests.support.waiting import wait_until
 
 HANDLERS = ("tests.e2e.handlers_pid",)
 

@@ -11,9 +11,9 @@ import pytest
 from taskqueue.v1 import schedule_pb2 as spb
 from taskqueue.v1 import schedule_pb2_grpc as spb_grpc
 
-from tests.chaos.harness import wait_until
 from tests.e2e.helpers import Driver, rpc_error
 from tests.support.server_process import ServerFactory, ServerProcess
+from tests.support.waiting import wait_until
 
 QUEUE = "beat"
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from taskqueue_client import InvalidArgument, TaskQueueClient
 
-from tests.chaos.harness import free_port
 from tests.support.server_process import ServerFactory, ServerProcess
+from tests.support.waiting import free_port
 
 TOKEN = "s3cret-admin-token-for-http-tests"
 

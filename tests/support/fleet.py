@@ -17,16 +17,10 @@ from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue.v1 import worker_pb2 as wpb
 from taskqueue.v1 import worker_pb2_grpc as wpb_grpc
 
-from tests.chaos.harness import (
-    counts_from_listing,
-    enqueue_all,
-    list_all,
-    stats_by_type,
-    stub,
-    wait_until,
-)
+from tests.chaos.harness import counts_from_listing, enqueue_all, list_all, stats_by_type, stub
 from tests.support.remote_worker import worker_process
 from tests.support.server_process import ServerFactory
+from tests.support.waiting import wait_until
 
 NODE_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node"
 FLEET_HANDLERS = "tests.remote.handlers_fleet_server"
