@@ -66,7 +66,13 @@ def test_a_primary_killed_under_load_fails_over_and_only_its_queues_pause(
     assert set(report.codes()) <= {grpc.StatusCode.UNAVAILABLE}, report.summary()
     assert cluster.primary_of(f"x:{{{QUEUES[0]}}}:") != victim, "the replica took over"
     assert report.resumed_after(hit) < MAX_OUTAGE_SECONDS + wait_replicas * RESTART_AFTER_SECONDS
-    assert len(report.acked) > 50 and len(report.lost) <= len(report.acked) // 20
+    assert len(report.acked) > 50
+    if wait_replicas:
+        # The promise of --redis-wait-replicas: an acknowledged enqueue is on a replica, so
+        # the promoted replica has it. Without it, asynchronous replication loses what the
+        # primary acknowledged but had not yet sent: measured and printed above, not bounded
+        # (it depends on where the kill falls; docs/reliability.md has the figures).
+        assert report.lost == [], report.summary()
 
 
 def test_a_whole_shard_down_leaves_the_other_queues_working(cluster: LocalCluster) -> None:
@@ -99,6 +105,6 @@ def test_sentinel_failover_under_load_resumes_without_a_restart() -> None:
         assert group.current_primary() == group.replica
         assert set(report.codes()) <= {grpc.StatusCode.UNAVAILABLE}, report.summary()
         assert resumed < 10.0
-        assert len(report.lost) <= len(report.acked) // 20
+        assert len(report.acked) > 50  # loss is measured and printed, as for the cluster
     finally:
         group.close()
