@@ -16,7 +16,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from . import bulk, control, leasing, listing, schedules, watching, workers
+from . import bulk, control, leasing, limits, listing, schedules, watching, workers
 from .clock import RedisClock
 from .coalesce import Coalescer
 from .codec import decode_reply, decode_task, text
@@ -51,6 +51,7 @@ class RedisEngine(
     schedules.SchedulesMixin,
     control.ControlMixin,
     bulk.BulkMixin,
+    limits.LimitsMixin,
 ):
     """Implements engine.api.Engine on a redis.asyncio client (real Redis or fakeredis)."""
 
@@ -193,6 +194,7 @@ class RedisEngine(
                         "deps": list(task.depends_on),
                         "timeout": task.timeout_seconds,
                         **self._labels(task),
+                        "ck": task.concurrency_key,
                     }
                 )
             meta.append(encoded)
@@ -234,6 +236,7 @@ class RedisEngine(
             updated_at_ms=created,
             run_at_ms=int(item[3]),
             idempotency_key=task.idempotency_key,
+            concurrency_key=task.concurrency_key,
             depends_on=task.depends_on,
             timeout_seconds=task.timeout_seconds,
             version=1,
