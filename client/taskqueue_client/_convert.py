@@ -105,6 +105,7 @@ def task_from_proto(message: pb.Task) -> Task:
         timeout_seconds=message.timeout_seconds,
         redeliveries=message.redeliveries,
         version=message.version,
+        concurrency_key=message.concurrency_key,
     )
 
 
@@ -171,6 +172,7 @@ def enqueue_request(
         queue=options.get("queue") or "",
         timeout_seconds=options.get("timeout_seconds") or 0.0,
         depends_on=list(options.get("depends_on", ())),
+        concurrency_key=options.get("concurrency_key") or "",
     )
     run_at = options.get("run_at")
     if run_at is not None:

@@ -62,6 +62,7 @@ class Task:
     timeout_seconds: float
     redeliveries: int
     version: int
+    concurrency_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,8 @@ class EnqueueOptions(TypedDict, total=False):
     - queue: the queue to store the task in ("default" when not given).
     - timeout_seconds: the handler's time limit per attempt (none when not given).
     - depends_on: ids of tasks in the same queue that must complete first.
+    - concurrency_key: tasks of a type sharing it (a tenant, a repository) take turns with
+      other keys and may be limited together; see docs/limits.md.
     """
 
     priority: int
@@ -127,6 +130,7 @@ class EnqueueOptions(TypedDict, total=False):
     queue: str | None
     timeout_seconds: float | None
     depends_on: Sequence[str]
+    concurrency_key: str
 
 
 class TaskSpec(EnqueueOptions, total=False):
@@ -148,3 +152,20 @@ class QueueInfo:
     paused: bool
     task_types: dict[str, TaskTypeStats]
     oldest_pending_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """The limits of a queue (task_type "") or of one task type in it; None: no limit.
+
+    rate_per_second and burst make a token bucket: at most `burst` tasks start at once,
+    `rate_per_second` on average. max_running caps the tasks of the type running at once
+    across every server; max_running_per_key those sharing one concurrency key.
+    """
+
+    queue: str = "default"
+    task_type: str = ""
+    rate_per_second: float | None = None
+    burst: int | None = None
+    max_running: int | None = None
+    max_running_per_key: int | None = None

@@ -76,6 +76,8 @@ def check_limits(limits: Limits) -> None:
         value = getattr(limits, attr)
         if value is not None and value < 1:
             _refuse(attr, f"must be at least 1 (leave it out for no limit), got {value}")
+        if value is not None and not limits.task_type:
+            _refuse(attr, "concurrency limits apply to one task type: set task_type")
 
 
 def _refuse(field: str, problem: str) -> None:

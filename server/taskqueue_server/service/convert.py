@@ -26,6 +26,7 @@ from ..engine.models import (
 )
 from ..worker.registry import Registration
 from .labels import check_labels
+from .limits import concurrency_key_of
 from .validation import (
     MAX_DELAY_SECONDS,
     MAX_TIMEOUT_SECONDS,
@@ -141,6 +142,7 @@ def task_to_proto(record: TaskRecord, task_data: struct_pb2.Struct | None = None
         redeliveries=record.redeliveries,
         version=record.version,
         schedule_id=record.schedule_id,
+        concurrency_key=record.concurrency_key,
     )
     if record.labels:
         task.labels.update(record.labels)
@@ -242,7 +244,9 @@ def new_task_from_request(
         ),
         depends_on=check_depends_on(list(request.depends_on), queue, prefix + "depends_on"),
         labels=check_labels(request.labels, prefix + "labels"),
+        concurrency_key=concurrency_key_of(request, registration, task_data, prefix),
     )
+
 
 
 def new_tasks_from_batch(
