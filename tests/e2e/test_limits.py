@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import grpc
 import pytest
 from taskqueue.v1 import taskqueue_pb2 as pb
 
@@ -109,3 +110,28 @@ def test_a_small_key_starts_at_once_while_a_big_key_drains(driver: Driver) -> No
     assert max(waits) < 1.0, f"the small key's tasks waited {sorted(waits)} s"
     big_done = driver.stats(task_type="probe")["probe"].get("completed", 0)
     assert big_done < 150, "the big key's backlog was still draining"
+
+
+@pytest.mark.parametrize(
+    ("limits", "field"),
+    [
+        ({"task_type": "echo", "rate_per_second": -5, "burst": 1}, "rate_per_second"),
+        ({"task_type": "echo", "rate_per_second": 5, "burst": 0}, "burst"),
+        ({"task_type": "echo", "max_running": 0}, "max_running"),
+        ({"max_running": 2}, "max_running"),
+    ],
+)
+def test_bad_limits_are_refused_naming_the_field_and_nothing_is_stored(
+    servers: ServerFactory, limits: dict[str, object], field: str
+) -> None:
+    driver = Driver(servers.start().target)
+    try:
+        set_limits(driver, task_type="echo", max_running=7)
+        with pytest.raises(grpc.RpcError) as refused:
+            set_limits(driver, **limits)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field in (refused.value.details() or "")
+        stored = driver.stub.GetQueueLimits(pb.GetQueueLimitsRequest(task_type="echo"), timeout=10)
+        assert stored.limits.max_running == 7 and not stored.limits.HasField("rate_per_second")
+    finally:
+        driver.close()

@@ -2,15 +2,42 @@
 -- docs/limits.md), kept apart so each file stays readable.
 
 -- A token bucket (rate per second, burst) on Redis's clock, refilled lazily from the
--- time of its last take: {tokens now, scope}. Nil when `scope` has no rate limit.
-local function bucket(limits, scope, now)
+-- time of its last take. Nil when `scope` has no rate limit. `state` is <P>bucket.
+local function bucket(limits, state, scope, now)
   local rate = tonumber(limits['rate:' .. scope])
   if not rate then return nil end
   local burst = tonumber(limits['burst:' .. scope])
-  local state = redis.call('HMGET', BUCKETS_KEY, scope .. '|tokens', scope .. '|at')
-  local tokens, at = tonumber(state[1]) or burst, tonumber(state[2]) or tonumber(now)
+  local tokens = tonumber(state[scope .. '|tokens']) or burst
+  local at = tonumber(state[scope .. '|at']) or tonumber(now)
   tokens = math.min(burst, tokens + (tonumber(now) - at) * rate / 1000)
   return {tokens = tokens, rate = rate, scope = scope, used = 0}
+end
+
+local function as_table(flat)
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end
+
+-- Every limit that applies to a claim of `types`, read once per claim; nil when none is
+-- configured (the common case costs one HGETALL of an empty key). `running` counts the
+-- type's tasks running now, kept up to date as this claim starts more.
+local function claim_limits(types, now)
+  local limits = as_table(redis.call('HGETALL', LIMITS_KEY))
+  if next(limits) == nil then return nil end
+  local state = as_table(redis.call('HGETALL', BUCKETS_KEY))
+  local lim = {buckets = {}, max_running = {}, running = {}}
+  lim.buckets[''] = bucket(limits, state, '', now)
+  for _, task_type in ipairs(types) do
+    lim.buckets[task_type] = bucket(limits, state, task_type, now)
+    local k = tonumber(limits['running:' .. task_type])
+    if k then
+      lim.max_running[task_type] = k
+      lim.running[task_type] =
+        tonumber(redis.call('HGET', COUNTS_KEY, 'processing|' .. task_type) or '0')
+    end
+  end
+  return lim
 end
 
 -- The buckets a task of `task_type` takes a token from: the queue's and its type's.
@@ -21,20 +48,20 @@ local function buckets_of(buckets, task_type)
   return found
 end
 
--- How many tasks of `task_type` may start now: its bucket, the queue's bucket (scope '')
--- and its concurrency limit. `blocked_by_rate` says whether a bucket is what stops it.
-local function allowance(limits, buckets, task_type)
-  local room, by_rate = math.huge, false
-  for _, b in ipairs(buckets_of(buckets, task_type)) do
-    local whole = math.floor(b.tokens - b.used)
-    if whole < room then room, by_rate = whole, true end
+-- What stops `task_type` starting one more task now: 'rate' (an empty bucket), 'running'
+-- (its concurrency limit) or nil.
+local function stopped_by(lim, task_type)
+  for _, b in ipairs(buckets_of(lim.buckets, task_type)) do
+    if b.tokens - b.used < 1 then return 'rate' end
   end
-  local k = tonumber(limits['running:' .. task_type])
-  if k then
-    local running = tonumber(redis.call('HGET', COUNTS_KEY, 'processing|' .. task_type) or '0')
-    if k - running < room then room, by_rate = k - running, false end
-  end
-  return room, by_rate
+  local k = lim.max_running[task_type]
+  if k and lim.running[task_type] >= k then return 'running' end
+  return nil
+end
+
+local function took_one(lim, task_type)
+  for _, b in ipairs(buckets_of(lim.buckets, task_type)) do b.used = b.used + 1 end
+  if lim.running[task_type] then lim.running[task_type] = lim.running[task_type] + 1 end
 end
 
 -- A type stopped by an empty bucket: the timers wake its workers when the next token is
@@ -52,19 +79,6 @@ local function wake_at_next_token(buckets, task_type, now)
     redis.call('ZADD', SCHEDULED_KEY, due, marker)
     redis.call(PUBLISH, TIMER_CHANNEL, due)
   end
-end
-
--- Every limit that applies to a claim of `types`; nil when none is configured (the
--- common case costs one EXISTS).
-local function claim_limits(types, now)
-  if redis.call('EXISTS', LIMITS_KEY) == 0 then return nil end
-  local flat = redis.call('HGETALL', LIMITS_KEY)
-  local limits = {}
-  for i = 1, #flat, 2 do limits[flat[i]] = flat[i + 1] end
-  local buckets = {}
-  buckets[''] = bucket(limits, '', now)
-  for _, task_type in ipairs(types) do buckets[task_type] = bucket(limits, task_type, now) end
-  return {limits = limits, buckets = buckets}
 end
 
 local function settle_buckets(buckets, now)
@@ -99,10 +113,7 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
   local claimed, taken, blocked = {}, 0, {}
   for _, c in ipairs(candidates) do
     if taken >= count then break end
-    if lim and not blocked[c.type] then
-      local room, by_rate = allowance(lim.limits, lim.buckets, c.type)
-      if room < 1 then blocked[c.type] = by_rate and 'rate' or 'running' end
-    end
+    if lim and not blocked[c.type] then blocked[c.type] = stopped_by(lim, c.type) end
     if not blocked[c.type] then
       taken = taken + 1
       unready(c.id, c.type)
@@ -114,9 +125,7 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
         set_status(c.id, c.type, 'pending', 'processing', now,
           {'started', now, 'worker', worker, 'attempts', attempts})
         redis.call('ZADD', lease_key, deadline, c.id)
-        if lim then
-          for _, b in ipairs(buckets_of(lim.buckets, c.type)) do b.used = b.used + 1 end
-        end
+        if lim then took_one(lim, c.type) end
         local data = redis.call('GET', data_key(c.id))
         local rest = {c.id, token, c.type, data, attempts, h[1], h[2] or '0'}
         for _, v in ipairs(rest) do claimed[#claimed + 1] = v end
@@ -129,13 +138,12 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
   -- stops the type (then the next token or a finishing task wakes its workers).
   for _, task_type in ipairs(types) do
     if redis.call('ZCARD', ready_key(task_type)) > 0 then
-      if lim and not blocked[task_type] then
-        local room, by_rate = allowance(lim.limits, lim.buckets, task_type)
-        if room < 1 then blocked[task_type] = by_rate and 'rate' or 'running' end
-      end
+      if lim and not blocked[task_type] then blocked[task_type] = stopped_by(lim, task_type) end
       if blocked[task_type] == 'rate' then
         wake_at_next_token(lim.buckets, task_type, now)
-      elseif not blocked[task_type] then
+      elseif blocked[task_type] == 'running' then
+        redis.call('SADD', FULL_KEY, task_type)  -- the next task to stop running wakes it
+      else
         wake(task_type)
       end
     end

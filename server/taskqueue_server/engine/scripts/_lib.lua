@@ -45,6 +45,7 @@ local LIMITS_KEY = P .. 'limits'
 local BUCKETS_KEY = P .. 'bucket'
 local KEY_RUNNING_KEY = P .. 'ckrun'
 local KEY_HEAD_KEY = P .. 'ckhead'
+local FULL_KEY = P .. 'full'
 
 -- Lower score runs first: priority descending, then sequence (enqueue order) ascending.
 -- (1000 - priority) * 2^42 + seq stays below 2^53, so a double holds it exactly.
@@ -120,11 +121,9 @@ local function count_running(id, task_type, delta)
     end
     refresh_key(task_type, ck)
   end
-  -- A slot freed under a concurrency limit: idle workers may take the next task.
-  if delta < 0 and redis.call('HEXISTS', LIMITS_KEY, 'running:' .. task_type) == 1
-      and redis.call('ZCARD', ready_key(task_type)) > 0 then
-    wake(task_type)
-  end
+  -- A slot freed for a type a claim found at its concurrency limit (<P>full): its idle
+  -- workers may take the next task.
+  if delta < 0 and redis.call('SREM', FULL_KEY, task_type) == 1 then wake(task_type) end
 end
 
 -- Moves a task to a new status: status index, counters, totals, version and the event
