@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from taskqueue_server.engine.errors import EngineError, ErrorCode
-from taskqueue_server.engine.models import Limits, NewTask, Outcome
+from taskqueue_server.engine.models import Limits, NewTask, Outcome, Status
 from taskqueue_server.engine.store import RedisEngine
 
 from tests.conftest import FakeClock
@@ -77,7 +77,7 @@ async def test_a_concurrency_limit_counts_every_way_a_task_stops_running(
     clock.advance(11)  # both leases expire: the timers hand the tasks back
     await engine.run_due("default")
     assert len(await engine.claim("default", ["a"], 10, "w")) == 2
-    assert (await engine.stats("default"))["a"]["processing"] == 2
+    assert (await engine.stats("default"))["a"].counts[Status.PROCESSING] == 2
     assert (await engine.get_task(fifth.lease.task_id)).status == "processing"
 
 
