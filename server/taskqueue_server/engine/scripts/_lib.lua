@@ -29,7 +29,8 @@ local function deps_key(id) return P .. 'deps:' .. id end
 local function idem_key(idem) return P .. 'idem:' .. idem end
 local function events_channel(id) return P .. 'ev:' .. id end
 local function label_key(name, value) return P .. 'l:' .. name .. ':' .. value end
-local function key_ready_key(task_type, ck) return P .. 'rk:' .. task_type .. '|' .. ck end
+-- A concurrency key's own ready index (its lane), see refresh_key.
+local function lane_key(task_type, ck) return P .. 'rk:' .. task_type .. '|' .. ck end
 local SCHEDULED_KEY = P .. 'sched'
 local ALL_TASKS_KEY = P .. 'all'
 local COUNTS_KEY = P .. 'count'
@@ -85,7 +86,7 @@ end
 local function refresh_key(task_type, ck)
   local field = task_type .. '|' .. ck
   local head_id = redis.call('HGET', KEY_HEAD_KEY, field)
-  local head = redis.call('ZRANGE', key_ready_key(task_type, ck), 0, 0, 'WITHSCORES')
+  local head = redis.call('ZRANGE', lane_key(task_type, ck), 0, 0, 'WITHSCORES')
   local limit = tonumber(redis.call('HGET', LIMITS_KEY, 'key_running:' .. task_type))
   local running = tonumber(redis.call('HGET', KEY_RUNNING_KEY, field) or '0')
   if #head == 0 or (limit and running >= limit) then
@@ -201,7 +202,7 @@ end
 local function make_ready(id, task_type, priority, seq)
   local ck = redis.call('HGET', task_key(id), 'ck')
   if ck then
-    redis.call('ZADD', key_ready_key(task_type, ck), ready_score(priority, seq), id)
+    redis.call('ZADD', lane_key(task_type, ck), ready_score(priority, seq), id)
     refresh_key(task_type, ck)
   else
     redis.call('ZADD', ready_key(task_type), ready_score(priority, seq), id)
@@ -214,7 +215,7 @@ local function unready(id, task_type)
   redis.call('ZREM', ready_key(task_type), id)
   local ck = redis.call('HGET', task_key(id), 'ck')
   if ck then
-    redis.call('ZREM', key_ready_key(task_type, ck), id)
+    redis.call('ZREM', lane_key(task_type, ck), id)
     if redis.call('HGET', KEY_HEAD_KEY, task_type .. '|' .. ck) == id then
       redis.call('HDEL', KEY_HEAD_KEY, task_type .. '|' .. ck)
     end
@@ -284,6 +285,7 @@ local function store_task(t, data, now, deps_left)
   end
   if #t.deps > 0 then redis.call('HSET', key, 'deps', cjson.encode(t.deps)) end
   if tonumber(t.timeout) > 0 then redis.call('HSET', key, 'timeout', t.timeout) end
+  if t.ck and t.ck ~= '' then redis.call('HSET', key, 'ck', t.ck) end
   if t.sched then redis.call('HSET', key, 'sched', t.sched, 'tick', t.tick) end
   if t.labels and t.labels ~= '' then
     redis.call('HSET', key, 'labels', t.labels)
