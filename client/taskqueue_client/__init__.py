@@ -32,6 +32,7 @@ from .errors import (
 from .models import (
     EnqueueOptions,
     QueueInfo,
+    QueueLimits,
     Task,
     TaskResult,
     TaskRetryPolicy,
@@ -55,6 +56,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "QueueInfo",
+    "QueueLimits",
     "ResourceExhausted",
     "RetryPolicy",
     "ServiceError",

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ._cli_limits import add_limits_commands
 from ._cli_worker import add_worker_command
 from ._schedule_cli import add_schedule_commands
 from .models import KNOWN_STATUSES
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats = command("stats", "tasks per type in each status now, then totals that never go down")
     stats.add_argument("--task-type", help="only this task type")
     stats.add_argument("--queue", help="only this queue")
+    add_limits_commands(command("limits", "show or replace rate and concurrency limits (admin)"))
     listing = command("list", "list a queue's tasks, newest first")
     listing.add_argument("--queue", help="queue name (default: 'default')")
     listing.add_argument("--status", choices=[s.value for s in KNOWN_STATUSES])
@@ -135,6 +137,9 @@ def _add_enqueue_arguments(enqueue: argparse.ArgumentParser) -> None:
         help="send no idempotency key (default: a fresh one, so retries are safe)",
     )
     enqueue.add_argument("--queue", help="queue name (default: the server's 'default')")
+    enqueue.add_argument(
+        "--concurrency-key", help="tasks sharing it take turns with other keys (docs/limits.md)"
+    )
     enqueue.add_argument("--task-timeout", type=float, help="handler time limit per attempt, s")
     enqueue.add_argument(
         "--depends-on",

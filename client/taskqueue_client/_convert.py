@@ -116,6 +116,7 @@ def task_from_proto(message: pb.Task) -> Task:
         unique_key=message.unique_key,
         expire_time=timestamp_to_datetime(message.expire_time),
         retry_policy=_retry_policy(message),
+        concurrency_key=message.concurrency_key,
     )
 
 
@@ -194,6 +195,7 @@ def enqueue_request(
         depends_on=list(options.get("depends_on", ())),
         depends_on_index=list(options.get("depends_on_index", ())),
         unique_key=options.get("unique_key", ""),
+        concurrency_key=options.get("concurrency_key") or "",
     )
     run_at, expire_time = options.get("run_at"), options.get("expire_time")
     if run_at is not None:

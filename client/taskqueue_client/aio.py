@@ -10,7 +10,7 @@ from typing import Any, TypeVar, Unpack
 import grpc
 import grpc.aio
 
-from . import _calls, _control_calls
+from . import _calls, _control_calls, _limit_calls
 from ._base import ClientBase
 from ._control_calls import BulkFilter
 from ._resume import WatchResume
@@ -19,6 +19,7 @@ from .models import (
     EnqueueOptions,
     JsonObject,
     QueueInfo,
+    QueueLimits,
     Task,
     TaskResult,
     TaskSpec,
@@ -182,3 +183,11 @@ class AsyncTaskQueueClient(ClientBase[grpc.aio.Channel]):
         unless exactly that many match."""
         call = _control_calls.bulk_tasks(action, where, dry_run, expected_count, page_token)
         return await self._invoke(call)
+
+    async def set_limits(self, limits: QueueLimits) -> QueueLimits:
+        """See `TaskQueueClient.set_limits`."""
+        return await self._invoke(_limit_calls.set_limits(limits))
+
+    async def get_limits(self, queue: str = "", task_type: str = "") -> QueueLimits:
+        """See `TaskQueueClient.get_limits`."""
+        return await self._invoke(_limit_calls.get_limits(queue, task_type))

@@ -31,6 +31,7 @@ import grpc
 
 from . import _cli_output as show
 from ._cli_control import CONTROL_COMMANDS
+from ._cli_limits import run_limits_command
 from ._cli_parser import (
     EXIT_CANCELLED,
     EXIT_DATAERR,
@@ -108,6 +109,7 @@ def _enqueue(client: TaskQueueClient, args: argparse.Namespace) -> int:
         "timeout_seconds": args.task_timeout,
         "depends_on": args.depends_on,
         "idempotency_key": "" if args.no_key else args.key,
+        "concurrency_key": args.concurrency_key or "",
     }
     if args.run_at:
         options["run_at"] = _parse_time(args.run_at)
@@ -203,6 +205,7 @@ _COMMANDS: dict[str, Callable[[TaskQueueClient, argparse.Namespace], int]] = {
     "watch": _watch,
     "stats": _stats,
     "list": _list,
+    "limits": run_limits_command,
     "cancel": _change(lambda client: client.cancel),
     "schedule": run_schedule,
     **CONTROL_COMMANDS,

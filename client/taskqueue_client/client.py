@@ -9,7 +9,7 @@ from typing import Any, TypeVar, Unpack
 
 import grpc
 
-from . import _calls, _control_calls
+from . import _calls, _control_calls, _limit_calls
 from ._base import ClientBase
 from ._control_calls import BulkFilter
 from ._resume import WatchResume
@@ -18,6 +18,7 @@ from .models import (
     EnqueueOptions,
     JsonObject,
     QueueInfo,
+    QueueLimits,
     Task,
     TaskResult,
     TaskSpec,
@@ -184,3 +185,14 @@ class TaskQueueClient(ClientBase[grpc.Channel]):
         unless exactly that many match."""
         call = _control_calls.bulk_tasks(action, where, dry_run, expected_count, page_token)
         return self._invoke(call)
+
+    def set_limits(self, limits: QueueLimits) -> QueueLimits:
+        """Replace the limits of a queue or task type; a limit left None is removed.
+
+        Needs the admin role. See docs/limits.md.
+        """
+        return self._invoke(_limit_calls.set_limits(limits))
+
+    def get_limits(self, queue: str = "", task_type: str = "") -> QueueLimits:
+        """The limits of a queue (task_type "") or task type; None fields: no limit."""
+        return self._invoke(_limit_calls.get_limits(queue, task_type))

@@ -65,6 +65,7 @@ class Task:
     unique_key: str = ""
     expire_time: datetime | None = None
     retry_policy: TaskRetryPolicy | None = None
+    concurrency_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,8 @@ class EnqueueOptions(TypedDict, total=False):
     - retry_policy: this task's backoff and permanent errors (see `TaskRetryPolicy`).
     - unique_key: while a task with this key has not started, enqueuing another returns it
       (see docs/workflows.md); unlike idempotency_key it never matches a started task.
+    - concurrency_key: tasks of a type sharing it (a tenant, a repository) take turns with
+      other keys and may be limited together; see docs/limits.md.
     """
 
     priority: int
@@ -156,6 +159,7 @@ class EnqueueOptions(TypedDict, total=False):
     unique_key: str
     expire_time: datetime | None
     retry_policy: TaskRetryPolicy
+    concurrency_key: str
 
 
 class TaskSpec(EnqueueOptions, total=False):
@@ -177,3 +181,20 @@ class QueueInfo:
     paused: bool
     task_types: dict[str, TaskTypeStats]
     oldest_pending_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """The limits of a queue (task_type "") or of one task type in it; None: no limit.
+
+    rate_per_second and burst make a token bucket: at most `burst` tasks start at once,
+    `rate_per_second` on average. max_running caps the tasks of the type running at once
+    across every server; max_running_per_key those sharing one concurrency key.
+    """
+
+    queue: str = "default"
+    task_type: str = ""
+    rate_per_second: float | None = None
+    burst: int | None = None
+    max_running: int | None = None
+    max_running_per_key: int | None = None

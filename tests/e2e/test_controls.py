@@ -122,16 +122,18 @@ def test_purge_leaves_running_tasks(driver: Driver) -> None:
     assert driver.finish(running.id).status == pb.TASK_STATUS_COMPLETED
 
 
-def test_priority_change_moves_a_pending_task_first(driver: Driver) -> None:
+def test_priority_change_moves_a_pending_task_first(servers: ServerFactory) -> None:
+    # One slot and tasks of 50 ms: each starts in its own claim, at its own millisecond.
+    driver = Driver(servers.start(extra_args=["--concurrency", "1"]).target)
     pause(driver)
-    low = [driver.enqueue("echo", {"n": n}).id for n in range(3)]
+    low = [driver.enqueue("sleep", {"seconds": 0.05}).id for _ in range(3)]
     moved = driver.stub.ChangePriority(
         pb.ChangePriorityRequest(task_id=low[2], priority=10), timeout=10
     ).task
     assert (moved.priority, moved.status) == (10, pb.TASK_STATUS_PENDING)
     resume(driver)
     started = {task_id: driver.finish(task_id) and driver.get(task_id) for task_id in low}
-    # One slot: the raised task ran before both older ones.
+    # The raised task, enqueued last, ran before both older ones.
     assert started[low[2]].started_at.ToNanoseconds() < min(
         started[t].started_at.ToNanoseconds() for t in low[:2]
     )
@@ -140,6 +142,7 @@ def test_priority_change_moves_a_pending_task_first(driver: Driver) -> None:
     )
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "completed" in error.details()
+    driver.close()
 
 
 def test_delete_removes_finished_and_pending_but_not_running(driver: Driver) -> None:

@@ -37,7 +37,8 @@ def test_every_code_has_a_default_reason() -> None:
 
 def test_every_script_file_is_loaded_and_documents_its_keys() -> None:
     folder = resources.files("taskqueue_server.engine").joinpath("scripts")
-    files = {f.name[:-4] for f in folder.iterdir() if f.name.endswith(".lua")} - {"_lib"}
+    lua_files = {f.name[:-4] for f in folder.iterdir() if f.name.endswith(".lua")}
+    files = lua_files - {"_lib", "_claim"}
     assert files == set(SCRIPT_NAMES)
     for name in SCRIPT_NAMES:
         header = folder.joinpath(f"{name}.lua").read_text().split("\nlocal ", 1)[0]
@@ -83,6 +84,8 @@ async def test_lua_and_python_spell_every_key_alike(engine: RedisEngine) -> None
         "TIMER_CHANNEL": keys.timer_channel,
         "CANCEL_CHANNEL": keys.cancel_channel,
         "PAUSED_KEY": keys.paused,
+        "SEQ_KEY": keys.seq,
+        "LIMITS_KEY": keys.limits,
     }
     lib = resources.files("taskqueue_server.engine").joinpath("scripts/_lib.lua").read_text()
     probe = lib + "\nreturn {" + ", ".join(expected) + "}"

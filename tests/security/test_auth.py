@@ -22,7 +22,7 @@ OK = grpc.StatusCode.OK
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 PRODUCER_RPCS = ("Enqueue", "EnqueueBatch", "GetTask", "GetResult", "WatchTask")
-ADMIN_RPCS = ("CancelTask", "RetryTask", "ListTasks", "Stats")
+ADMIN_RPCS = ("CancelTask", "RetryTask", "ListTasks", "Stats", "SetQueueLimits", "GetQueueLimits")
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
@@ -52,6 +52,15 @@ def every_rpc(stub: pb_grpc.TaskQueueServiceStub, task_id: str) -> dict[str, Cal
         ),
         "ListTasks": lambda md: stub.ListTasks(pb.ListTasksRequest(), timeout=5, metadata=md),
         "Stats": lambda md: stub.Stats(pb.StatsRequest(), timeout=5, metadata=md),
+        # Limits on a queue no task uses, so setting them changes nothing else here.
+        "SetQueueLimits": lambda md: stub.SetQueueLimits(
+            pb.SetQueueLimitsRequest(limits=pb.QueueLimits(queue="auth_probe")),
+            timeout=5,
+            metadata=md,
+        ),
+        "GetQueueLimits": lambda md: stub.GetQueueLimits(
+            pb.GetQueueLimitsRequest(queue="auth_probe"), timeout=5, metadata=md
+        ),
     }
 
 

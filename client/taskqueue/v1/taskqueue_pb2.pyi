@@ -151,6 +151,7 @@ class Task(_message.Message):
     UNIQUE_KEY_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     RETRY_POLICY_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_KEY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The task id, "<queue>-<32 hex digits>", assigned by the server."""
     queue: _builtins.str
@@ -185,6 +186,8 @@ class Task(_message.Message):
     """
     unique_key: _builtins.str
     """The caller's unique key, if one was given (see EnqueueRequest.unique_key)."""
+    concurrency_key: _builtins.str
+    """The concurrency key given at enqueue; empty when none."""
     @_builtins.property
     def task_data(self) -> _struct_pb2.Struct:
         """The JSON object handed to the handler."""
@@ -261,10 +264,11 @@ class Task(_message.Message):
         unique_key: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         retry_policy: Global___RetryPolicy | None = ...,
+        concurrency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expire_time", b"expire_time", "finished_at", b"finished_at", "retry_policy", b"retry_policy", "run_at", b"run_at", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "task_data", b"task_data", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "depends_on", b"depends_on", "expire_time", b"expire_time", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "labels", b"labels", "last_error", b"last_error", "max_retries", b"max_retries", "priority", b"priority", "progress", b"progress", "progress_message", b"progress_message", "queue", b"queue", "redeliveries", b"redeliveries", "retry_policy", b"retry_policy", "run_at", b"run_at", "schedule_id", b"schedule_id", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "status", b"status", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "concurrency_key", b"concurrency_key", "created_at", b"created_at", "depends_on", b"depends_on", "expire_time", b"expire_time", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "labels", b"labels", "last_error", b"last_error", "max_retries", b"max_retries", "priority", b"priority", "progress", b"progress", "progress_message", b"progress_message", "queue", b"queue", "redeliveries", b"redeliveries", "retry_policy", b"retry_policy", "run_at", b"run_at", "schedule_id", b"schedule_id", "schedule_tick_at", b"schedule_tick_at", "started_at", b"started_at", "status", b"status", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -374,6 +378,7 @@ class EnqueueRequest(_message.Message):
     UNIQUE_KEY_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     RETRY_POLICY_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_KEY_FIELD_NUMBER: _builtins.int
     task_type: _builtins.str
     """The handler name that runs the task, such as "send_email"."""
     priority: _builtins.int
@@ -394,6 +399,11 @@ class EnqueueRequest(_message.Message):
     that task, with deduplicated set, instead of storing a new one. The key is freed
     when its task starts running or ends without running; unlike idempotency_key,
     it never matches a task that started or finished. 200 characters at most.
+    """
+    concurrency_key: _builtins.str
+    """Tasks of one type sharing this key (a tenant, a repository, an e-mail
+    domain) take turns with other keys and may be limited together (see
+    QueueLimits.max_running_per_key). Up to 128 characters; empty: no key.
     """
     @_builtins.property
     def task_data(self) -> _struct_pb2.Struct:
@@ -455,10 +465,11 @@ class EnqueueRequest(_message.Message):
         unique_key: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         retry_policy: Global___RetryPolicy | None = ...,
+        concurrency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "expire_time", b"expire_time", "max_retries", b"max_retries", "retry_policy", b"retry_policy", "run_at", b"run_at", "task_data", b"task_data"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "depends_on_index", b"depends_on_index", "expire_time", b"expire_time", "idempotency_key", b"idempotency_key", "labels", b"labels", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "retry_policy", b"retry_policy", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "concurrency_key", b"concurrency_key", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "depends_on_index", b"depends_on_index", "expire_time", b"expire_time", "idempotency_key", b"idempotency_key", "labels", b"labels", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "retry_policy", b"retry_policy", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_retries: _TypeAlias = _typing.Literal["max_retries"]  # noqa: Y015
     _WhichOneofArgType__max_retries: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries"]  # noqa: Y015
@@ -1460,3 +1471,166 @@ class BulkTasksResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BulkTasksResponse: _TypeAlias = BulkTasksResponse  # noqa: Y015
+
+@_typing.final
+class QueueLimits(_message.Message):
+    """QueueLimits are the limits of a queue (task_type empty) or of one task type
+    in it. An unset field is no limit.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    TASK_TYPE_FIELD_NUMBER: _builtins.int
+    RATE_PER_SECOND_FIELD_NUMBER: _builtins.int
+    BURST_FIELD_NUMBER: _builtins.int
+    MAX_RUNNING_FIELD_NUMBER: _builtins.int
+    MAX_RUNNING_PER_KEY_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """The queue; "default" when empty."""
+    task_type: _builtins.str
+    """The task type these limits apply to; empty: every task of the queue."""
+    rate_per_second: _builtins.float
+    """Tasks started per second, on average (a token bucket); above 0."""
+    burst: _builtins.int
+    """Tasks that may start at once after a quiet spell (the bucket's size); at
+    least 1. Set together with rate_per_second.
+    """
+    max_running: _builtins.int
+    """Tasks of the type running at once across every server; at least 1. Only
+    with task_type set.
+    """
+    max_running_per_key: _builtins.int
+    """Tasks of the type sharing one concurrency_key running at once; at least 1.
+    Only with task_type set.
+    """
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        task_type: _builtins.str = ...,
+        rate_per_second: _builtins.float | None = ...,
+        burst: _builtins.int | None = ...,
+        max_running: _builtins.int | None = ...,
+        max_running_per_key: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_burst", b"_burst", "_max_running", b"_max_running", "_max_running_per_key", b"_max_running_per_key", "_rate_per_second", b"_rate_per_second", "burst", b"burst", "max_running", b"max_running", "max_running_per_key", b"max_running_per_key", "rate_per_second", b"rate_per_second"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_burst", b"_burst", "_max_running", b"_max_running", "_max_running_per_key", b"_max_running_per_key", "_rate_per_second", b"_rate_per_second", "burst", b"burst", "max_running", b"max_running", "max_running_per_key", b"max_running_per_key", "queue", b"queue", "rate_per_second", b"rate_per_second", "task_type", b"task_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__burst: _TypeAlias = _typing.Literal["burst"]  # noqa: Y015
+    _WhichOneofArgType__burst: _TypeAlias = _typing.Literal["_burst", b"_burst"]  # noqa: Y015
+    _WhichOneofReturnType__max_running: _TypeAlias = _typing.Literal["max_running"]  # noqa: Y015
+    _WhichOneofArgType__max_running: _TypeAlias = _typing.Literal["_max_running", b"_max_running"]  # noqa: Y015
+    _WhichOneofReturnType__max_running_per_key: _TypeAlias = _typing.Literal["max_running_per_key"]  # noqa: Y015
+    _WhichOneofArgType__max_running_per_key: _TypeAlias = _typing.Literal["_max_running_per_key", b"_max_running_per_key"]  # noqa: Y015
+    _WhichOneofReturnType__rate_per_second: _TypeAlias = _typing.Literal["rate_per_second"]  # noqa: Y015
+    _WhichOneofArgType__rate_per_second: _TypeAlias = _typing.Literal["_rate_per_second", b"_rate_per_second"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__burst) -> _WhichOneofReturnType__burst | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_running) -> _WhichOneofReturnType__max_running | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_running_per_key) -> _WhichOneofReturnType__max_running_per_key | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rate_per_second) -> _WhichOneofReturnType__rate_per_second | None: ...
+
+Global___QueueLimits: _TypeAlias = QueueLimits  # noqa: Y015
+
+@_typing.final
+class SetQueueLimitsRequest(_message.Message):
+    """SetQueueLimitsRequest replaces the limits of one scope."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMITS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def limits(self) -> Global___QueueLimits:
+        """The limits, all of them: a field left unset removes that limit."""
+
+    def __init__(
+        self,
+        *,
+        limits: Global___QueueLimits | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetQueueLimitsRequest: _TypeAlias = SetQueueLimitsRequest  # noqa: Y015
+
+@_typing.final
+class SetQueueLimitsResponse(_message.Message):
+    """SetQueueLimitsResponse echoes the limits now in force."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMITS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def limits(self) -> Global___QueueLimits:
+        """The limits as stored."""
+
+    def __init__(
+        self,
+        *,
+        limits: Global___QueueLimits | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetQueueLimitsResponse: _TypeAlias = SetQueueLimitsResponse  # noqa: Y015
+
+@_typing.final
+class GetQueueLimitsRequest(_message.Message):
+    """GetQueueLimitsRequest names the scope to read."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    TASK_TYPE_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """The queue; "default" when empty."""
+    task_type: _builtins.str
+    """The task type; empty for the queue's own limits."""
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        task_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue", b"queue", "task_type", b"task_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQueueLimitsRequest: _TypeAlias = GetQueueLimitsRequest  # noqa: Y015
+
+@_typing.final
+class GetQueueLimitsResponse(_message.Message):
+    """GetQueueLimitsResponse holds the limits in force."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMITS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def limits(self) -> Global___QueueLimits:
+        """The limits; unset fields are no limit."""
+
+    def __init__(
+        self,
+        *,
+        limits: Global___QueueLimits | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQueueLimitsResponse: _TypeAlias = GetQueueLimitsResponse  # noqa: Y015

@@ -116,6 +116,16 @@ class TaskQueueServiceStub:
                 request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.BulkTasksRequest.SerializeToString,
                 response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.BulkTasksResponse.FromString,
                 _registered_method=True)
+        self.SetQueueLimits = channel.unary_unary(
+                '/taskqueue.v1.TaskQueueService/SetQueueLimits',
+                request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.SetQueueLimitsRequest.SerializeToString,
+                response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.SetQueueLimitsResponse.FromString,
+                _registered_method=True)
+        self.GetQueueLimits = channel.unary_unary(
+                '/taskqueue.v1.TaskQueueService/GetQueueLimits',
+                request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueLimitsRequest.SerializeToString,
+                response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueLimitsResponse.FromString,
+                _registered_method=True)
 
 
 class TaskQueueServiceServicer:
@@ -250,6 +260,22 @@ class TaskQueueServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetQueueLimits(self, request, context):
+        """SetQueueLimits replaces the rate and concurrency limits of a queue, or of
+        one task type in it; a limit left out is no limit. Needs the admin role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQueueLimits(self, request, context):
+        """GetQueueLimits returns the limits of a queue, or of one task type in it.
+        Needs the admin role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskQueueServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -332,6 +358,16 @@ def add_TaskQueueServiceServicer_to_server(servicer, server):
                     servicer.BulkTasks,
                     request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.BulkTasksRequest.FromString,
                     response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.BulkTasksResponse.SerializeToString,
+            ),
+            'SetQueueLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetQueueLimits,
+                    request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.SetQueueLimitsRequest.FromString,
+                    response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.SetQueueLimitsResponse.SerializeToString,
+            ),
+            'GetQueueLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQueueLimits,
+                    request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueLimitsRequest.FromString,
+                    response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueLimitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -768,6 +804,60 @@ class TaskQueueService:
             '/taskqueue.v1.TaskQueueService/BulkTasks',
             taskqueue_dot_v1_dot_taskqueue__pb2.BulkTasksRequest.SerializeToString,
             taskqueue_dot_v1_dot_taskqueue__pb2.BulkTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetQueueLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskqueue.v1.TaskQueueService/SetQueueLimits',
+            taskqueue_dot_v1_dot_taskqueue__pb2.SetQueueLimitsRequest.SerializeToString,
+            taskqueue_dot_v1_dot_taskqueue__pb2.SetQueueLimitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQueueLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskqueue.v1.TaskQueueService/GetQueueLimits',
+            taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueLimitsRequest.SerializeToString,
+            taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueLimitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -92,6 +92,14 @@ class TaskQueueServiceStub:
     filter, one bounded chunk per call: call again with next_page_token until
     it is empty. A dry run only counts. It needs the admin role.
     """
+    SetQueueLimits: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.SetQueueLimitsRequest, _taskqueue_pb2.SetQueueLimitsResponse]
+    """SetQueueLimits replaces the rate and concurrency limits of a queue, or of
+    one task type in it; a limit left out is no limit. Needs the admin role.
+    """
+    GetQueueLimits: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.GetQueueLimitsRequest, _taskqueue_pb2.GetQueueLimitsResponse]
+    """GetQueueLimits returns the limits of a queue, or of one task type in it.
+    Needs the admin role.
+    """
 
 @_typing.type_check_only
 class TaskQueueServiceAsyncStub(TaskQueueServiceStub):
@@ -156,6 +164,14 @@ class TaskQueueServiceAsyncStub(TaskQueueServiceStub):
     """BulkTasks retries, cancels or deletes the tasks of a queue that match a
     filter, one bounded chunk per call: call again with next_page_token until
     it is empty. A dry run only counts. It needs the admin role.
+    """
+    SetQueueLimits: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.SetQueueLimitsRequest, _taskqueue_pb2.SetQueueLimitsResponse]  # type: ignore[assignment]
+    """SetQueueLimits replaces the rate and concurrency limits of a queue, or of
+    one task type in it; a limit left out is no limit. Needs the admin role.
+    """
+    GetQueueLimits: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.GetQueueLimitsRequest, _taskqueue_pb2.GetQueueLimitsResponse]  # type: ignore[assignment]
+    """GetQueueLimits returns the limits of a queue, or of one task type in it.
+    Needs the admin role.
     """
 
 class TaskQueueServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -314,6 +330,26 @@ class TaskQueueServiceServicer(metaclass=_abc_1.ABCMeta):
         """BulkTasks retries, cancels or deletes the tasks of a queue that match a
         filter, one bounded chunk per call: call again with next_page_token until
         it is empty. A dry run only counts. It needs the admin role.
+        """
+
+    @_abc_1.abstractmethod
+    def SetQueueLimits(
+        self,
+        request: _taskqueue_pb2.SetQueueLimitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_taskqueue_pb2.SetQueueLimitsResponse, _abc.Awaitable[_taskqueue_pb2.SetQueueLimitsResponse]]:
+        """SetQueueLimits replaces the rate and concurrency limits of a queue, or of
+        one task type in it; a limit left out is no limit. Needs the admin role.
+        """
+
+    @_abc_1.abstractmethod
+    def GetQueueLimits(
+        self,
+        request: _taskqueue_pb2.GetQueueLimitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_taskqueue_pb2.GetQueueLimitsResponse, _abc.Awaitable[_taskqueue_pb2.GetQueueLimitsResponse]]:
+        """GetQueueLimits returns the limits of a queue, or of one task type in it.
+        Needs the admin role.
         """
 
 def add_TaskQueueServiceServicer_to_server(servicer: TaskQueueServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -12,6 +12,7 @@ from .models import (
     ClaimedTask,
     EnqueueOutcome,
     Lease,
+    Limits,
     NewTask,
     Outcome,
     Page,
@@ -121,6 +122,14 @@ class CallerEngine(QueueControl, Protocol):
 
     async def known_task_types(self) -> frozenset[str]:
         """Every task type some server or worker registered a handler for."""
+
+    async def set_limits(self, limits: Limits) -> Limits:
+        """Replace the limits of a queue or task type (engine/limits.py)."""
+        ...
+
+    async def get_limits(self, queue: str, task_type: str = "") -> Limits:
+        """The limits in force; unset fields are no limit."""
+        ...
 
     async def queues(self) -> list[str]:
         """Every queue that has held a task."""

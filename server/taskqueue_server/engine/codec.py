@@ -45,6 +45,7 @@ def decode_task(task_id: str, fields: Mapping[Any, Any], data: bytes | str | Non
         idempotency_key=text(h.get("idem", b"")),
         depends_on=tuple(orjson.loads(deps)) if deps else (),
         timeout_seconds=float(h.get("timeout") or 0),
+        concurrency_key=text(h.get("ck") or b""),
         redeliveries=_int(h.get("redeliveries")),
         version=_int(h.get("version")),
         schedule_id=text(h.get("sched", b"")),

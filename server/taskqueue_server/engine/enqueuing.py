@@ -85,6 +85,7 @@ class EnqueuingMixin:
                         "deps": list(task.depends_on),
                         "timeout": task.timeout_seconds,
                         **self._labels(task),
+                        "ck": task.concurrency_key,
                     }
                 )
             meta.append(encoded)
@@ -126,6 +127,7 @@ class EnqueuingMixin:
             updated_at_ms=created,
             run_at_ms=int(item[3]),
             idempotency_key=task.idempotency_key,
+            concurrency_key=task.concurrency_key,
             depends_on=task.depends_on,
             timeout_seconds=task.timeout_seconds,
             version=1,

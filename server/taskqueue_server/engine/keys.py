@@ -112,6 +112,10 @@ class QueueKeys:
         return f"{self.base}paused"
 
     @property
+    def limits(self) -> str:
+        return f"{self.base}limits"
+
+    @property
     def cancel_channel(self) -> str:
         return f"{self.base}cancel"
 

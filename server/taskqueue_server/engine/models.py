@@ -77,6 +77,8 @@ class NewTask:
     unique_key: str = ""
     expire_at_ms: int = 0  # 0: no schedule-to-start deadline
     retry_policy: RetryOverride | None = None
+    # Tasks sharing a key take turns and may be limited together (docs/limits.md).
+    concurrency_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,7 @@ class TaskRecord:
     idempotency_key: str = ""
     depends_on: tuple[str, ...] = ()
     timeout_seconds: float = 0.0
+    concurrency_key: str = ""
     redeliveries: int = 0
     version: int = 0
     schedule_id: str = ""  # the schedule that enqueued the task, if one did
@@ -253,3 +256,19 @@ class BulkPage:
 
     matched: int
     next_cursor: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The limits of a queue (task_type "") or of one task type in it; None: no limit.
+
+    A rate is tokens per second with a burst (a token bucket); max_running bounds the tasks
+    of the type running at once, max_running_per_key those sharing one concurrency key.
+    """
+
+    queue: str
+    task_type: str = ""
+    rate_per_second: float | None = None
+    burst: int | None = None
+    max_running: int | None = None
+    max_running_per_key: int | None = None

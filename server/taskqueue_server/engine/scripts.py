@@ -30,7 +30,9 @@ SCRIPT_NAMES = (
     "priority",
     "delete",
     "bulk",
+    "limits",
 )
+SHARED = ("_lib.lua", "_claim.lua")  # prepended to every script, in this order
 REASONS = frozenset(reason.value for reason in Reason)
 
 
@@ -38,13 +40,13 @@ PUBLISH_LINE = "local PUBLISH = 'PUBLISH'"
 
 
 def script_source(name: str, sharded: bool = False) -> str:
-    """The script with the shared library prepended, as Redis runs it; `sharded` (Redis
+    """The script with the shared libraries prepended, as Redis runs it; `sharded` (Redis
     Cluster) publishes with SPUBLISH, which the channel's shard alone relays."""
     folder = resources.files(__package__).joinpath("scripts")
-    lib = folder.joinpath("_lib.lua").read_text()
+    libs = [folder.joinpath(lib).read_text() for lib in SHARED]
     if sharded:
-        lib = lib.replace(PUBLISH_LINE, "local PUBLISH = 'SPUBLISH'")
-    return lib + "\n" + folder.joinpath(f"{name}.lua").read_text()
+        libs[0] = libs[0].replace(PUBLISH_LINE, "local PUBLISH = 'SPUBLISH'")
+    return "\n".join([*libs, folder.joinpath(f"{name}.lua").read_text()])
 
 
 class Scripts:

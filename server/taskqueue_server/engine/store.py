@@ -15,7 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from . import bulk, control, enqueuing, leasing, listing, schedules, watching, workers
+from . import bulk, control, enqueuing, leasing, limits, listing, schedules, watching, workers
 from .clock import RedisClock
 from .codec import decode_reply, decode_task, text
 from .connection import Connection, connect
@@ -45,6 +45,7 @@ class RedisEngine(
     schedules.SchedulesMixin,
     control.ControlMixin,
     bulk.BulkMixin,
+    limits.LimitsMixin,
 ):
     """Implements engine.api.Engine on a redis.asyncio client (real Redis or fakeredis)."""
 

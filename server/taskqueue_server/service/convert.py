@@ -25,6 +25,7 @@ from ..engine.models import (
 )
 from ..worker.registry import Registration
 from .labels import check_labels
+from .limits import concurrency_key_of
 from .retry_policy import check_retry_policy, retry_policy_to_proto
 from .structs import fill_struct, struct_to_dict
 from .validation import (
@@ -75,6 +76,7 @@ def task_to_proto(record: TaskRecord, task_data: struct_pb2.Struct | None = None
         version=record.version,
         schedule_id=record.schedule_id,
         unique_key=record.unique_key,
+        concurrency_key=record.concurrency_key,
     )
     if record.labels:
         task.labels.update(record.labels)
@@ -183,6 +185,7 @@ def new_task_from_request(
         ),
         expire_at_ms=_timestamp_ms(request, "expire_time", prefix) or 0,
         retry_policy=check_retry_policy(request, prefix + "retry_policy"),
+        concurrency_key=concurrency_key_of(request, registration, task_data, prefix),
     )
 
 

@@ -23,6 +23,7 @@ from .convert import (
     task_to_proto,
 )
 from .labels import parse_label_filter
+from .limits import limits_from_proto, limits_to_proto
 from .status import Context, refuses_on_error, stream_refuses_on_error
 from .task_types import KnownTaskTypes
 from .validation import (
@@ -221,3 +222,19 @@ class TaskQueueServicer(QueueControlServicer, pb_grpc.TaskQueueServiceServicer):
             task_type=check_task_type(request.task_type) if request.task_type else "",
         )
         return stats_to_proto(stats)
+
+    @refuses_on_error
+    async def SetQueueLimits(
+        self, request: pb.SetQueueLimitsRequest, context: Context
+    ) -> pb.SetQueueLimitsResponse:
+        limits = await self.engine.set_limits(limits_from_proto(request.limits))
+        return pb.SetQueueLimitsResponse(limits=limits_to_proto(limits))
+
+    @refuses_on_error
+    async def GetQueueLimits(
+        self, request: pb.GetQueueLimitsRequest, context: Context
+    ) -> pb.GetQueueLimitsResponse:
+        queue = check_queue(request.queue)
+        task_type = check_task_type(request.task_type) if request.task_type else ""
+        limits = await self.engine.get_limits(queue, task_type)
+        return pb.GetQueueLimitsResponse(limits=limits_to_proto(limits))

@@ -13,6 +13,7 @@ from ..engine.errors import EngineError, ErrorCode, Reason
 from ..engine.ids import QUEUE_PATTERN, TASK_ID_PATTERN, TASK_TYPE_PATTERN
 from ..engine.models import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY
 
+MAX_CONCURRENCY_KEY_LENGTH = 128
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 MAX_DEPENDENCIES = 100
 MAX_RETRIES_LIMIT = 1000
@@ -107,6 +108,14 @@ def check_idempotency_key(key: str, field: str = "idempotency_key") -> str:
     if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
         raise InvalidArgument(
             field, f"is {len(key)} characters; the limit is {MAX_IDEMPOTENCY_KEY_LENGTH}"
+        )
+    return key
+
+
+def check_concurrency_key(key: str, field: str = "concurrency_key") -> str:
+    if len(key) > MAX_CONCURRENCY_KEY_LENGTH:
+        raise InvalidArgument(
+            field, f"is {len(key)} characters; the limit is {MAX_CONCURRENCY_KEY_LENGTH}"
         )
     return key
 

@@ -30,6 +30,8 @@ local function idem_key(idem) return P .. 'idem:' .. idem end
 local function unique_key(key) return P .. 'uniq:' .. key end
 local function events_channel(id) return P .. 'ev:' .. id end
 local function label_key(name, value) return P .. 'l:' .. name .. ':' .. value end
+-- A concurrency key's own ready index (its lane), see refresh_key.
+local function lane_key(task_type, ck) return P .. 'rk:' .. task_type .. '|' .. ck end
 local SCHEDULED_KEY = P .. 'sched'
 -- Tasks with an expire_time (score: that deadline, ms).
 local DEADLINE_KEY = P .. 'deadline'
@@ -42,6 +44,12 @@ local TIMER_CHANNEL = P .. 'timer'
 local CANCEL_CHANNEL = P .. 'cancel'
 local PAUSED_KEY = P .. 'paused'
 local LABEL_EXPIRY_KEY = P .. 'lexpiry'
+local SEQ_KEY = P .. 'seq'
+local LIMITS_KEY = P .. 'limits'
+local BUCKETS_KEY = P .. 'bucket'
+local KEY_RUNNING_KEY = P .. 'ckrun'
+local KEY_HEAD_KEY = P .. 'ckhead'
+local FULL_KEY = P .. 'full'
 
 -- Lower score runs first: priority descending, then sequence (enqueue order) ascending.
 -- (1000 - priority) * 2^42 + seq stays below 2^53, so a double holds it exactly.
@@ -84,6 +92,55 @@ local function total_of(old, new)
   return nil
 end
 
+-- Fairness between concurrency keys (docs/limits.md): a keyed task waits in its key's own
+-- ready index <P>rk:<type>|<key>; the type's ready index holds only the head of each key
+-- that may start a task (<P>ckhead remembers which). When a key's head is claimed its next
+-- task enters behind everything already waiting (a fresh sequence number), so keys take
+-- turns; priority still orders above that. Every step is O(log n).
+local function refresh_key(task_type, ck)
+  local field = task_type .. '|' .. ck
+  local head_id = redis.call('HGET', KEY_HEAD_KEY, field)
+  local head = redis.call('ZRANGE', lane_key(task_type, ck), 0, 0, 'WITHSCORES')
+  local limit = tonumber(redis.call('HGET', LIMITS_KEY, 'key_running:' .. task_type))
+  local running = tonumber(redis.call('HGET', KEY_RUNNING_KEY, field) or '0')
+  if #head == 0 or (limit and running >= limit) then
+    if head_id then
+      redis.call('ZREM', ready_key(task_type), head_id)
+      redis.call('HDEL', KEY_HEAD_KEY, field)
+    end
+    return
+  end
+  if head_id == head[1] then return end
+  local turn
+  if head_id then
+    -- A better task of this key arrived: it takes the current head's turn.
+    turn = tonumber(redis.call('ZSCORE', ready_key(task_type), head_id) or '0') % PRIORITY_SPAN
+    redis.call('ZREM', ready_key(task_type), head_id)
+  else
+    turn = redis.call('INCR', SEQ_KEY)
+  end
+  local priority_part = math.floor(tonumber(head[2]) / PRIORITY_SPAN) * PRIORITY_SPAN
+  redis.call('ZADD', ready_key(task_type), priority_part + turn, head[1])
+  redis.call('HSET', KEY_HEAD_KEY, field, head[1])
+  wake(task_type)
+end
+
+-- Keeps the running count of a task's concurrency key as it starts or stops running; the
+-- type's own running count is the 'processing|<type>' counter set_status keeps anyway.
+local function count_running(id, task_type, delta)
+  local ck = redis.call('HGET', task_key(id), 'ck')
+  if ck then
+    local field = task_type .. '|' .. ck
+    if redis.call('HINCRBY', KEY_RUNNING_KEY, field, delta) <= 0 then
+      redis.call('HDEL', KEY_RUNNING_KEY, field)
+    end
+    refresh_key(task_type, ck)
+  end
+  -- A slot freed for a type a claim found at its concurrency limit (<P>full): its idle
+  -- workers may take the next task.
+  if delta < 0 and redis.call('SREM', FULL_KEY, task_type) == 1 then wake(task_type) end
+end
+
 -- Moves a task to a new status: status index, counters, totals, version and the event
 -- watchers follow, all here so no transition can forget one of them. `fields` is a flat list of
 -- further field/value pairs to set with the status; `result`, when given, goes out with
@@ -105,6 +162,11 @@ local function set_status(id, task_type, old, new, now, fields, result)
     redis.call('INCR', LIVE_KEY)
   elseif was_live and not is_live then
     redis.call('DECR', LIVE_KEY)
+  end
+  if new == 'processing' and old ~= 'processing' then
+    count_running(id, task_type, 1)
+  elseif old == 'processing' and new ~= 'processing' then
+    count_running(id, task_type, -1)
   end
   local version = redis.call('HINCRBY', key, 'version', 1)
   local event = {version = version, status = new, updated = now, result = result}
@@ -153,8 +215,27 @@ local function keep_labels(id)
 end
 
 local function make_ready(id, task_type, priority, seq)
-  redis.call('ZADD', ready_key(task_type), ready_score(priority, seq), id)
-  wake(task_type)
+  local ck = redis.call('HGET', task_key(id), 'ck')
+  if ck then
+    redis.call('ZADD', lane_key(task_type, ck), ready_score(priority, seq), id)
+    refresh_key(task_type, ck)
+  else
+    redis.call('ZADD', ready_key(task_type), ready_score(priority, seq), id)
+    wake(task_type)
+  end
+end
+
+-- Takes a pending task out of the ready indexes (claimed or cancelled).
+local function unready(id, task_type)
+  redis.call('ZREM', ready_key(task_type), id)
+  local ck = redis.call('HGET', task_key(id), 'ck')
+  if ck then
+    redis.call('ZREM', lane_key(task_type, ck), id)
+    if redis.call('HGET', KEY_HEAD_KEY, task_type .. '|' .. ck) == id then
+      redis.call('HDEL', KEY_HEAD_KEY, task_type .. '|' .. ck)
+    end
+    refresh_key(task_type, ck)
+  end
 end
 
 -- Ends every task waiting on `root`, and everything waiting on those, as cancelled.
@@ -229,6 +310,7 @@ local function store_task(t, data, now, deps_left)
     redis.call('HSET', key, 'expire', t.expire)
     redis.call('ZADD', DEADLINE_KEY, t.expire, t.id)
   end
+  if t.ck and t.ck ~= '' then redis.call('HSET', key, 'ck', t.ck) end
   if t.sched then redis.call('HSET', key, 'sched', t.sched, 'tick', t.tick) end
   if t.labels and t.labels ~= '' then
     redis.call('HSET', key, 'labels', t.labels)
@@ -275,62 +357,12 @@ local function dependency_results(deps_json)
   return '{' .. table.concat(parts, ',') .. '}'
 end
 
--- Claims up to `count` ready tasks of `types`, best first across types, under a lease.
--- Returns a flat list, 9 entries per task: id, token, type, data, attempts, max_retries,
--- timeout, dependency results (see dependency_results), retry policy (JSON text or '').
-local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
-  -- A paused queue hands out nothing; resume wakes its workers (pause.lua).
-  if redis.call('EXISTS', PAUSED_KEY) == 1 then return {} end
-  local deadline = tonumber(now) + lease_ms
-  -- Candidates: the best `count` of every type, merged by score.
-  local candidates = {}
-  for _, task_type in ipairs(types) do
-    local head = redis.call('ZRANGE', ready_key(task_type), 0, count - 1, 'WITHSCORES')
-    for j = 1, #head, 2 do
-      candidates[#candidates + 1] = {id = head[j], score = tonumber(head[j + 1]), type = task_type}
-    end
-  end
-  if #types > 1 then
-    table.sort(candidates, function(a, b) return a.score < b.score end)
-  end
-
-  local claimed = {}
-  for n = 1, math.min(count, #candidates) do
-    local c = candidates[n]
-    redis.call('ZREM', ready_key(c.type), c.id)
-    local key = task_key(c.id)
-    local h = redis.call('HMGET', key, 'max_retries', 'timeout', 'status', 'deps', 'expire',
-      'retry')
-    -- Past its expire_time it never runs: it is out of the ready index now, and the
-    -- timers' due script (DEADLINE_KEY) ends it.
-    local expired = h[5] and tonumber(h[5]) <= tonumber(now)
-    if h[3] == 'pending' and not expired then
-      if h[5] then redis.call('ZREM', DEADLINE_KEY, c.id) end
-      local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-      local token = redis.call('HINCRBY', key, 'token', 1)
-      set_status(c.id, c.type, 'pending', 'processing', now,
-        {'started', now, 'worker', worker, 'attempts', attempts})
-      redis.call('ZADD', lease_key, deadline, c.id)
-      local data = redis.call('GET', data_key(c.id))
-      local rest = {c.id, token, c.type, data, attempts, h[1], h[2] or '0',
-                    dependency_results(h[4]), h[6] or ''}
-      for _, v in ipairs(rest) do claimed[#claimed + 1] = v end
-    end
-  end
-
-  -- More work left: pass the wake-up on so another idle worker takes it.
-  for _, task_type in ipairs(types) do
-    if redis.call('ZCARD', ready_key(task_type)) > 0 then wake(task_type) end
-  end
-  return claimed
-end
-
 -- Removes a task that is not running, with its data, result and every index entry. A live
 -- one leaves its status gauge and the live count, and tasks waiting on it are cancelled;
 -- terminal counts are running totals and stay.
 local function remove_task(id, status, task_type, now, ttl)
   if status == 'pending' then
-    redis.call('ZREM', ready_key(task_type), id)
+    unready(id, task_type)
   elseif status == 'scheduled' or status == 'retrying' then
     redis.call('ZREM', SCHEDULED_KEY, id)
   end
@@ -358,7 +390,7 @@ end
 -- its lease (in `lease_key`) dropped, so whatever its handler reports afterwards is refused.
 local function cancel_task(id, status, task_type, now, ttl, lease_key)
   if status == 'pending' then
-    redis.call('ZREM', ready_key(task_type), id)
+    unready(id, task_type)
   elseif status == 'scheduled' or status == 'retrying' then
     redis.call('ZREM', SCHEDULED_KEY, id)
   elseif status == 'processing' then

@@ -30,7 +30,9 @@ local promoted = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)) do
   redis.call('ZREM', KEYS[1], id)
   local h = redis.call('HMGET', task_key(id), 'status', 'type', 'priority', 'seq')
-  if h[1] == 'scheduled' or h[1] == 'retrying' then
+  if string.sub(id, 1, 1) == '~' then
+    wake(string.sub(id, 2))  -- a rate-limited type's next token is due (claim_tasks)
+  elseif h[1] == 'scheduled' or h[1] == 'retrying' then
     set_status(id, h[2], h[1], 'pending', now, {})
     make_ready(id, h[2], h[3], h[4])
     promoted = promoted + 1

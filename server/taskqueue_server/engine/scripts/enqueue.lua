@@ -4,7 +4,8 @@
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] max live tasks in the queue (0: no limit)
 -- ARGV[4]  JSON: [[{id, type, d (index of its data in ARGV[5..]), priority, max_retries, run_at, idem,
 --          uniq, deps, timeout, expire (ms, 0: none), retry (policy JSON text or ''),
---          labels (JSON text or ''), lx ([[name, value], ...] of the labels to index)}, ...], ...]
+--          labels (JSON text or ''), lx ([[name, value], ...] of the labels to index),
+--          ck (concurrency key)}, ...], ...]
 -- ARGV[5..] each task's data as JSON text, passed apart so it is not escaped twice
 -- Returns, per group: {0, {per task: {0, status, created, run_at} | {1, <existing task reply>, its id}}}
 --   or {code, reason, field, message} when the group was refused (codes and reasons as in

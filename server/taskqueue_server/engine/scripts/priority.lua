@@ -14,7 +14,9 @@ if status == 'processing' or TERMINAL[status] then
     '; the priority of a task can change only before it runs')
 end
 if status == 'pending' then
-  redis.call('ZADD', ready_key(h[2]), 'XX', ready_score(priority, h[3]), id)
+  -- Through the ready helpers, so a keyed task moves in its key's index too.
+  unready(id, h[2])
+  make_ready(id, h[2], priority, h[3])
 end
 local version = redis.call('HINCRBY', key, 'version', 1)
 redis.call('HSET', key, 'priority', priority, 'updated', now)

@@ -28,7 +28,16 @@ def validate_import_milestones(task_data: JsonObject) -> None:
     parse_import(task_data, labels_allowed=False)
 
 
-@handler("github_import_issues", validate=validate_import_issues)
+def repository_key(task_data: JsonObject) -> str:
+    """Imports of one repository share a concurrency key: they take turns with other
+    repositories' imports and a per-key limit caps them (docs/limits.md)."""
+    request = parse_import(task_data, labels_allowed=True)
+    return f"github:{request.owner}/{request.repo}"
+
+
+@handler(
+    "github_import_issues", validate=validate_import_issues, concurrency_key=repository_key
+)
 async def github_import_issues(task_data: JsonObject, ctx: TaskContext) -> JsonObject:
     """Import a repository's issues (pull requests skipped), following pagination."""
     request = _checked(task_data, labels_allowed=True)
@@ -39,7 +48,11 @@ async def github_import_issues(task_data: JsonObject, ctx: TaskContext) -> JsonO
     return await _import(request, request.issues_path(), "issues", keep, normalise.issue, ctx)
 
 
-@handler("github_import_milestones", validate=validate_import_milestones)
+@handler(
+    "github_import_milestones",
+    validate=validate_import_milestones,
+    concurrency_key=repository_key,
+)
 async def github_import_milestones(task_data: JsonObject, ctx: TaskContext) -> JsonObject:
     """Import a repository's milestones; `since` keeps those updated at or after it."""
     request = _checked(task_data, labels_allowed=False)
