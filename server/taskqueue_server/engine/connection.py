@@ -108,8 +108,10 @@ async def _refuse_cluster_node(redis: Redis, url: str) -> None:
         with engine_errors_from_redis():
             info = await redis.info("cluster")
     except RedisError:
-        return  # INFO renamed or barred by ACL: cannot tell, so do not refuse
-    except EngineError:
+        return  # INFO renamed: cannot tell, so do not refuse
+    except EngineError as exc:
+        if exc.reason is Reason.STORE_ACCESS_DENIED:
+            return  # INFO barred by the ACL user's rules (it is in @dangerous): cannot tell
         await redis.aclose()
         raise
     if int(info.get("cluster_enabled", 0)):
