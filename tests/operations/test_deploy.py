@@ -9,11 +9,16 @@ import json
 import re
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from taskqueue_client import TaskQueueClient
+
+from tests.support.server_process import ServerFactory
+from tests.support.waiting import free_port
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 PROMTOOL = shutil.which("promtool")
@@ -85,3 +90,14 @@ def metric_names(expr: str) -> set[str]:
 def test_every_query_names_a_metric() -> None:
     queries = dashboard_queries() + rule_queries()
     assert queries and all(metric_names(q) or "up{" in q for q in queries)
+
+
+def test_every_query_names_a_metric_a_real_server_exports(servers: ServerFactory) -> None:
+    """The dashboard and the alerts read only what /metrics of a real server carries."""
+    server = servers.start(env={"TASKQUEUE_HTTP_PORT": str(free_port())})
+    with TaskQueueClient(server.target) as client:
+        client.wait(client.enqueue("echo", {}), timeout=30)
+    with urllib.request.urlopen(f"http://{server.http_target}/metrics", timeout=10) as reply:
+        scrape = reply.read().decode()
+    wanted = set().union(*(metric_names(q) for q in dashboard_queries() + rule_queries()))
+    assert wanted and {name for name in wanted if name not in scrape} == set()

@@ -56,9 +56,10 @@ class Metrics:
 
 
 async def queue_families(engine: CallerEngine) -> list[Metric]:
-    """Tasks by queue, type and status: live statuses are gauges of what is there now,
-    terminal ones what the retention window still holds. Then the totals that never go
-    down (docs/operations.md, "Stats: gauges and totals"), for rates."""
+    """What ListQueues reads (one pipelined round trip for every queue): tasks by queue, type
+    and status (live statuses are what is there now, terminal ones what the retention window
+    still holds), the totals that never go down (docs/operations.md, "Stats: gauges and
+    totals"), each queue's backlog age and pause state; and the live workers."""
     tasks = GaugeMetricFamily(
         "taskqueue_tasks",
         "Tasks by queue, task type and status (terminal: those still retained).",
@@ -70,13 +71,28 @@ async def queue_families(engine: CallerEngine) -> list[Metric]:
         "cancelled, redelivered.",
         labels=["queue", "task_type", "event"],
     )
-    for queue in await engine.queues():
-        for task_type, type_stats in (await engine.stats(queue=queue)).items():
+    oldest = GaugeMetricFamily(
+        "taskqueue_oldest_pending_age_seconds",
+        "Age of the queue's oldest pending task; 0 when nothing is pending.",
+        labels=["queue"],
+    )
+    paused = GaugeMetricFamily(
+        "taskqueue_queue_paused", "1 while the queue is paused, else 0.", labels=["queue"]
+    )
+    for overview in await engine.list_queues():
+        queue = overview.name
+        oldest.add_metric([queue], overview.oldest_pending_age_ms / 1000)
+        paused.add_metric([queue], 1.0 if overview.paused else 0.0)
+        for task_type, type_stats in overview.counts.items():
             for status, count in type_stats.counts.items():
                 tasks.add_metric([queue, task_type, status.value], count)
             for total, count in type_stats.totals.items():
                 events.add_metric([queue, task_type, total.value], count)
-    return [tasks, events]
+    workers = GaugeMetricFamily(
+        "taskqueue_workers", "Live workers: in-process pools and remote workers."
+    )
+    workers.add_metric([], len(await engine.list_workers()))
+    return [tasks, events, oldest, paused, workers]
 
 
 class _Fixed:
