@@ -22,6 +22,7 @@ from taskqueue_server.engine import control
 from taskqueue_server.engine.models import Status
 from taskqueue_server.engine.settings import EngineSettings
 from taskqueue_server.engine.store import RedisEngine, open_engine
+from taskqueue_server.http.metrics import Metrics
 
 TARGET_MS = 50.0
 SMALL_QUEUES = 20  # a realistic deployment has a handful of other queues beside the big one
@@ -62,9 +63,12 @@ async def measure(url: str, deep: int, samples: int) -> list[list[str]]:
         overview = await engine.queue_overview("big")
         assert sum(c.counts[Status.PENDING] for c in overview.counts.values()) == deep
         rows = []
+        metrics = Metrics()
         for name, call in (
             (f"ListQueues ({SMALL_QUEUES + 1} queues, one of {deep:,})", engine.list_queues),
             (f"queue overview of the {deep:,}-task queue", lambda: engine.queue_overview("big")),
+            # What GET /metrics does besides aiohttp: read every queue and render the text.
+            ("/metrics body (queue families + exposition)", lambda: metrics.render(engine)),
         ):
             ms = await latencies_ms(call, samples)
             p50, p99 = percentile(ms, 50), percentile(ms, 99)
