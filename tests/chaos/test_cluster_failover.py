@@ -63,7 +63,12 @@ def test_a_primary_killed_under_load_fails_over_and_only_its_queues_pause(
     print(f"cluster failover drill (--redis-wait-replicas {wait_replicas}): "
           f"{report.summary()}; queues {sorted(hit)} resumed "
           f"{report.resumed_after(hit):.2f}s after the kill")  # fmt: skip
-    assert set(report.codes()) <= {grpc.StatusCode.UNAVAILABLE}, report.summary()
+    # With WAIT 1 an enqueue into the failed shard waits for a replica that is not there yet:
+    # it may end at the caller's deadline instead, unacknowledged (so not lost either).
+    allowed = {grpc.StatusCode.UNAVAILABLE}
+    if wait_replicas:
+        allowed.add(grpc.StatusCode.DEADLINE_EXCEEDED)
+    assert set(report.codes()) <= allowed, report.summary()
     assert cluster.primary_of(f"x:{{{QUEUES[0]}}}:") != victim, "the replica took over"
     assert report.resumed_after(hit) < MAX_OUTAGE_SECONDS + wait_replicas * RESTART_AFTER_SECONDS
     assert len(report.acked) > 50
