@@ -37,8 +37,9 @@ PEERS = BENCH / "peers"
 VENV = BENCH / ".peers" / "venv"
 VENV_PY = VENV / "bin" / "python"
 ALL_SYSTEMS = ["taskqueue", "bullmq", "huey", "dramatiq", "celery", "rq", "rq-simple", "arq"]
-# on request only: taskqueue on asyncio's own event loop, to measure what uvloop gives
-EXTRA_SYSTEMS = ["taskqueue-asyncio"]
+# on request only: taskqueue on asyncio's own event loop (what uvloop gives), and with
+# `--processes 2` (the issue-16 bar for both cores)
+EXTRA_SYSTEMS = ["taskqueue-asyncio", "taskqueue-2p"]
 
 
 def sh(cmd: list[str], **kwargs: object) -> None:

@@ -47,6 +47,7 @@ SYSTEMS = {
     "bullmq": "bullmq_driver:BullMQDriver",
     "taskqueue": "taskqueue_driver:TaskQueueDriver",
     "taskqueue-asyncio": "taskqueue_driver:TaskQueueAsyncioDriver",
+    "taskqueue-2p": "taskqueue_driver:TaskQueueTwoProcessDriver",
 }
 POLL_S = 0.01
 WARMUP_TRIPS = 3

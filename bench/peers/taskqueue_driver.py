@@ -34,6 +34,7 @@ class TaskQueueDriver(Driver):
     name = "taskqueue"
     concurrency_note = f"one `taskqueue-server --concurrency {CONCURRENCY}` process (uvloop)"
     event_loop = "auto"
+    processes = 1  # of the measured worker server (W2, W3); the front server always runs one
 
     def __init__(self, redis_url: str) -> None:
         super().__init__(redis_url)
@@ -65,11 +66,12 @@ class TaskQueueDriver(Driver):
         except subprocess.TimeoutExpired:
             self.front.kill()
 
-    def server_command(self, port: int, queue: str) -> list[str]:
+    def server_command(self, port: int, queue: str, processes: int = 1) -> list[str]:
         return [str(VENV_BIN / "taskqueue-server"), "--redis-url", self.redis_url,
                 "--handlers", "taskqueue_handlers", "--concurrency", str(CONCURRENCY),
                 "--host", "127.0.0.1", "--port", str(port), "--queues", queue,
-                "--http-port", "0", "--log-level", "WARNING", "--event-loop", self.event_loop]
+                "--http-port", "0", "--log-level", "WARNING", "--event-loop", self.event_loop,
+                "--processes", str(processes)]
 
     @staticmethod
     def _wait_ready(client: TaskQueueClient, proc: subprocess.Popen[bytes]) -> None:
@@ -84,7 +86,7 @@ class TaskQueueDriver(Driver):
                 time.sleep(0.1)
 
     def worker_command(self) -> list[str]:
-        return self.server_command(self.worker_port, "default")
+        return self.server_command(self.worker_port, "default", self.processes)
 
     def enqueue_one(self, i: int) -> None:
         self.producer.enqueue(TASK_TYPE, bench_job_data(i))
@@ -122,3 +124,14 @@ class TaskQueueAsyncioDriver(TaskQueueDriver):
         f"one `taskqueue-server --concurrency {CONCURRENCY} --event-loop asyncio` process"
     )
     event_loop = "asyncio"
+
+
+class TaskQueueTwoProcessDriver(TaskQueueDriver):
+    """The measured server with `--processes 2`: the issue-16 bar for every core of this machine."""
+
+    name = "taskqueue (--processes 2)"
+    concurrency_note = (
+        f"one `taskqueue-server --processes 2 --concurrency {CONCURRENCY}` "
+        "(2 worker processes, uvloop)"
+    )
+    processes = 2
