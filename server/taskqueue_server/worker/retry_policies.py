@@ -4,7 +4,8 @@ over the server's flags, field by field (docs/workflows.md, "Per-queue default")
 The one place both kinds of worker get it: the in-process pool (loop.py) and the
 WorkerService's FailTask/FinishTasks for remote workers. A queue's default lives in Redis
 (engine/queue_retry.py); each process keeps what it read for CACHE_SECONDS, so a change made
-through another server is followed within that time, and at once through this one (forget).
+through another server process is followed within that time, and at once through this one
+(forget).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class RetryPolicies:
         self._read: dict[str, tuple[float, RetryOverride | None]] = {}
 
     async def for_task(self, queue: str, own: RetryOverride | None) -> RetryPolicy:
+        """The policy a failed attempt of a task of `queue` with policy `own` follows."""
         default = await self._queue_default(queue)
         policy = default.over(self.flags) if default is not None else self.flags
         return own.over(policy) if own is not None else policy
