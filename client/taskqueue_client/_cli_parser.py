@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ._cli_limits import add_limits_commands
+from ._cli_retry_policy import add_retry_policy_commands
 from ._cli_worker import add_worker_command
 from ._schedule_cli import add_schedule_commands
 from .models import KNOWN_STATUSES
@@ -104,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--task-type", help="only this task type")
     stats.add_argument("--queue", help="only this queue")
     add_limits_commands(command("limits", "show or replace rate and concurrency limits (admin)"))
+    add_retry_policy_commands(
+        command("retry-policy", "show, set or clear a queue's default retry policy (admin)")
+    )
     listing = command("list", "list a queue's tasks, newest first")
     listing.add_argument("--queue", help="queue name (default: 'default')")
     listing.add_argument("--status", choices=[s.value for s in KNOWN_STATUSES])

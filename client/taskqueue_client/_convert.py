@@ -115,12 +115,15 @@ def task_from_proto(message: pb.Task) -> Task:
         version=message.version,
         unique_key=message.unique_key,
         expire_time=timestamp_to_datetime(message.expire_time),
-        retry_policy=_retry_policy(message),
+        retry_policy=retry_policy_of(message),
         concurrency_key=message.concurrency_key,
     )
 
 
-def _retry_policy(message: pb.Task) -> TaskRetryPolicy | None:
+def retry_policy_of(
+    message: pb.Task | pb.SetQueueRetryPolicyResponse | pb.GetQueueRetryPolicyResponse,
+) -> TaskRetryPolicy | None:
+    """The message's retry_policy as a dict of the fields set; None when unset."""
     if not message.HasField("retry_policy"):
         return None
     policy = message.retry_policy

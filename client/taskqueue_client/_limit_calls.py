@@ -1,4 +1,5 @@
-"""SetQueueLimits and GetQueueLimits as plans for both clients (see _calls.py)."""
+"""SetQueueLimits, GetQueueLimits and a queue's default retry policy (SetQueueRetryPolicy,
+GetQueueRetryPolicy) as plans for both clients (see _calls.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 from taskqueue.v1 import taskqueue_pb2 as pb
 
 from ._calls import Call
-from .models import QueueLimits
+from ._convert import retry_policy_of
+from .models import QueueLimits, TaskRetryPolicy
 
 
 def _limits_of(response: Any) -> QueueLimits:
@@ -41,3 +43,17 @@ def set_limits(limits: QueueLimits) -> Call[QueueLimits]:
 def get_limits(queue: str = "", task_type: str = "") -> Call[QueueLimits]:
     request = pb.GetQueueLimitsRequest(queue=queue, task_type=task_type)
     return Call("GetQueueLimits", request, _limits_of)
+
+
+def set_queue_retry_policy(
+    queue: str, policy: TaskRetryPolicy | None
+) -> Call[TaskRetryPolicy | None]:
+    request = pb.SetQueueRetryPolicyRequest(queue=queue)
+    if policy:
+        request.retry_policy.CopyFrom(pb.RetryPolicy(**policy))
+    return Call("SetQueueRetryPolicy", request, retry_policy_of)
+
+
+def get_queue_retry_policy(queue: str = "") -> Call[TaskRetryPolicy | None]:
+    request = pb.GetQueueRetryPolicyRequest(queue=queue)
+    return Call("GetQueueRetryPolicy", request, retry_policy_of)

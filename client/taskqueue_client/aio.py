@@ -22,6 +22,7 @@ from .models import (
     QueueLimits,
     Task,
     TaskResult,
+    TaskRetryPolicy,
     TaskSpec,
     TaskStatus,
     TaskTypeStats,
@@ -191,3 +192,13 @@ class AsyncTaskQueueClient(ClientBase[grpc.aio.Channel]):
     async def get_limits(self, queue: str = "", task_type: str = "") -> QueueLimits:
         """See `TaskQueueClient.get_limits`."""
         return await self._invoke(_limit_calls.get_limits(queue, task_type))
+
+    async def set_queue_retry_policy(
+        self, queue: str, policy: TaskRetryPolicy | None
+    ) -> TaskRetryPolicy | None:
+        """See `TaskQueueClient.set_queue_retry_policy`."""
+        return await self._invoke(_limit_calls.set_queue_retry_policy(queue, policy))
+
+    async def get_queue_retry_policy(self, queue: str = "") -> TaskRetryPolicy | None:
+        """See `TaskQueueClient.get_queue_retry_policy`."""
+        return await self._invoke(_limit_calls.get_queue_retry_policy(queue))

@@ -47,6 +47,7 @@ from ._cli_parser import (
     EXIT_USAGE,
     build_parser,
 )
+from ._cli_retry_policy import run_retry_policy_command
 from ._cli_worker import run_worker
 from ._schedule_cli import run_schedule
 from .client import TaskQueueClient
@@ -206,6 +207,7 @@ _COMMANDS: dict[str, Callable[[TaskQueueClient, argparse.Namespace], int]] = {
     "stats": _stats,
     "list": _list,
     "limits": run_limits_command,
+    "retry-policy": run_retry_policy_command,
     "cancel": _change(lambda client: client.cancel),
     "schedule": run_schedule,
     **CONTROL_COMMANDS,

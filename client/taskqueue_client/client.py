@@ -21,6 +21,7 @@ from .models import (
     QueueLimits,
     Task,
     TaskResult,
+    TaskRetryPolicy,
     TaskSpec,
     TaskStatus,
     TaskTypeStats,
@@ -196,3 +197,16 @@ class TaskQueueClient(ClientBase[grpc.Channel]):
     def get_limits(self, queue: str = "", task_type: str = "") -> QueueLimits:
         """The limits of a queue (task_type "") or task type; None fields: no limit."""
         return self._invoke(_limit_calls.get_limits(queue, task_type))
+
+    def set_queue_retry_policy(
+        self, queue: str, policy: TaskRetryPolicy | None
+    ) -> TaskRetryPolicy | None:
+        """Set (replace as a whole) or, with None or {}, clear the queue's default retry
+        policy: what its failing tasks follow where their own retry_policy sets nothing,
+        before the server's flags. Returns it as stored. Needs the admin role. See
+        docs/workflows.md, "Per-queue default"."""
+        return self._invoke(_limit_calls.set_queue_retry_policy(queue, policy))
+
+    def get_queue_retry_policy(self, queue: str = "") -> TaskRetryPolicy | None:
+        """The queue's default retry policy; None when it has none. Needs the admin role."""
+        return self._invoke(_limit_calls.get_queue_retry_policy(queue))

@@ -109,7 +109,8 @@ class TaskTypeStats:
 
 
 class TaskRetryPolicy(TypedDict, total=False):
-    """A task's own retry policy; a key left out keeps the server's value.
+    """A task's own retry policy, or a queue's default (`set_queue_retry_policy`); a key a
+    task leaves out keeps its queue's default, else the server's value.
 
     The delay before retry n is min(cap_seconds, base_seconds * factor ** (n - 1)), spread
     by +-jitter (a fraction); `permanent_errors` lists exception class names (the raised

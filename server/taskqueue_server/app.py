@@ -47,6 +47,7 @@ from .serving import Shutdown, display_address, grpc_options
 from .supervisor import report_ready, supervised
 from .worker.loop import WorkerPool
 from .worker.registry import Registration, load_handler_modules, registered
+from .worker.retry_policies import RetryPolicies
 from .worker.scheduler import run_scheduler
 
 log = logging.getLogger("taskqueue_server")
@@ -84,13 +85,19 @@ class App:
                 *([self.auth] if self.auth else []),
             ],
         )
+        # Both kinds of worker, and the admin RPCs that change a queue's default, share one.
+        self.retry_policies = RetryPolicies(self.connected_engine, settings.retry)
         self.servicer = TaskQueueServicer(
-            None, registrations, settings.limits, max_watch_streams=settings.max_watch_streams
+            None,
+            registrations,
+            settings.limits,
+            max_watch_streams=settings.max_watch_streams,
+            retry_policies=self.retry_policies,
         )
         taskqueue_pb2_grpc.add_TaskQueueServiceServicer_to_server(self.servicer, self.server)
         self.worker_servicer = WorkerServicer(
             self.connected_engine,
-            settings.retry,
+            self.retry_policies,
             settings.engine.lease_seconds,
             settings.max_result_bytes,
         )
@@ -148,7 +155,7 @@ class App:
             self.registrations,
             queues=list(self.settings.queues),
             concurrency=self.settings.concurrency,
-            retry=self.settings.retry,
+            retry_policies=self.retry_policies,
             worker_id=f"{socket.gethostname()}:{os.getpid()}",
             lease_seconds=self.settings.engine.lease_seconds,
             max_result_bytes=self.settings.max_result_bytes,

@@ -22,7 +22,16 @@ OK = grpc.StatusCode.OK
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 PRODUCER_RPCS = ("Enqueue", "EnqueueBatch", "GetTask", "GetResult", "WatchTask")
-ADMIN_RPCS = ("CancelTask", "RetryTask", "ListTasks", "Stats", "SetQueueLimits", "GetQueueLimits")
+ADMIN_RPCS = (
+    "CancelTask",
+    "RetryTask",
+    "ListTasks",
+    "Stats",
+    "SetQueueLimits",
+    "GetQueueLimits",
+    "SetQueueRetryPolicy",
+    "GetQueueRetryPolicy",
+)
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
@@ -60,6 +69,17 @@ def every_rpc(stub: pb_grpc.TaskQueueServiceStub, task_id: str) -> dict[str, Cal
         ),
         "GetQueueLimits": lambda md: stub.GetQueueLimits(
             pb.GetQueueLimitsRequest(queue="auth_probe"), timeout=5, metadata=md
+        ),
+        # A queue default on that queue too: set (and so kept) only when the role may.
+        "SetQueueRetryPolicy": lambda md: stub.SetQueueRetryPolicy(
+            pb.SetQueueRetryPolicyRequest(
+                queue="auth_probe", retry_policy=pb.RetryPolicy(base_seconds=2)
+            ),
+            timeout=5,
+            metadata=md,
+        ),
+        "GetQueueRetryPolicy": lambda md: stub.GetQueueRetryPolicy(
+            pb.GetQueueRetryPolicyRequest(queue="auth_probe"), timeout=5, metadata=md
         ),
     }
 
@@ -99,6 +119,23 @@ def test_roles_decide_every_rpc(servers: ServerFactory, tokens: Tokens) -> None:
             assert code_of(calls[name], bearer(tokens.admin)) == OK, name
         # Health stays open by default: a load balancer holds no token.
         assert health_ok(channel)
+
+
+def test_a_producer_cannot_set_a_queues_retry_policy(
+    servers: ServerFactory, tokens: Tokens
+) -> None:
+    server = start_with_tokens(servers, tokens)
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.TaskQueueServiceStub(channel)
+        request = pb.SetQueueRetryPolicyRequest(
+            queue="auth_retry", retry_policy=pb.RetryPolicy(base_seconds=60)
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.SetQueueRetryPolicy(request, timeout=5, metadata=bearer(tokens.producer))
+        assert refused.value.code() == DENIED
+        read = pb.GetQueueRetryPolicyRequest(queue="auth_retry")
+        stored = stub.GetQueueRetryPolicy(read, timeout=5, metadata=bearer(tokens.admin))
+        assert not stored.HasField("retry_policy")
 
 
 def test_refusals_say_what_to_do(servers: ServerFactory, tokens: Tokens) -> None:

@@ -276,11 +276,13 @@ Global___Task: _TypeAlias = Task  # noqa: Y015
 
 @_typing.final
 class RetryPolicy(_message.Message):
-    """RetryPolicy is one task's backoff and permanent errors. A field left unset
-    keeps the server's value (--retry-base-seconds, --retry-factor,
-    --retry-cap-seconds, --retry-jitter). The delay before retry n (n = 1 after
-    the first failed attempt) is min(cap_seconds, base_seconds * factor^(n-1)),
-    spread by +-jitter.
+    """RetryPolicy is one task's (or one queue's default) backoff and permanent
+    errors. A field a task leaves unset keeps its queue's default
+    (SetQueueRetryPolicy), else the server's value (--retry-base-seconds,
+    --retry-factor, --retry-cap-seconds, --retry-jitter); permanent_errors too,
+    as a whole list. The delay before retry n (n = 1 after the first failed
+    attempt) is min(cap_seconds, base_seconds * factor^(n-1)), spread by
+    +-jitter.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -1634,3 +1636,113 @@ class GetQueueLimitsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetQueueLimitsResponse: _TypeAlias = GetQueueLimitsResponse  # noqa: Y015
+
+@_typing.final
+class SetQueueRetryPolicyRequest(_message.Message):
+    """SetQueueRetryPolicyRequest names a queue and its new default retry policy."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    RETRY_POLICY_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """The queue; "default" when empty."""
+    @_builtins.property
+    def retry_policy(self) -> Global___RetryPolicy:
+        """The default, validated as a task's retry_policy is (INVALID_ARGUMENT
+        naming the field, e.g. "retry_policy.jitter", and nothing stored). It
+        replaces the previous default as a whole. Unset, or with no field set:
+        the queue has no default any more.
+        """
+
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        retry_policy: Global___RetryPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["retry_policy", b"retry_policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue", b"queue", "retry_policy", b"retry_policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetQueueRetryPolicyRequest: _TypeAlias = SetQueueRetryPolicyRequest  # noqa: Y015
+
+@_typing.final
+class SetQueueRetryPolicyResponse(_message.Message):
+    """SetQueueRetryPolicyResponse echoes the default now in force."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    RETRY_POLICY_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """The queue."""
+    @_builtins.property
+    def retry_policy(self) -> Global___RetryPolicy:
+        """The default as stored; unset when the queue has none."""
+
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        retry_policy: Global___RetryPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["retry_policy", b"retry_policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue", b"queue", "retry_policy", b"retry_policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetQueueRetryPolicyResponse: _TypeAlias = SetQueueRetryPolicyResponse  # noqa: Y015
+
+@_typing.final
+class GetQueueRetryPolicyRequest(_message.Message):
+    """GetQueueRetryPolicyRequest names the queue to read."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """The queue; "default" when empty."""
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue", b"queue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQueueRetryPolicyRequest: _TypeAlias = GetQueueRetryPolicyRequest  # noqa: Y015
+
+@_typing.final
+class GetQueueRetryPolicyResponse(_message.Message):
+    """GetQueueRetryPolicyResponse holds a queue's default retry policy."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    RETRY_POLICY_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """The queue."""
+    @_builtins.property
+    def retry_policy(self) -> Global___RetryPolicy:
+        """The default; unset when the queue has none (the server's flags apply)."""
+
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        retry_policy: Global___RetryPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["retry_policy", b"retry_policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue", b"queue", "retry_policy", b"retry_policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQueueRetryPolicyResponse: _TypeAlias = GetQueueRetryPolicyResponse  # noqa: Y015

@@ -126,6 +126,16 @@ class TaskQueueServiceStub:
                 request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueLimitsRequest.SerializeToString,
                 response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueLimitsResponse.FromString,
                 _registered_method=True)
+        self.SetQueueRetryPolicy = channel.unary_unary(
+                '/taskqueue.v1.TaskQueueService/SetQueueRetryPolicy',
+                request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.SetQueueRetryPolicyRequest.SerializeToString,
+                response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.SetQueueRetryPolicyResponse.FromString,
+                _registered_method=True)
+        self.GetQueueRetryPolicy = channel.unary_unary(
+                '/taskqueue.v1.TaskQueueService/GetQueueRetryPolicy',
+                request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueRetryPolicyRequest.SerializeToString,
+                response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueRetryPolicyResponse.FromString,
+                _registered_method=True)
 
 
 class TaskQueueServiceServicer:
@@ -276,6 +286,25 @@ class TaskQueueServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetQueueRetryPolicy(self, request, context):
+        """SetQueueRetryPolicy sets, replaces or clears a queue's default retry
+        policy: what a failed attempt of the queue's tasks follows for every field
+        the task's own retry_policy leaves unset, before the server's flags. It is
+        kept in Redis, so every server and remote worker's FailTask follows it
+        (servers read it again at most 1 s later). Needs the admin role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQueueRetryPolicy(self, request, context):
+        """GetQueueRetryPolicy returns a queue's default retry policy. Needs the admin
+        role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskQueueServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -368,6 +397,16 @@ def add_TaskQueueServiceServicer_to_server(servicer, server):
                     servicer.GetQueueLimits,
                     request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueLimitsRequest.FromString,
                     response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueLimitsResponse.SerializeToString,
+            ),
+            'SetQueueRetryPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetQueueRetryPolicy,
+                    request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.SetQueueRetryPolicyRequest.FromString,
+                    response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.SetQueueRetryPolicyResponse.SerializeToString,
+            ),
+            'GetQueueRetryPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQueueRetryPolicy,
+                    request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueRetryPolicyRequest.FromString,
+                    response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueRetryPolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -858,6 +897,60 @@ class TaskQueueService:
             '/taskqueue.v1.TaskQueueService/GetQueueLimits',
             taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueLimitsRequest.SerializeToString,
             taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueLimitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetQueueRetryPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskqueue.v1.TaskQueueService/SetQueueRetryPolicy',
+            taskqueue_dot_v1_dot_taskqueue__pb2.SetQueueRetryPolicyRequest.SerializeToString,
+            taskqueue_dot_v1_dot_taskqueue__pb2.SetQueueRetryPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQueueRetryPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskqueue.v1.TaskQueueService/GetQueueRetryPolicy',
+            taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueRetryPolicyRequest.SerializeToString,
+            taskqueue_dot_v1_dot_taskqueue__pb2.GetQueueRetryPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

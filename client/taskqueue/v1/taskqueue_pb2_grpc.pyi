@@ -100,6 +100,17 @@ class TaskQueueServiceStub:
     """GetQueueLimits returns the limits of a queue, or of one task type in it.
     Needs the admin role.
     """
+    SetQueueRetryPolicy: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.SetQueueRetryPolicyRequest, _taskqueue_pb2.SetQueueRetryPolicyResponse]
+    """SetQueueRetryPolicy sets, replaces or clears a queue's default retry
+    policy: what a failed attempt of the queue's tasks follows for every field
+    the task's own retry_policy leaves unset, before the server's flags. It is
+    kept in Redis, so every server and remote worker's FailTask follows it
+    (servers read it again at most 1 s later). Needs the admin role.
+    """
+    GetQueueRetryPolicy: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.GetQueueRetryPolicyRequest, _taskqueue_pb2.GetQueueRetryPolicyResponse]
+    """GetQueueRetryPolicy returns a queue's default retry policy. Needs the admin
+    role.
+    """
 
 @_typing.type_check_only
 class TaskQueueServiceAsyncStub(TaskQueueServiceStub):
@@ -172,6 +183,17 @@ class TaskQueueServiceAsyncStub(TaskQueueServiceStub):
     GetQueueLimits: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.GetQueueLimitsRequest, _taskqueue_pb2.GetQueueLimitsResponse]  # type: ignore[assignment]
     """GetQueueLimits returns the limits of a queue, or of one task type in it.
     Needs the admin role.
+    """
+    SetQueueRetryPolicy: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.SetQueueRetryPolicyRequest, _taskqueue_pb2.SetQueueRetryPolicyResponse]  # type: ignore[assignment]
+    """SetQueueRetryPolicy sets, replaces or clears a queue's default retry
+    policy: what a failed attempt of the queue's tasks follows for every field
+    the task's own retry_policy leaves unset, before the server's flags. It is
+    kept in Redis, so every server and remote worker's FailTask follows it
+    (servers read it again at most 1 s later). Needs the admin role.
+    """
+    GetQueueRetryPolicy: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.GetQueueRetryPolicyRequest, _taskqueue_pb2.GetQueueRetryPolicyResponse]  # type: ignore[assignment]
+    """GetQueueRetryPolicy returns a queue's default retry policy. Needs the admin
+    role.
     """
 
 class TaskQueueServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -350,6 +372,29 @@ class TaskQueueServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_taskqueue_pb2.GetQueueLimitsResponse, _abc.Awaitable[_taskqueue_pb2.GetQueueLimitsResponse]]:
         """GetQueueLimits returns the limits of a queue, or of one task type in it.
         Needs the admin role.
+        """
+
+    @_abc_1.abstractmethod
+    def SetQueueRetryPolicy(
+        self,
+        request: _taskqueue_pb2.SetQueueRetryPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_taskqueue_pb2.SetQueueRetryPolicyResponse, _abc.Awaitable[_taskqueue_pb2.SetQueueRetryPolicyResponse]]:
+        """SetQueueRetryPolicy sets, replaces or clears a queue's default retry
+        policy: what a failed attempt of the queue's tasks follows for every field
+        the task's own retry_policy leaves unset, before the server's flags. It is
+        kept in Redis, so every server and remote worker's FailTask follows it
+        (servers read it again at most 1 s later). Needs the admin role.
+        """
+
+    @_abc_1.abstractmethod
+    def GetQueueRetryPolicy(
+        self,
+        request: _taskqueue_pb2.GetQueueRetryPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_taskqueue_pb2.GetQueueRetryPolicyResponse, _abc.Awaitable[_taskqueue_pb2.GetQueueRetryPolicyResponse]]:
+        """GetQueueRetryPolicy returns a queue's default retry policy. Needs the admin
+        role.
         """
 
 def add_TaskQueueServiceServicer_to_server(servicer: TaskQueueServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

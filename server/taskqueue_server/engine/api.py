@@ -25,6 +25,7 @@ from .models import (
     WorkerInfo,
 )
 from .schedule_api import ScheduleEngine
+from .settings import RetryOverride
 
 
 class TaskWatch(Protocol):
@@ -77,7 +78,15 @@ class QueueControl(Protocol):
         nothing changed."""
 
 
-class CallerEngine(QueueControl, Protocol):
+class QueueRetryDefaults(Protocol):
+    """A queue's default retry policy, read by callers and by workers reporting failures."""
+
+    async def queue_retry_policy(self, queue: str) -> RetryOverride | None:
+        """The queue's default (engine/queue_retry.py); None when it has none."""
+        ...
+
+
+class CallerEngine(QueueControl, QueueRetryDefaults, Protocol):
     """What callers may do to tasks (the gRPC service's side). Refusals raise `EngineError`."""
 
     async def enqueue(self, tasks: Sequence[NewTask]) -> list[EnqueueOutcome]:
@@ -131,6 +140,10 @@ class CallerEngine(QueueControl, Protocol):
         """The limits in force; unset fields are no limit."""
         ...
 
+    async def set_queue_retry_policy(self, queue: str, policy: RetryOverride | None) -> None:
+        """Replace the queue's default retry policy; None (or one setting nothing) clears it."""
+        ...
+
     async def queues(self) -> list[str]:
         """Every queue that has held a task."""
 
@@ -138,8 +151,7 @@ class CallerEngine(QueueControl, Protocol):
         """Every worker whose heartbeat is recent enough, by worker id."""
 
 
-
-class WorkerEngine(Protocol):
+class WorkerEngine(QueueRetryDefaults, Protocol):
     """What running tasks takes: claims, leases, outcomes, timers. Refusals raise `EngineError`."""
 
     async def register_task_types(self, task_types: Iterable[str]) -> None:

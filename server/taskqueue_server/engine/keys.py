@@ -116,6 +116,11 @@ class QueueKeys:
         return f"{self.base}limits"
 
     @property
+    def retry_policy(self) -> str:
+        """The queue's default retry policy, JSON (engine/queue_retry.py)."""
+        return f"{self.base}retry"
+
+    @property
     def cancel_channel(self) -> str:
         return f"{self.base}cancel"
 

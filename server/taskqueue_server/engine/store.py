@@ -15,7 +15,18 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from . import bulk, control, enqueuing, leasing, limits, listing, schedules, watching, workers
+from . import (
+    bulk,
+    control,
+    enqueuing,
+    leasing,
+    limits,
+    listing,
+    queue_retry,
+    schedules,
+    watching,
+    workers,
+)
 from .clock import RedisClock
 from .codec import decode_reply, decode_task, text
 from .connection import Connection, connect
@@ -46,6 +57,7 @@ class RedisEngine(
     control.ControlMixin,
     bulk.BulkMixin,
     limits.LimitsMixin,
+    queue_retry.QueueRetryMixin,
 ):
     """Implements engine.api.Engine on a redis.asyncio client (real Redis or fakeredis)."""
 

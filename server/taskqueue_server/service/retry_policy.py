@@ -1,8 +1,10 @@
-"""A task's own retry policy: validated at enqueue, shown on the task."""
+"""A task's own retry policy, or a queue's default: validated at enqueue (or when set),
+shown on the task (or the queue)."""
 
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 from taskqueue.v1 import taskqueue_pb2 as pb
 
@@ -14,8 +16,14 @@ MAX_FACTOR = 100.0
 MAX_PERMANENT_ERRORS = 20
 MAX_ERROR_NAME_LENGTH = 100
 
+QueueRetryResponse = TypeVar(
+    "QueueRetryResponse", pb.SetQueueRetryPolicyResponse, pb.GetQueueRetryPolicyResponse
+)
 
-def check_retry_policy(request: pb.EnqueueRequest, field: str) -> RetryOverride | None:
+
+def check_retry_policy(
+    request: pb.EnqueueRequest | pb.SetQueueRetryPolicyRequest, field: str
+) -> RetryOverride | None:
     """The request's retry_policy as the engine stores it; None when not given."""
     if not request.HasField("retry_policy"):
         return None
@@ -60,9 +68,20 @@ def _error_names(names: list[str], field: str) -> tuple[str, ...] | None:
 
 
 def retry_policy_to_proto(policy: RetryOverride, target: pb.RetryPolicy) -> None:
-    """Fill the Task's retry_policy with the fields the task set."""
+    """Fill a Task's (or a queue's) retry_policy with the fields it sets."""
     for name, value in policy.as_dict().items():
         if name == "permanent_errors":
             target.permanent_errors.extend(value)
         else:
             setattr(target, name, value)
+
+
+def queue_retry_policy_to_proto(
+    queue: str, policy: RetryOverride | None, response: QueueRetryResponse
+) -> QueueRetryResponse:
+    """A queue's default as the RPCs answer it; retry_policy stays unset when it has none."""
+    response.queue = queue
+    if policy is not None and policy.as_dict():
+        response.retry_policy.SetInParent()
+        retry_policy_to_proto(policy, response.retry_policy)
+    return response

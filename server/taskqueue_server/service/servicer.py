@@ -13,6 +13,7 @@ from ..config.settings import RequestLimits
 from ..engine.api import CallerEngine
 from ..engine.errors import EngineError, ErrorCode, Reason, StoreUnavailable
 from ..worker.registry import Registration
+from ..worker.retry_policies import RetryPolicies
 from .control import QueueControlServicer
 from .convert import (
     new_task_from_request,
@@ -24,6 +25,7 @@ from .convert import (
 )
 from .labels import parse_label_filter
 from .limits import limits_from_proto, limits_to_proto
+from .retry_policy import check_retry_policy, queue_retry_policy_to_proto
 from .status import Context, refuses_on_error, stream_refuses_on_error
 from .task_types import KnownTaskTypes
 from .validation import (
@@ -97,8 +99,10 @@ class TaskQueueServicer(QueueControlServicer, pb_grpc.TaskQueueServiceServicer):
         registrations: Mapping[str, Registration],
         limits: RequestLimits,
         max_watch_streams: int = 10_000,
+        retry_policies: RetryPolicies | None = None,
     ) -> None:
         self._engine = engine
+        self._retry_policies = retry_policies  # the workers' cache of queue defaults
         self._registrations = registrations
         self._limits = limits
         self.watch_slots = StreamSlots(max_watch_streams)
@@ -238,3 +242,22 @@ class TaskQueueServicer(QueueControlServicer, pb_grpc.TaskQueueServiceServicer):
         task_type = check_task_type(request.task_type) if request.task_type else ""
         limits = await self.engine.get_limits(queue, task_type)
         return pb.GetQueueLimitsResponse(limits=limits_to_proto(limits))
+
+    @refuses_on_error
+    async def SetQueueRetryPolicy(
+        self, request: pb.SetQueueRetryPolicyRequest, context: Context
+    ) -> pb.SetQueueRetryPolicyResponse:
+        queue = check_queue(request.queue)
+        policy = check_retry_policy(request, "retry_policy")
+        await self.engine.set_queue_retry_policy(queue, policy)
+        if self._retry_policies is not None:
+            self._retry_policies.forget(queue)  # this server's workers follow it at once
+        return queue_retry_policy_to_proto(queue, policy, pb.SetQueueRetryPolicyResponse())
+
+    @refuses_on_error
+    async def GetQueueRetryPolicy(
+        self, request: pb.GetQueueRetryPolicyRequest, context: Context
+    ) -> pb.GetQueueRetryPolicyResponse:
+        queue = check_queue(request.queue)
+        policy = await self.engine.queue_retry_policy(queue)
+        return queue_retry_policy_to_proto(queue, policy, pb.GetQueueRetryPolicyResponse())

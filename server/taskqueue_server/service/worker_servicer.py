@@ -21,8 +21,8 @@ from ..engine.api import Engine
 from ..engine.coalesce import Coalescer
 from ..engine.errors import EngineError, ErrorCode, TaskNotFound
 from ..engine.models import ClaimedTask, Lease, Outcome, Status
-from ..engine.settings import RetryPolicy
 from ..worker.backoff import retry_delay_seconds
+from ..worker.retry_policies import RetryPolicies
 from . import worker_requests as req
 from .status import abort_with
 
@@ -40,12 +40,12 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
     def __init__(
         self,
         engine: Callable[[], Engine],
-        retry: RetryPolicy,
+        retry_policies: RetryPolicies,
         lease_seconds: float,
         max_result_bytes: int,
     ) -> None:
         self._engine = engine
-        self._retry = retry
+        self._policies = retry_policies  # the in-process pool's too: one rule for both
         self._lease_ms = int(lease_seconds * 1000)
         self._max_result_bytes = max_result_bytes
         # Outcomes of concurrent CompleteTask/FailTask calls share one finish script call,
@@ -146,9 +146,9 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
 
     async def _with_backoff(self, engine: Engine, outcome: Outcome) -> Outcome:
         """The same backoff as the in-process pool, from the attempt the server counted
-        and with the task's own retry policy over the server's, when it has one."""
+        and the policy the task follows (its own, its queue's default, the server's)."""
         task = await engine.get_task(outcome.lease.task_id)
-        policy = task.retry_policy.over(self._retry) if task.retry_policy else self._retry
+        policy = await self._policies.for_task(task.queue, task.retry_policy)
         delay = retry_delay_seconds(policy, task.attempts)
         return dataclasses.replace(outcome, retry_delay_ms=int(delay * 1000))
 

@@ -136,10 +136,9 @@ def result_size(value: dict[str, Any], json_bytes: int, limit: int) -> int:
 def failure(task: ClaimedTask, exc: BaseException, policy: RetryPolicy) -> Outcome:
     """Classify a handler's exception: permanent, retry at a given time, or backoff.
 
-    The task's own retry policy, when it has one, is applied over the worker's `policy`.
+    `policy` is the one the task follows (retry_policies.py: its own over its queue's
+    default over the server's flags).
     """
-    if task.retry_policy is not None:
-        policy = task.retry_policy.over(policy)
     if isinstance(exc, PermanentError) or _named_permanent(exc, policy):
         return Outcome(task.lease, error=_describe(exc), permanent=True)
     if isinstance(exc, RetryLater):

@@ -30,6 +30,7 @@ from .context import TaskContext
 from .execute import HANDLER_THREAD_PREFIX, failure, run_handler, success
 from .leases import LeaseKeeping, Running
 from .registry import Registration
+from .retry_policies import RetryPolicies
 from .rotation import Rotation
 from .timers import run_timers
 
@@ -47,7 +48,8 @@ class WorkerPool(LeaseKeeping):
     registrations: Mapping[str, Registration]
     queues: Sequence[str] = ("default",)
     concurrency: int = 16
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Shared with the WorkerService (app.py); None: the default flags and queue defaults.
+    retry_policies: RetryPolicies | None = None
     worker_id: str = "worker"
     lease_seconds: float = 30.0
     max_result_bytes: int = 1024 * 1024
@@ -70,6 +72,7 @@ class WorkerPool(LeaseKeeping):
         self._types = sorted(self.registrations)
         self._rotation = Rotation(self.engine, self.queues, self._types)
         self._started_ms = int(time.time() * 1000)
+        self._policies = self.retry_policies or RetryPolicies(lambda: self.engine, RetryPolicy())
 
     async def start(self) -> None:
         """Start claiming, renewing, listening for cancellations and running timers."""
@@ -224,7 +227,9 @@ class WorkerPool(LeaseKeeping):
                 return None
             raise
         except Exception as exc:
-            return None if running.abandoned else failure(task, exc, self.retry)
+            if running.abandoned:
+                return None
+            return failure(task, exc, await self._policies.for_task(task.queue, task.retry_policy))
 
     async def _report(self, outcome: Outcome) -> None:
         """Record the outcome, retrying while Redis is away; the lease fences a late report."""
