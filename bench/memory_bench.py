@@ -33,9 +33,9 @@ from taskqueue_client import TaskQueueClient
 
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(BENCH_DIR / "peers"))
-from driver import bench_job_data  # noqa: E402  (bench/peers on the path first)
+from driver import bench_job_data
 
-from tests.support.server_process import start_server  # noqa: E402
+from tests.support.server_process import start_server
 
 TASK_TYPE = "bench.job"
 PREFIX = "mem"
@@ -90,9 +90,13 @@ def run(n: int) -> str:
     with private_redis() as url:
         r = redis.Redis.from_url(url)
         server = start_server(
-            handlers=["taskqueue_handlers"], redis_url=url, key_prefix=PREFIX,
-            env={"PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(BENCH_DIR / "peers")]),
-                 "BENCH_REDIS_URL": url.rsplit("/", 1)[0] + "/15"},
+            handlers=["taskqueue_handlers"],
+            redis_url=url,
+            key_prefix=PREFIX,
+            env={
+                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(BENCH_DIR / "peers")]),
+                "BENCH_REDIS_URL": url.rsplit("/", 1)[0] + "/15",
+            },
             extra_args=["--concurrency", "16", "--log-level", "WARNING"],
         )
         try:
@@ -101,8 +105,10 @@ def run(n: int) -> str:
                 before = int(r.info("memory")["used_memory"])
                 for start in range(0, n, BATCH):
                     client.enqueue_many(
-                        [{"task_type": TASK_TYPE, "task_data": bench_job_data(i)}
-                         for i in range(start, min(n, start + BATCH))]
+                        [
+                            {"task_type": TASK_TYPE, "task_data": bench_job_data(i)}
+                            for i in range(start, min(n, start + BATCH))
+                        ]
                     )
                 wait_all_completed(client, n)
             after = int(r.info("memory")["used_memory"])

@@ -24,6 +24,8 @@ def pairs_to_dict(flat: Sequence[Any]) -> dict[str, Any]:
 def decode_task(task_id: str, fields: Mapping[Any, Any], data: bytes | str | None) -> TaskRecord:
     """Build a TaskRecord from a task hash (bytes or str keys and values) and its data."""
     h = {text(k): v for k, v in fields.items()}
+    if data is None:
+        data = h.get("data")  # small data lives in the hash (scripts/_lib.lua, INLINE_MAX)
     deps = h.get("deps")
     return TaskRecord(
         id=task_id,

@@ -6,16 +6,20 @@
 -- Status indexes and the all-tasks index use score 0: ids sort by creation time, so
 -- ZRANGEBYLEX pages them exactly.
 --
--- A task is a hash <P>t:<id> and its task_data, JSON text, in <P>d:<id>: kept apart so the
--- hash stays small enough for Redis' compact listpack encoding (about 300 bytes instead of
--- about 1,200 for a 100-byte payload). Hash fields: type status priority max_retries attempts redeliveries
--- created updated run_at started finished error progress progress_msg idem uniq deps deps_left
--- timeout seq token version sched tick (the schedule and tick that made it) expire retry.
+-- A task is a hash <P>t:<id>. Its task_data and its result (JSON text) are hash fields
+-- `data` and `result` when at most INLINE_MAX bytes, else keys of their own, <P>d:<id> and
+-- <P>res:<id>: Redis keeps a hash in its compact listpack encoding only while every value
+-- is at most 64 bytes (hash-max-listpack-value), and one longer value makes the whole hash
+-- about four times larger; a key of its own costs about 150 bytes more than a field.
+-- Hash fields: type status priority max_retries attempts redeliveries created updated
+-- run_at started finished error progress progress_msg idem uniq deps deps_left timeout seq
+-- token version sched tick (the schedule and tick that made it) expire retry data result.
 local P = ARGV[1]
 -- Redis Cluster: scripts.py rewrites this line to SPUBLISH (sharded pub/sub: a message
 -- goes to the shard owning the channel's slot, not to every node).
 local PUBLISH = 'PUBLISH'
 local PRIORITY_SPAN = 4398046511104  -- 2^42: FIFO sequence numbers below, priority above
+local INLINE_MAX = 64
 
 -- Every key and channel name, spelled here only (engine/keys.py spells the same for Python;
 -- tests/engine/test_scripts.py checks that the two agree).
@@ -288,11 +292,15 @@ local function store_task(t, data, now, deps_left)
   else
     status = 'pending'
   end
-  redis.call('SET', data_key(t.id), data)
   -- Zero counters (attempts, version, deps_left) are left out: a missing field reads as 0
   -- and HINCRBY creates it, and every field saved keeps a backlog smaller.
   redis.call('HSET', key, 'type', t.type, 'priority', t.priority,
     'max_retries', t.max_retries, 'created', now, 'run_at', t.run_at, 'seq', seq)
+  if #data <= INLINE_MAX then
+    redis.call('HSET', key, 'data', data)
+  else
+    redis.call('SET', data_key(t.id), data)
+  end
   if deps_left > 0 then redis.call('HSET', key, 'deps_left', deps_left) end
   if t.idem ~= '' then
     redis.call('HSET', key, 'idem', t.idem)
@@ -335,9 +343,18 @@ local function store_task(t, data, now, deps_left)
   return {0, status, now, t.run_at}
 end
 
--- A task as scripts return it: its hash (flat field/value list) and its data.
+-- A task as scripts return it: its hash (flat field/value list) and its data when kept
+-- apart (else false: the hash's `data` field holds it).
 local function task_reply(id)
   return {redis.call('HGETALL', task_key(id)), redis.call('GET', data_key(id))}
+end
+
+-- A task's data or result (JSON text) wherever it is kept (see INLINE_MAX), or false.
+local function task_data(id)
+  return redis.call('HGET', task_key(id), 'data') or redis.call('GET', data_key(id))
+end
+local function task_result(id)
+  return redis.call('HGET', task_key(id), 'result') or redis.call('GET', result_key(id))
 end
 
 -- `reason` is one of errors.py's Reason names: the stable word callers match on.
@@ -352,7 +369,7 @@ local function dependency_results(deps_json)
   if not deps_json then return '' end
   local parts = {}
   for _, dep in ipairs(cjson.decode(deps_json)) do
-    parts[#parts + 1] = cjson.encode(dep) .. ':' .. (redis.call('GET', result_key(dep)) or 'null')
+    parts[#parts + 1] = cjson.encode(dep) .. ':' .. (task_result(dep) or 'null')
   end
   return '{' .. table.concat(parts, ',') .. '}'
 end
@@ -412,6 +429,7 @@ local function requeue(id, status, task_type, priority, idem, now, seq_key)
   redis.call('PERSIST', deps_key(id))
   if idem and idem ~= '' then redis.call('PERSIST', idem_key(idem)) end
   redis.call('DEL', result_key(id))
+  redis.call('HDEL', task_key(id), 'result')
   redis.call('ZREM', EXPIRY_KEY, id)
   keep_labels(id)
   local seq = redis.call('INCR', seq_key)
