@@ -3,8 +3,8 @@
 -- tag, so each script stays in one Redis Cluster slot (KEYS[1], the prefix's counter key,
 -- names that slot).
 --
--- Status indexes and the all-tasks index use score 0: ids sort by creation time, so
--- ZRANGEBYLEX pages them exactly.
+-- Status indexes use score 0: ids sort by creation time, so ZRANGEBYLEX pages them exactly.
+-- There is no index of all tasks (newest.lua merges the status indexes).
 --
 -- A task is a hash <P>t:<id>. Its task_data and its result (JSON text) are hash fields
 -- `data` and `result` when at most INLINE_MAX bytes, else keys of their own, <P>d:<id> and
@@ -39,7 +39,6 @@ local function lane_key(task_type, ck) return P .. 'rk:' .. task_type .. '|' .. 
 local SCHEDULED_KEY = P .. 'sched'
 -- Tasks with an expire_time (score: that deadline, ms).
 local DEADLINE_KEY = P .. 'deadline'
-local ALL_TASKS_KEY = P .. 'all'
 local COUNTS_KEY = P .. 'count'
 local TOTALS_KEY = P .. 'total'
 local LIVE_KEY = P .. 'live'
@@ -334,7 +333,6 @@ local function store_task(t, data, now, deps_left)
       for _, pair in ipairs(t.lx) do redis.call('ZADD', label_key(pair[1], pair[2]), 0, t.id) end
     end
   end
-  redis.call('ZADD', ALL_TASKS_KEY, 0, t.id)
   set_status(t.id, t.type, nil, status, now, {})
   if status == 'waiting' then
     for _, dep in ipairs(t.deps) do
@@ -391,7 +389,6 @@ local function remove_task(id, status, task_type, now, ttl)
     redis.call('ZREM', SCHEDULED_KEY, id)
   end
   redis.call('ZREM', status_key(status), id)
-  redis.call('ZREM', ALL_TASKS_KEY, id)
   redis.call('ZREM', EXPIRY_KEY, id)
   keep_labels(id)
   local lx = redis.call('HGET', task_key(id), 'lx')

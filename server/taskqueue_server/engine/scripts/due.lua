@@ -69,7 +69,6 @@ end
 local dropped = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', EXPIRY_KEY, '-inf', now, 'LIMIT', 0, limit)) do
   redis.call('ZREM', EXPIRY_KEY, id)
-  redis.call('ZREM', ALL_TASKS_KEY, id)
   -- A small result kept longer than its task (finish.lua): the hash lived on for it; now
   -- the result moves to a key of its own for the rest of its time, and the task ends.
   local result = redis.call('HGET', task_key(id), 'result')
