@@ -7,7 +7,10 @@ realistic job (bench/peers/job.py: one INCR, a small dict as the result). The cl
 enqueues N tasks in batches of 1,000 (with its automatic idempotency keys, as every
 enqueue of the Python client has), the server runs them all, then the bench reports
 INFO memory's used_memory delta / N and where it goes: MEMORY USAGE of sampled keys of each
-kind, each index's MEMORY USAGE / its entries, and the task hash's OBJECT ENCODING.
+kind, each index's MEMORY USAGE / its entries, and the task hash's OBJECT ENCODING; and the
+Redis CPU per task (INFO cpu, user + sys, over enqueue and drain; the job's own INCR included,
+as in the peers' runs). The server and client come from the import path, so
+`PYTHONPATH=<old checkout>/server:<old checkout>/client` measures an older version.
 Prints a markdown report and writes it to bench/results/memory-<date>.md.
 """
 
@@ -58,6 +61,11 @@ def wait_all_completed(client: TaskQueueClient, n: int) -> None:
         time.sleep(0.2)
 
 
+def redis_cpu_seconds(r: redis.Redis) -> float:
+    info = r.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def keys_of(r: redis.Redis, kind: str) -> Iterator[bytes]:
     yield from r.scan_iter(match=f"{PREFIX}:{{default}}:{kind}*", count=1000)
 
@@ -94,7 +102,13 @@ def run(n: int) -> str:
             redis_url=url,
             key_prefix=PREFIX,
             env={
-                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(BENCH_DIR / "peers")]),
+                "PYTHONPATH": os.pathsep.join(
+                    [
+                        *filter(None, [os.environ.get("PYTHONPATH")]),
+                        str(REPO_ROOT),
+                        str(BENCH_DIR / "peers"),
+                    ]
+                ),
                 "BENCH_REDIS_URL": url.rsplit("/", 1)[0] + "/15",
             },
             extra_args=["--concurrency", "16", "--log-level", "WARNING"],
@@ -103,6 +117,7 @@ def run(n: int) -> str:
             with TaskQueueClient(server.target) as client:
                 client.stats(TASK_TYPE)
                 before = int(r.info("memory")["used_memory"])
+                cpu_before = redis_cpu_seconds(r)
                 for start in range(0, n, BATCH):
                     client.enqueue_many(
                         [
@@ -111,6 +126,7 @@ def run(n: int) -> str:
                         ]
                     )
                 wait_all_completed(client, n)
+            cpu = redis_cpu_seconds(r) - cpu_before
             after = int(r.info("memory")["used_memory"])
             rows, encoding = breakdown(r, n)
             sample = next(keys_of(r, "t:"))
@@ -124,7 +140,8 @@ def run(n: int) -> str:
             f"{machine(url)}; load average {load}",
             "",
             f"used_memory delta / N: **{(after - before) / n:,.0f} B** "
-            f"({(after - before) / 1e6:.1f} MB in all)",
+            f"({(after - before) / 1e6:.1f} MB in all); Redis CPU per task "
+            f"{cpu / n * 1e6:.0f} us (user + sys)",
             "",
             table(["key", "keys", "bytes each (MEMORY USAGE)", "bytes per task"], rows),
             "",
