@@ -31,7 +31,8 @@ async def test_a_client_key_is_the_task_id_and_stores_no_mapping(
     # Repeated in a later call and within one batch: the first task, nothing stored.
     [again] = await engine.enqueue([NewTask("t", {"n": 2}, idempotency_key=key)])
     assert again.deduplicated and again.task.id == first.task.id
-    assert again.task.task_data == {"n": 1}
+    assert again.task.task_data == {"n": 1} and again.task.idempotency_key == key
+    assert (await engine.get_task(first.task.id)).idempotency_key == key
     other = client_key(clock)
     one, two = await engine.enqueue(
         [NewTask("t", {}, idempotency_key=other), NewTask("t", {}, idempotency_key=other)]
@@ -54,6 +55,7 @@ async def test_a_key_far_from_the_clock_keeps_a_mapping_and_still_deduplicates(
     assert await idem_keys(engine) == [engine.keys("default").idempotency(key).encode()]
     [again] = await engine.enqueue([NewTask("t", {}, idempotency_key=key)])
     assert again.deduplicated and again.task.id == first.task.id
+    assert (await engine.get_task(first.task.id)).idempotency_key == key
 
 
 async def test_a_key_already_its_id_is_found_after_the_window(

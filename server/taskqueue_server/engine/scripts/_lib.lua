@@ -64,9 +64,10 @@ local TERMINAL = {completed = true, failed = true, cancelled = true}
 
 -- Whether a task's idempotency key `idem` has its <P>idem:<key> mapping: not when the key
 -- is the suffix of the task's id (engine/ids.py: the clients' keys), so finding the task
--- of the key is reading the task.
-local function has_idem_key(id, idem)
-  return idem and idem ~= '' and string.sub(id, -(#idem + 1)) ~= '-' .. idem
+-- of the key is reading the task. Such a task's `idem` field is '' (the id says the key;
+-- 32 bytes less can move the hash to a smaller allocation).
+local function has_idem_key(idem)
+  return idem and idem ~= ''
 end
 -- A task in these has not started: it holds its unique key (<P>uniq:<key> names it).
 local NOT_STARTED = {pending = true, scheduled = true, waiting = true}
@@ -208,7 +209,7 @@ local function retain(id, now, ttl)
   redis.call('EXPIRE', data_key(id), ttl)
   redis.call('EXPIRE', deps_key(id), ttl)
   local idem = redis.call('HGET', task_key(id), 'idem')
-  if has_idem_key(id, idem) then
+  if has_idem_key(idem) then
     redis.call('EXPIRE', idem_key(idem), ttl)
   end
   redis.call('ZADD', EXPIRY_KEY, tonumber(now) + tonumber(ttl) * 1000, id)
@@ -308,9 +309,11 @@ local function store_task(t, data, now, deps_left)
     redis.call('SET', data_key(t.id), data)
   end
   if deps_left > 0 then redis.call('HSET', key, 'deps_left', deps_left) end
-  if t.idem ~= '' then
+  if t.idem ~= '' and t.id == t.kid then
+    redis.call('HSET', key, 'idem', '')
+  elseif t.idem ~= '' then
     redis.call('HSET', key, 'idem', t.idem)
-    if has_idem_key(t.id, t.idem) then redis.call('SET', idem_key(t.idem), t.id) end
+    redis.call('SET', idem_key(t.idem), t.id)
   end
   -- uniq, expire and retry come from Enqueue only (a schedule's task has none of them).
   if t.uniq and t.uniq ~= '' then
@@ -401,7 +404,7 @@ local function remove_task(id, status, task_type, now, ttl)
     cancel_dependents(id, now, ttl)
   end
   local idem = redis.call('HGET', task_key(id), 'idem')
-  if has_idem_key(id, idem) and redis.call('GET', idem_key(idem)) == id then
+  if has_idem_key(idem) and redis.call('GET', idem_key(idem)) == id then
     redis.call('DEL', idem_key(idem))
   end
   redis.call('DEL', task_key(id), data_key(id), result_key(id), deps_key(id))
@@ -431,7 +434,7 @@ local function requeue(id, status, task_type, priority, idem, now, seq_key)
   redis.call('PERSIST', task_key(id))
   redis.call('PERSIST', data_key(id))
   redis.call('PERSIST', deps_key(id))
-  if has_idem_key(id, idem) then redis.call('PERSIST', idem_key(idem)) end
+  if has_idem_key(idem) then redis.call('PERSIST', idem_key(idem)) end
   redis.call('DEL', result_key(id))
   redis.call('HDEL', task_key(id), 'result')
   redis.call('ZREM', EXPIRY_KEY, id)

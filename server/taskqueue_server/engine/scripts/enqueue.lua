@@ -23,7 +23,7 @@ local function check(group)
     local existing = nil
     if t.idem ~= '' then
       existing = in_group['idem:' .. t.idem]
-      if not existing and t.kid ~= '' and redis.call('HGET', task_key(t.kid), 'idem') == t.idem then
+      if not existing and t.kid ~= '' and redis.call('HGET', task_key(t.kid), 'idem') == '' then
         existing = t.kid
       end
       existing = existing or redis.call('GET', idem_key(t.idem))
