@@ -27,8 +27,9 @@ class ClientBase(Generic[ChannelT]):
         timeout: default deadline in seconds for each call (None: no deadline). Calls that ask
             the server to wait (`get_result(wait=...)`, `wait()`) add that wait on top.
         retry: backoff for retrying UNAVAILABLE on retry-safe calls; None disables retries.
-        auto_idempotency_key: give each enqueued task a fresh uuid4 idempotency key unless
-            the caller passes one, so that retrying an enqueue cannot store it twice.
+        auto_idempotency_key: give each enqueued task a fresh idempotency key (time-ordered,
+            the shape of a task id's suffix) unless the caller passes one, so that retrying an
+            enqueue cannot store it twice.
         options: extra gRPC channel options.
     """
 

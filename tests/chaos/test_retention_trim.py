@@ -41,10 +41,10 @@ def test_expired_tasks_leave_the_indexes_soon_after_retention(
         assert store.exists(keys.task(ids[0])) == 0
 
         def indexed() -> int:
-            return int(store.zcard(keys.all_tasks)) + int(store.zcard(keys.by_status("completed")))
+            return int(store.zcard(keys.by_status("completed")) + store.zcard(keys.expiry))
 
         wait_until(lambda: indexed() == 0, 20, "expired tasks dropped from the indexes", 0.5)
     finally:
-        print(f"\nindex entries left: all={store.zcard(keys.all_tasks)}, "
+        print(f"\nindex entries left: expiry={store.zcard(keys.expiry)}, "
               f"completed={store.zcard(keys.by_status('completed'))}")  # fmt: skip
         store.close()

@@ -85,7 +85,9 @@ def test_idempotency_keys(any_client: Any, idle_queue: str) -> None:
     auto_1 = any_client.enqueue("echo", {"a": 1}, queue=idle_queue)
     auto_2 = any_client.enqueue("echo", {"a": 1}, queue=idle_queue)
     assert len({first, auto_1, auto_2}) == 3
-    assert re.fullmatch(r"[0-9a-f]{32}", any_client.get_task(auto_1).idempotency_key)
+    auto_key = any_client.get_task(auto_1).idempotency_key
+    assert re.fullmatch(r"[0-9a-f]{32}", auto_key)
+    assert auto_1 == f"{idle_queue}-{auto_key}"  # the key is the id's suffix: no mapping kept
     opted_out = any_client.enqueue("echo", {}, idempotency_key="", queue=idle_queue)
     assert any_client.get_task(opted_out).idempotency_key == ""
 

@@ -10,6 +10,7 @@ themselves against a real server in test_retry_restart.py.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -158,6 +159,8 @@ def test_an_enqueue_grpc_may_resend_carries_its_idempotency_key(
     request = answer(channels.channel(), ENQUEUE, pb.EnqueueResponse(task_id="t-1"))
     assert pending.result(REPLY_TIMEOUT) == "t-1"
     assert len(request.idempotency_key) == 32
+    # Time-ordered, the shape of a task id's suffix (the server may make it the id).
+    assert abs(int(request.idempotency_key[:12], 16) / 1000 - time.time()) < 60
     assert len(channels.opened) == 1
 
 

@@ -114,7 +114,6 @@ async def test_delete_removes_a_task_and_every_index_entry(engine: RedisEngine) 
             await engine.get_task(task_id)
         assert await engine.redis.exists(keys.task(task_id), keys.data(task_id)) == 0
         assert await engine.redis.exists(keys.result(task_id)) == 0
-        assert await engine.redis.zscore(keys.all_tasks, task_id) is None
         for status in Status:
             assert await engine.redis.zscore(keys.by_status(status.value), task_id) is None
         assert await engine.redis.zscore(keys.expiry, task_id) is None

@@ -6,6 +6,7 @@ import asyncio
 
 import orjson
 import pytest
+import redis.asyncio
 from taskqueue_server.engine.errors import EngineError, ErrorCode, Reason, TaskNotFound
 from taskqueue_server.engine.models import NewTask, Outcome, Status
 from taskqueue_server.engine.store import RedisEngine
@@ -181,15 +182,55 @@ async def test_idempotency_key_returns_the_existing_task(engine: RedisEngine) ->
     assert (await engine.stats())["t"].counts[Status.PENDING] == 1
 
 
-async def test_retention_counts_from_the_terminal_state(engine: RedisEngine) -> None:
+async def test_retention_counts_from_the_terminal_state(
+    engine: RedisEngine, clock: FakeClock
+) -> None:
     live = await enqueue_one(engine, delay_seconds=10 * 86400)
     done = await enqueue_one(engine)
     [claimed] = await engine.claim("default", ["t"], 5, "w")
     await engine.finish([Outcome(claimed.lease, result_json="{}")])
-    keys = engine.keys("default")
+    keys, settings = engine.keys("default"), engine.settings
     assert await engine.redis.ttl(keys.task(live)) == -1
-    assert 0 < await engine.redis.ttl(keys.task(done)) <= engine.settings.task_ttl_seconds
-    assert engine.settings.task_ttl_seconds < await engine.redis.ttl(keys.result(done))
+    # The task's retention ends in the timers' expiry index; its small result is a hash
+    # field, so Redis keeps the hash until the result's (longer) retention ends.
+    ends_ms = await engine.redis.zscore(keys.expiry, done)
+    assert ends_ms == pytest.approx((clock.now + settings.task_ttl_seconds) * 1000, abs=1)
+    assert settings.task_ttl_seconds < await engine.redis.ttl(keys.task(done))
+    assert await engine.redis.ttl(keys.task(done)) <= settings.result_ttl_seconds
+    clock.advance(settings.task_ttl_seconds)
+    await engine.run_due("default")
+    # The task ended; its result moved to a key of its own for the rest of its time.
+    with pytest.raises(TaskNotFound):
+        await engine.get_task(done)
+    assert settings.task_ttl_seconds < await engine.redis.ttl(keys.result(done))
+    result = await engine.get_result(done)
+    assert (result.status, result.result) == (Status.COMPLETED, {})
+
+
+async def test_a_large_result_and_large_data_are_keys_of_their_own(engine: RedisEngine) -> None:
+    """Values over 64 bytes would switch the hash out of Redis' compact listpack encoding."""
+    small = await enqueue_one(engine)
+    [large] = await engine.enqueue([NewTask("t", {"x": "d" * 100})])
+    claimed = {c.lease.task_id: c for c in await engine.claim("default", ["t"], 5, "w")}
+    assert claimed[large.task.id].task_data == {"x": "d" * 100}
+    big_result = orjson.dumps({"r": "r" * 100}).decode()
+    await engine.finish(
+        [
+            Outcome(claimed[small].lease, result_json='{"n": 1}'),
+            Outcome(claimed[large.task.id].lease, result_json=big_result),
+        ]
+    )
+    keys, settings = engine.keys("default"), engine.settings
+    assert await engine.redis.exists(keys.data(small), keys.result(small)) == 0
+    assert await engine.redis.exists(keys.data(large.task.id), keys.result(large.task.id)) == 2
+    assert 0 < await engine.redis.ttl(keys.task(large.task.id)) <= settings.task_ttl_seconds
+    assert settings.task_ttl_seconds < await engine.redis.ttl(keys.result(large.task.id))
+    if type(engine.redis) is redis.asyncio.Redis:  # real Redis (not fakeredis, not a cluster)
+        assert await engine.redis.object("encoding", keys.task(small)) == b"listpack"
+    expected = [(small, {"x": 1}, {"n": 1}), (large.task.id, {"x": "d" * 100}, {"r": "r" * 100})]
+    for task_id, data, result in expected:
+        assert (await engine.get_task(task_id)).task_data == data
+        assert (await engine.get_result(task_id)).result == result
 
 
 async def test_batch_is_all_or_nothing(engine: RedisEngine) -> None:

@@ -76,7 +76,6 @@ async def test_lua_and_python_spell_every_key_alike(engine: RedisEngine) -> None
         "events_channel('x')": keys.task_events("x"),
         "SCHEDULED_KEY": keys.scheduled,
         "DEADLINE_KEY": keys.start_deadlines,
-        "ALL_TASKS_KEY": keys.all_tasks,
         "COUNTS_KEY": keys.counts,
         "TOTALS_KEY": keys.totals,
         "LIVE_KEY": keys.live_count,

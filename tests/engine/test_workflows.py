@@ -40,8 +40,11 @@ async def test_an_expired_dependency_result_reads_as_none(
     [parent] = await engine.enqueue([NewTask("a", {})])
     await complete(engine, "a", '{"n": 1}')
     [child] = await engine.enqueue([NewTask("c", {}, depends_on=(parent.task.id,))])
-    # Redis expires the result on its own clock; deleting the key is what expiry does.
-    await engine.redis.delete(engine.keys("default").result(parent.task.id))
+    # Redis expires the result on its own clock (a small one in its task's hash, a large
+    # one in a key of its own); deleting the keys is what expiry does.
+    keys = engine.keys("default")
+    await engine.redis.delete(keys.task(parent.task.id))
+    await engine.redis.delete(keys.result(parent.task.id))
     [claimed] = await engine.claim("default", ["c"], 1, "w")
     assert claimed.lease.task_id == child.task.id
     assert claimed.dependency_results == {parent.task.id: None}

@@ -24,6 +24,8 @@ def pairs_to_dict(flat: Sequence[Any]) -> dict[str, Any]:
 def decode_task(task_id: str, fields: Mapping[Any, Any], data: bytes | str | None) -> TaskRecord:
     """Build a TaskRecord from a task hash (bytes or str keys and values) and its data."""
     h = {text(k): v for k, v in fields.items()}
+    if data is None:
+        data = h.get("data")  # small data lives in the hash (scripts/_lib.lua, INLINE_MAX)
     deps = h.get("deps")
     return TaskRecord(
         id=task_id,
@@ -42,7 +44,7 @@ def decode_task(task_id: str, fields: Mapping[Any, Any], data: bytes | str | Non
         last_error=text(h.get("error", b"")),
         progress=_int(h.get("progress")),
         progress_message=text(h.get("progress_msg", b"")),
-        idempotency_key=text(h.get("idem", b"")),
+        idempotency_key=_idempotency_key(task_id, h.get("idem")),
         depends_on=tuple(orjson.loads(deps)) if deps else (),
         timeout_seconds=float(h.get("timeout") or 0),
         concurrency_key=text(h.get("ck") or b""),
@@ -71,3 +73,10 @@ def _int(value: Any) -> int:
     if value is None or value in (b"", ""):
         return 0
     return int(float(value))
+
+
+def _idempotency_key(task_id: str, stored: bytes | str | None) -> str:
+    """No field: no key; an empty one: the key is the id's suffix (engine/ids.py)."""
+    if stored is None:
+        return ""
+    return text(stored) or task_id.rsplit("-", 1)[1]

@@ -13,7 +13,7 @@ from .coalesce import Coalescer
 from .codec import decode_reply, text
 from .errors import EngineError, ErrorCode, Reason
 from .flows import EnqueueGroup, encoded_policy, with_batch_dependencies
-from .ids import check_queue, new_task_ids
+from .ids import check_queue, id_of_key, new_task_ids
 from .keys import QueueKeys, queue_registry
 from .models import EnqueueOutcome, NewTask, Status, TaskRecord
 from .redis_errors import engine_errors_from_redis
@@ -49,7 +49,8 @@ class EnqueuingMixin:
         if any(t.queue != queue for t in tasks):
             raise EngineError(ErrorCode.INVALID_ARGUMENT, "a batch must use one queue")
         await self._register_queue(queue)
-        group = with_batch_dependencies(tasks, new_task_ids(queue, len(tasks), self.now_ms()))
+        keys = [t.idempotency_key for t in tasks]
+        group = with_batch_dependencies(tasks, new_task_ids(queue, keys, self.now_ms()))
         coalescer = self._enqueuers.get(queue)
         if coalescer is None:
             coalescer = Coalescer(lambda groups: self._store_groups(queue, groups), MAX_COALESCED)
@@ -79,6 +80,7 @@ class EnqueuingMixin:
                         "max_retries": task.max_retries,
                         "run_at": self._run_at(task, now),
                         "idem": task.idempotency_key,
+                        "kid": id_of_key(queue, task.idempotency_key),
                         "uniq": task.unique_key,
                         "expire": task.expire_at_ms,
                         "retry": encoded_policy(task),

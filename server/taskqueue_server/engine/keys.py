@@ -81,10 +81,6 @@ class QueueKeys:
         return f"{self.base}sched"
 
     @property
-    def all_tasks(self) -> str:
-        return f"{self.base}all"
-
-    @property
     def live_count(self) -> str:
         return f"{self.base}live"
 

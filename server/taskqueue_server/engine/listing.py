@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
@@ -34,6 +35,11 @@ class ListingMixin:
     async def queues(self) -> list[str]:
         raise NotImplementedError
 
+    async def run(
+        self, name: str, queue: str, keys: list[str], args: list[Any], durable: bool = False
+    ) -> Any:
+        raise NotImplementedError
+
     async def list_tasks(
         self,
         queue: str,
@@ -51,7 +57,8 @@ class ListingMixin:
         if label is not None:
             scope.append(self._check_indexed(label[0]) + "=" + label[1])
         after = self._open_cursor(cursor, scope) if cursor else ""
-        index = keys.by_status(status.value) if status else keys.all_tasks
+        # No filter: every status index, merged (scripts/newest.lua).
+        index = keys.by_status(status.value) if status else None
         if label is not None:
             index = keys.label(*label)  # the status, if any, is filtered below
         tasks: list[TaskRecord] = []
@@ -59,7 +66,7 @@ class ListingMixin:
         with engine_errors_from_redis():
             while len(tasks) < page_size and scanned < MAX_SCANNED_PER_PAGE:
                 upper = f"({after}" if after else "+"
-                ids: list[bytes] = await self.redis.zrevrangebylex(index, upper, "-", 0, page_size)
+                ids = await self._newest(keys, index, upper, page_size)
                 if not ids:
                     after = ""
                     break
@@ -72,12 +79,23 @@ class ListingMixin:
                         if len(tasks) == page_size:
                             break
             if after and len(tasks) == page_size:
-                more = await self.redis.zrevrangebylex(index, f"({after}", "-", 0, 1)
+                more = await self._newest(keys, index, f"({after}", 1)
                 after = after if more else ""
         return Page(tasks, self._seal_cursor(scope, after) if after else "")
 
+    async def _newest(
+        self, keys: QueueKeys, index: str | None, upper: str, count: int
+    ) -> list[bytes]:
+        """The `count` greatest ids below `upper` in `index`, or in every status index."""
+        if index is not None:
+            found: list[bytes] = await self.redis.zrevrangebylex(index, upper, "-", 0, count)
+            return found
+        statuses = [s.value for s in Status]
+        merged = await self.run("newest", keys.queue, [keys.seq], [upper, count, *statuses])
+        return sorted(merged, reverse=True)[:count]
+
     async def _load(
-        self, keys: QueueKeys, index: str, ids: list[bytes]
+        self, keys: QueueKeys, index: str | None, ids: list[bytes]
     ) -> list[tuple[str, TaskRecord | None]]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for task_id in ids:
@@ -86,10 +104,9 @@ class ListingMixin:
             replies = await pipe.execute()
         hashes, data = replies[0::2], replies[1::2]
         gone = [task_id for task_id, fields in zip(ids, hashes, strict=True) if not fields]
-        if gone:
+        if gone and index is not None:
             # Retention expired these tasks; drop them from the index as we pass.
             await self.redis.zrem(index, *gone)
-            await self.redis.zrem(keys.all_tasks, *gone)
         return [
             (task_id.decode(), decode_task(task_id.decode(), fields, blob) if fields else None)
             for task_id, fields, blob in zip(ids, hashes, data, strict=True)

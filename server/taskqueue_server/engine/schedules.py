@@ -168,7 +168,7 @@ class SchedulesMixin:
         data = b""
         if firing.run_tick_ms is not None:
             t = spec.template
-            (task_id,) = new_task_ids(spec.queue, 1, now)
+            (task_id,) = new_task_ids(spec.queue, [""], now)
             task = orjson.dumps(
                 {
                     "id": task_id,

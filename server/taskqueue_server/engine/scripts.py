@@ -31,6 +31,7 @@ SCRIPT_NAMES = (
     "delete",
     "bulk",
     "limits",
+    "newest",
 )
 SHARED = ("_lib.lua", "_claim.lua")  # prepended to every script, in this order
 REASONS = frozenset(reason.value for reason in Reason)

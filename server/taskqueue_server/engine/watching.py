@@ -142,9 +142,11 @@ class WatchingMixin:
         keys = self.keys(queue_of(task_id))
         with engine_errors_from_redis():
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hmget(keys.task(task_id), ["status", "error"])
+                pipe.hmget(keys.task(task_id), ["status", "error", "result"])
                 pipe.get(keys.result(task_id))
-                (status, error), result = await pipe.execute()
+                (status, error, inline), result = await pipe.execute()
+        # A small result is a hash field (scripts/_lib.lua, INLINE_MAX), a large one a key.
+        result = inline if inline is not None else result
         if status is None:
             if result is None:
                 raise TaskNotFound(task_id)

@@ -131,7 +131,7 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
           {'started', now, 'worker', worker, 'attempts', attempts})
         redis.call('ZADD', lease_key, deadline, c.id)
         if lim then took_one(lim, c.type) end
-        local data = redis.call('GET', data_key(c.id))
+        local data = task_data(c.id)
         local rest = {c.id, token, c.type, data, attempts, h[1], h[2] or '0',
                       dependency_results(h[4]), h[6] or ''}
         for _, v in ipairs(rest) do claimed[#claimed + 1] = v end

@@ -3,19 +3,23 @@
 -- tag, so each script stays in one Redis Cluster slot (KEYS[1], the prefix's counter key,
 -- names that slot).
 --
--- Status indexes and the all-tasks index use score 0: ids sort by creation time, so
--- ZRANGEBYLEX pages them exactly.
+-- Status indexes use score 0: ids sort by creation time, so ZRANGEBYLEX pages them exactly.
+-- There is no index of all tasks (newest.lua merges the status indexes).
 --
--- A task is a hash <P>t:<id> and its task_data, JSON text, in <P>d:<id>: kept apart so the
--- hash stays small enough for Redis' compact listpack encoding (about 300 bytes instead of
--- about 1,200 for a 100-byte payload). Hash fields: type status priority max_retries attempts redeliveries
--- created updated run_at started finished error progress progress_msg idem uniq deps deps_left
--- timeout seq token version sched tick (the schedule and tick that made it) expire retry.
+-- A task is a hash <P>t:<id>. Its task_data and its result (JSON text) are hash fields
+-- `data` and `result` when at most INLINE_MAX bytes, else keys of their own, <P>d:<id> and
+-- <P>res:<id>: Redis keeps a hash in its compact listpack encoding only while every value
+-- is at most 64 bytes (hash-max-listpack-value), and one longer value makes the whole hash
+-- about four times larger; a key of its own costs about 150 bytes more than a field.
+-- Hash fields: type status priority max_retries attempts redeliveries created updated
+-- run_at started finished error progress progress_msg idem uniq deps deps_left timeout seq
+-- token version sched tick (the schedule and tick that made it) expire retry data result.
 local P = ARGV[1]
 -- Redis Cluster: scripts.py rewrites this line to SPUBLISH (sharded pub/sub: a message
 -- goes to the shard owning the channel's slot, not to every node).
 local PUBLISH = 'PUBLISH'
 local PRIORITY_SPAN = 4398046511104  -- 2^42: FIFO sequence numbers below, priority above
+local INLINE_MAX = 64
 
 -- Every key and channel name, spelled here only (engine/keys.py spells the same for Python;
 -- tests/engine/test_scripts.py checks that the two agree).
@@ -35,7 +39,6 @@ local function lane_key(task_type, ck) return P .. 'rk:' .. task_type .. '|' .. 
 local SCHEDULED_KEY = P .. 'sched'
 -- Tasks with an expire_time (score: that deadline, ms).
 local DEADLINE_KEY = P .. 'deadline'
-local ALL_TASKS_KEY = P .. 'all'
 local COUNTS_KEY = P .. 'count'
 local TOTALS_KEY = P .. 'total'
 local LIVE_KEY = P .. 'live'
@@ -58,6 +61,14 @@ local function ready_score(priority, seq)
 end
 
 local TERMINAL = {completed = true, failed = true, cancelled = true}
+
+-- Whether a task's idempotency key `idem` has its <P>idem:<key> mapping: not when the key
+-- is the suffix of the task's id (engine/ids.py: the clients' keys), so finding the task
+-- of the key is reading the task. Such a task's `idem` field is '' (the id says the key;
+-- 32 bytes less can move the hash to a smaller allocation).
+local function has_idem_key(idem)
+  return idem and idem ~= ''
+end
 -- A task in these has not started: it holds its unique key (<P>uniq:<key> names it).
 local NOT_STARTED = {pending = true, scheduled = true, waiting = true}
 
@@ -198,7 +209,7 @@ local function retain(id, now, ttl)
   redis.call('EXPIRE', data_key(id), ttl)
   redis.call('EXPIRE', deps_key(id), ttl)
   local idem = redis.call('HGET', task_key(id), 'idem')
-  if idem and idem ~= '' then
+  if has_idem_key(idem) then
     redis.call('EXPIRE', idem_key(idem), ttl)
   end
   redis.call('ZADD', EXPIRY_KEY, tonumber(now) + tonumber(ttl) * 1000, id)
@@ -288,13 +299,19 @@ local function store_task(t, data, now, deps_left)
   else
     status = 'pending'
   end
-  redis.call('SET', data_key(t.id), data)
   -- Zero counters (attempts, version, deps_left) are left out: a missing field reads as 0
   -- and HINCRBY creates it, and every field saved keeps a backlog smaller.
   redis.call('HSET', key, 'type', t.type, 'priority', t.priority,
     'max_retries', t.max_retries, 'created', now, 'run_at', t.run_at, 'seq', seq)
+  if #data <= INLINE_MAX then
+    redis.call('HSET', key, 'data', data)
+  else
+    redis.call('SET', data_key(t.id), data)
+  end
   if deps_left > 0 then redis.call('HSET', key, 'deps_left', deps_left) end
-  if t.idem ~= '' then
+  if t.idem ~= '' and t.id == t.kid then
+    redis.call('HSET', key, 'idem', '')
+  elseif t.idem ~= '' then
     redis.call('HSET', key, 'idem', t.idem)
     redis.call('SET', idem_key(t.idem), t.id)
   end
@@ -319,7 +336,6 @@ local function store_task(t, data, now, deps_left)
       for _, pair in ipairs(t.lx) do redis.call('ZADD', label_key(pair[1], pair[2]), 0, t.id) end
     end
   end
-  redis.call('ZADD', ALL_TASKS_KEY, 0, t.id)
   set_status(t.id, t.type, nil, status, now, {})
   if status == 'waiting' then
     for _, dep in ipairs(t.deps) do
@@ -335,9 +351,18 @@ local function store_task(t, data, now, deps_left)
   return {0, status, now, t.run_at}
 end
 
--- A task as scripts return it: its hash (flat field/value list) and its data.
+-- A task as scripts return it: its hash (flat field/value list) and its data when kept
+-- apart (else false: the hash's `data` field holds it).
 local function task_reply(id)
   return {redis.call('HGETALL', task_key(id)), redis.call('GET', data_key(id))}
+end
+
+-- A task's data or result (JSON text) wherever it is kept (see INLINE_MAX), or false.
+local function task_data(id)
+  return redis.call('HGET', task_key(id), 'data') or redis.call('GET', data_key(id))
+end
+local function task_result(id)
+  return redis.call('HGET', task_key(id), 'result') or redis.call('GET', result_key(id))
 end
 
 -- `reason` is one of errors.py's Reason names: the stable word callers match on.
@@ -352,7 +377,7 @@ local function dependency_results(deps_json)
   if not deps_json then return '' end
   local parts = {}
   for _, dep in ipairs(cjson.decode(deps_json)) do
-    parts[#parts + 1] = cjson.encode(dep) .. ':' .. (redis.call('GET', result_key(dep)) or 'null')
+    parts[#parts + 1] = cjson.encode(dep) .. ':' .. (task_result(dep) or 'null')
   end
   return '{' .. table.concat(parts, ',') .. '}'
 end
@@ -367,7 +392,6 @@ local function remove_task(id, status, task_type, now, ttl)
     redis.call('ZREM', SCHEDULED_KEY, id)
   end
   redis.call('ZREM', status_key(status), id)
-  redis.call('ZREM', ALL_TASKS_KEY, id)
   redis.call('ZREM', EXPIRY_KEY, id)
   keep_labels(id)
   local lx = redis.call('HGET', task_key(id), 'lx')
@@ -380,7 +404,7 @@ local function remove_task(id, status, task_type, now, ttl)
     cancel_dependents(id, now, ttl)
   end
   local idem = redis.call('HGET', task_key(id), 'idem')
-  if idem and idem ~= '' and redis.call('GET', idem_key(idem)) == id then
+  if has_idem_key(idem) and redis.call('GET', idem_key(idem)) == id then
     redis.call('DEL', idem_key(idem))
   end
   redis.call('DEL', task_key(id), data_key(id), result_key(id), deps_key(id))
@@ -410,8 +434,9 @@ local function requeue(id, status, task_type, priority, idem, now, seq_key)
   redis.call('PERSIST', task_key(id))
   redis.call('PERSIST', data_key(id))
   redis.call('PERSIST', deps_key(id))
-  if idem and idem ~= '' then redis.call('PERSIST', idem_key(idem)) end
+  if has_idem_key(idem) then redis.call('PERSIST', idem_key(idem)) end
   redis.call('DEL', result_key(id))
+  redis.call('HDEL', task_key(id), 'result')
   redis.call('ZREM', EXPIRY_KEY, id)
   keep_labels(id)
   local seq = redis.call('INCR', seq_key)

@@ -69,7 +69,14 @@ end
 local dropped = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', EXPIRY_KEY, '-inf', now, 'LIMIT', 0, limit)) do
   redis.call('ZREM', EXPIRY_KEY, id)
-  redis.call('ZREM', ALL_TASKS_KEY, id)
+  -- A small result kept longer than its task (finish.lua): the hash lived on for it; now
+  -- the result moves to a key of its own for the rest of its time, and the task ends.
+  local result = redis.call('HGET', task_key(id), 'result')
+  local left = result and redis.call('PTTL', task_key(id)) or -1
+  if left > 0 then
+    redis.call('SET', result_key(id), result, 'PX', left)
+    redis.call('DEL', task_key(id))
+  end
   for _, status in ipairs({'completed', 'failed', 'cancelled'}) do
     redis.call('ZREM', status_key(status), id)
   end

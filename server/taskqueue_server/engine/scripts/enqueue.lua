@@ -5,7 +5,8 @@
 -- ARGV[4]  JSON: [[{id, type, d (index of its data in ARGV[5..]), priority, max_retries, run_at, idem,
 --          uniq, deps, timeout, expire (ms, 0: none), retry (policy JSON text or ''),
 --          labels (JSON text or ''), lx ([[name, value], ...] of the labels to index),
---          ck (concurrency key)}, ...], ...]
+--          ck (concurrency key), kid (the id the task has if its idempotency key is its
+--          id's suffix, engine/ids.py, else '')}, ...], ...]
 -- ARGV[5..] each task's data as JSON text, passed apart so it is not escaped twice
 -- Returns, per group: {0, {per task: {0, status, created, run_at} | {1, <existing task reply>, its id}}}
 --   or {code, reason, field, message} when the group was refused (codes and reasons as in
@@ -21,7 +22,11 @@ local function check(group)
   for i, t in ipairs(group) do
     local existing = nil
     if t.idem ~= '' then
-      existing = in_group['idem:' .. t.idem] or redis.call('GET', idem_key(t.idem))
+      existing = in_group['idem:' .. t.idem]
+      if not existing and t.kid ~= '' and redis.call('HGET', task_key(t.kid), 'idem') == '' then
+        existing = t.kid
+      end
+      existing = existing or redis.call('GET', idem_key(t.idem))
       if existing and not in_group[existing] and redis.call('EXISTS', task_key(existing)) == 0 then
         existing = nil
       end
@@ -35,6 +40,11 @@ local function check(group)
       return nil, {2, 'INVALID_FIELD', 'tasks[' .. (i - 1) .. '].expire_time',
                    t.expire .. ' ms (Unix time) is not later than now and than the time '
                    .. 'the task may run (' .. starts .. ' ms): it would expire unstarted'}
+    end
+    if not existing and t.id == t.kid and redis.call('EXISTS', task_key(t.id)) == 1 then
+      return nil, {2, 'INVALID_FIELD', 'tasks[' .. (i - 1) .. '].idempotency_key',
+                   'key ' .. t.idem .. ' names task ' .. t.id .. ', which has another key; '
+                   .. 'use another idempotency key'}
     end
     if existing then
       plan[i] = {dedup = existing}

@@ -17,10 +17,22 @@ for position, o in ipairs(cjson.decode(ARGV[5])) do
   else
     redis.call('ZREM', KEYS[1], o.id)
     if o.error == nil or o.error == '' then
-      redis.call('SET', result_key(o.id), o.result, 'EX', result_ttl)
-      set_status(o.id, h[3], 'processing', 'completed', now,
-        {'finished', now, 'error', ''}, o.result)
-      retain(o.id, now, task_ttl)
+      -- A small result is a hash field (see INLINE_MAX) when it may live as long as the
+      -- task: kept longer than the task, the hash lives on until the result's end and the
+      -- timers' due script moves the result to its own key when the task's retention ends.
+      if #o.result <= INLINE_MAX and tonumber(result_ttl) >= tonumber(task_ttl) then
+        set_status(o.id, h[3], 'processing', 'completed', now,
+          {'finished', now, 'error', '', 'result', o.result})
+        retain(o.id, now, task_ttl)
+        if tonumber(result_ttl) > tonumber(task_ttl) then
+          redis.call('EXPIRE', key, result_ttl)
+        end
+      else
+        redis.call('SET', result_key(o.id), o.result, 'EX', result_ttl)
+        set_status(o.id, h[3], 'processing', 'completed', now,
+          {'finished', now, 'error', ''}, o.result)
+        retain(o.id, now, task_ttl)
+      end
       release_dependents(o.id, now)
     elseif not o.permanent and tonumber(h[4]) <= tonumber(h[5]) then
       local due = tonumber(now) + tonumber(o.delay)
