@@ -136,3 +136,13 @@ class TaskQueueTwoProcessDriver(TaskQueueDriver):
         "(2 worker processes, uvloop)"
     )
     processes = 2
+
+
+class TaskQueueTwoCallsDriver(TaskQueueDriver):
+    """W3 as before Enqueue could wait: `enqueue()` then `wait()`, two calls, for comparison."""
+
+    name = "taskqueue (enqueue + wait)"
+
+    def trip(self) -> object:
+        task_id = self.at_worker.enqueue(TASK_TYPE, bench_job_data(0))
+        return self.at_worker.wait(task_id, timeout=TRIP_TIMEOUT_S)
