@@ -56,7 +56,7 @@ class EnqueueWaitMixin(WatchingMixin):
                 if outcome.deduplicated:
                     # Another task holds the work; follow that one instead.
                     return await self._wait_for_existing(outcome, deadline, stop)
-                if outcome.task.status.is_terminal:  # a dependency had already failed
+                if outcome.task.status.is_terminal:  # stored ended: a dependency had already failed
                     return WaitedEnqueue(outcome, None)
                 return await self._wait_for_new(outcome, sub, deadline, stop)
 
@@ -141,6 +141,7 @@ async def _until_stop(
             stopping.cancel()
             if not step.done():
                 step.cancel()
+                await asyncio.wait((step,))  # let the generator finish before it is closed
         if step.cancelled():
             return
         try:
