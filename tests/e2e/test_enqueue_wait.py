@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -29,9 +30,9 @@ def driver(shared_factory: ServerFactory) -> Iterator[Driver]:
 
 
 def enqueue_waiting(
-    driver: Driver, task_type: str, data: dict[str, object], wait: float, **fields: object
+    driver: Driver, task_type: str, data: dict[str, object], wait: float, **fields: Any
 ) -> pb.EnqueueResponse:
-    request = pb.EnqueueRequest(task_type=task_type, wait_seconds=wait, **fields)  # type: ignore[arg-type]
+    request = pb.EnqueueRequest(task_type=task_type, wait_seconds=wait, **fields)
     request.task_data.update(data)
     return driver.stub.Enqueue(request, timeout=70)
 

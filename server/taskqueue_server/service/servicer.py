@@ -41,8 +41,8 @@ from .validation import (
 )
 
 T = TypeVar("T")
-# Answer a waiting GetResult or Enqueue this long before the caller's deadline, so the caller gets
-# the task's status instead of DEADLINE_EXCEEDED.
+# Answer a waiting GetResult or Enqueue this long before the caller's deadline, so the caller
+# gets the task's status instead of DEADLINE_EXCEEDED.
 _DEADLINE_MARGIN_SECONDS = 0.05
 
 
