@@ -37,9 +37,10 @@ PEERS = BENCH / "peers"
 VENV = BENCH / ".peers" / "venv"
 VENV_PY = VENV / "bin" / "python"
 ALL_SYSTEMS = ["taskqueue", "bullmq", "huey", "dramatiq", "celery", "rq", "rq-simple", "arq"]
-# on request only: taskqueue on asyncio's own event loop (what uvloop gives), and with
-# `--processes 2` (the issue-16 bar for both cores)
-EXTRA_SYSTEMS = ["taskqueue-asyncio", "taskqueue-2p"]
+# on request only: taskqueue on asyncio's own event loop (what uvloop gives), with
+# `--processes 2` (the issue-16 bar for both cores), and W3 as two calls (enqueue, then wait:
+# what Enqueue's wait_seconds gives)
+EXTRA_SYSTEMS = ["taskqueue-asyncio", "taskqueue-2p", "taskqueue-twocalls"]
 
 
 def sh(cmd: list[str], **kwargs: object) -> None:

@@ -48,6 +48,7 @@ SYSTEMS = {
     "taskqueue": "taskqueue_driver:TaskQueueDriver",
     "taskqueue-asyncio": "taskqueue_driver:TaskQueueAsyncioDriver",
     "taskqueue-2p": "taskqueue_driver:TaskQueueTwoProcessDriver",
+    "taskqueue-twocalls": "taskqueue_driver:TaskQueueTwoCallsDriver",
 }
 POLL_S = 0.01
 WARMUP_TRIPS = 3

@@ -161,3 +161,37 @@ class Waiter:
 
     def timed_out(self) -> WaitTimeout:
         return WaitTimeout(self._task_id, self._status, self._timeout or 0.0)
+
+
+class Runner(Waiter):
+    """`run`: an Enqueue that holds the call for the first chunk of the wait (one round trip
+    when the task ends within it), then GetResult long-polls as `Waiter` chains them."""
+
+    def __init__(
+        self,
+        task_type: str,
+        task_data: Mapping[str, Any] | None,
+        options: EnqueueOptions,
+        auto_key: bool,
+        timeout: float | None,
+    ) -> None:
+        super().__init__("", timeout)
+        self._request = _convert.enqueue_request(task_type, task_data, options, auto_key)
+
+    def next_call(self) -> Call[TaskResult] | None:
+        if self._task_id:
+            return super().next_call()
+        left = WAIT_CHUNK_SECONDS if self._deadline is None else self._deadline - time.monotonic()
+        self._asked = True
+        self._request.wait_seconds = min(max(left, 0.0), WAIT_CHUNK_SECONDS)
+        return Call(
+            "Enqueue",
+            self._request,
+            _convert.enqueued_outcome_from_proto,
+            bool(self._request.idempotency_key),
+            self._request.wait_seconds,
+        )
+
+    def settle(self, answer: TaskResult) -> JsonObject | None:
+        self._task_id = answer.task_id
+        return super().settle(answer)

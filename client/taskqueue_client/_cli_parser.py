@@ -146,6 +146,13 @@ def _add_enqueue_arguments(enqueue: argparse.ArgumentParser) -> None:
     )
     enqueue.add_argument("--task-timeout", type=float, help="handler time limit per attempt, s")
     enqueue.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="wait up to SECONDS for the task in the same call and print its outcome as "
+        "`result` does (exit codes too) instead of its id",
+    )
+    enqueue.add_argument(
         "--depends-on",
         action="append",
         default=[],

@@ -145,6 +145,18 @@ def result_from_proto(message: pb.GetResultResponse) -> TaskResult:
     )
 
 
+def enqueued_outcome_from_proto(message: pb.EnqueueResponse) -> TaskResult:
+    """An Enqueue with wait_seconds: the task's outcome as far as it got within the wait."""
+    status = status_from_proto(message.task.status)
+    has_result = status is TaskStatus.COMPLETED or message.HasField("result")
+    return TaskResult(
+        task_id=message.task_id,
+        status=status,
+        result=struct_to_dict(message.result) if has_result else None,
+        error=message.task.last_error if status.is_terminal else "",
+    )
+
+
 def stats_from_proto(message: pb.StatsResponse) -> dict[str, TaskTypeStats]:
     return type_counts_from_proto(message.task_types)
 

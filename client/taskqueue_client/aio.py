@@ -91,6 +91,21 @@ class AsyncTaskQueueClient(ClientBase[grpc.aio.Channel]):
                 return result
         raise waiter.timed_out()
 
+    async def run(
+        self,
+        task_type: str,
+        task_data: Mapping[str, Any] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the server does the waiting
+        **options: Unpack[EnqueueOptions],
+    ) -> JsonObject:
+        """See `TaskQueueClient.run`."""
+        runner = _calls.Runner(task_type, task_data, options, self._auto_key, timeout)
+        while (call := runner.next_call()) is not None:
+            result = runner.settle(await self._invoke(call))
+            if result is not None:
+                return result
+        raise runner.timed_out()
+
     async def watch(
         self,
         task_id: str,

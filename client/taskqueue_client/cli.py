@@ -51,8 +51,8 @@ from ._cli_retry_policy import run_retry_policy_command
 from ._cli_worker import run_worker
 from ._schedule_cli import run_schedule
 from .client import TaskQueueClient
-from .errors import ServiceError
-from .models import EnqueueOptions, Task, TaskStatus
+from .errors import ServiceError, TaskOutcomeError
+from .models import EnqueueOptions, Task, TaskResult, TaskStatus
 
 _EXIT_BY_CODE = {
     grpc.StatusCode.INVALID_ARGUMENT: EXIT_DATAERR,
@@ -114,12 +114,30 @@ def _enqueue(client: TaskQueueClient, args: argparse.Namespace) -> int:
     }
     if args.run_at:
         options["run_at"] = _parse_time(args.run_at)
+    if args.wait is not None:
+        return _run(client, args, options)
     task_id = client.enqueue(args.task_type, _read_data(args.data), **options)
     if args.json:
         show.dump_json({"task_id": task_id}, sys.stdout)
     else:
         print(task_id)
     return EXIT_OK
+
+
+def _run(client: TaskQueueClient, args: argparse.Namespace, options: EnqueueOptions) -> int:
+    """`enqueue --wait`: one call that stores the task and waits for it (`client.run`)."""
+    try:
+        value = client.run(args.task_type, _read_data(args.data), timeout=args.wait, **options)
+        result = TaskResult("", TaskStatus.COMPLETED, value, "")
+    except TaskOutcomeError as ended:  # failed, cancelled, or not finished within the wait
+        result = TaskResult(ended.task_id, ended.status, None, ended.error)
+    if args.json:
+        show.dump_json(show.to_json(result), sys.stdout)
+    else:
+        if result.task_id:  # to follow up on with `result`, `watch` or `cancel`
+            print(f"task    {result.task_id}")
+        show.show_result(result, sys.stdout)
+    return _EXIT_BY_STATUS.get(result.status, EXIT_NOT_FINISHED)
 
 
 def _get(client: TaskQueueClient, args: argparse.Namespace) -> int:

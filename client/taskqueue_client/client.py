@@ -94,6 +94,26 @@ class TaskQueueClient(ClientBase[grpc.Channel]):
                 return result
         raise waiter.timed_out()
 
+    def run(
+        self,
+        task_type: str,
+        task_data: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        **options: Unpack[EnqueueOptions],
+    ) -> JsonObject:
+        """Enqueue a task and wait for its result: `enqueue` then `wait` in one round trip
+        when the task ends within 30 seconds (the server holds the Enqueue call).
+
+        Raises as `wait` does (`TaskFailed`, `TaskCancelled`, `WaitTimeout`); the task stays
+        stored whatever happens, and a retried call cannot store it twice (idempotency key).
+        """
+        runner = _calls.Runner(task_type, task_data, options, self._auto_key, timeout)
+        while (call := runner.next_call()) is not None:
+            result = runner.settle(self._invoke(call))
+            if result is not None:
+                return result
+        raise runner.timed_out()
+
     def watch(self, task_id: str, timeout: float | None = None) -> Iterator[Task]:
         """Yield the task now, then after every change, ending after a terminal state.
 

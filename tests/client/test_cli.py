@@ -208,3 +208,24 @@ def test_watch_redraws_one_line_on_a_terminal(server: ServerProcess) -> None:
     frames = [frame.rstrip() for frame in drawn.strip().split("\r")]
     assert len(frames) > 2 and all(len(frame) <= 99 for frame in frames)
     assert frames[-1] == "[####################] 100%  completed  attempt 1/4"
+
+
+def test_enqueue_wait_prints_the_outcome_of_one_call(server: ServerProcess) -> None:
+    done = run_cli("enqueue", "echo", "--data", '{"n": 4}', "--wait", "15", target=server.target)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("status  completed") and '"n": 4' in done.stdout
+
+    failed = run_cli(
+        "enqueue", "fail", "--data", '{"permanent": true}', "--max-retries", "0", "--wait", "15",
+        target=server.target,
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    task_id = failed.stdout.splitlines()[0].split()[1]
+    assert ID.match(task_id)
+    assert "status  failed" in failed.stdout
+
+    later = run_cli("enqueue", "echo", "--delay", "60", "--wait", "0.3", target=server.target)
+    assert later.returncode == 3, later.stderr  # stored, not finished within the wait
+    task_id = later.stdout.splitlines()[0].split()[1]
+    shown = run_cli("--json", "get", task_id, target=server.target)
+    assert json.loads(shown.stdout)["status"] == "scheduled"

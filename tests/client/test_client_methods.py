@@ -157,6 +157,25 @@ def test_wait_times_out_on_a_task_that_cannot_run(any_client: Any, idle_queue: s
     assert isinstance(caught.value, TimeoutError)
 
 
+def test_run_enqueues_and_returns_the_result(any_client: Any) -> None:
+    assert any_client.run("echo", {"n": 5}, timeout=15) == {"echo": {"n": 5}, "attempt": 1}
+
+
+def test_run_raises_task_failed_with_the_handlers_error(any_client: Any) -> None:
+    with pytest.raises(TaskFailed) as caught:
+        any_client.run("fail", {"permanent": True}, timeout=15, max_retries=0)
+    assert caught.value.error
+    assert any_client.get_task(caught.value.task_id).status is TaskStatus.FAILED
+
+
+def test_run_times_out_and_the_task_stays_stored(any_client: Any, idle_queue: str) -> None:
+    with pytest.raises(WaitTimeout) as caught:
+        any_client.run("echo", {}, timeout=0.5, queue=idle_queue)
+    assert caught.value.status is TaskStatus.PENDING
+    assert TASK_ID.match(caught.value.task_id)
+    assert any_client.get_task(caught.value.task_id).status is TaskStatus.PENDING
+
+
 def test_retry_requeues_a_failed_task(any_client: Any) -> None:
     task_id = any_client.enqueue("fail", {"permanent": True}, max_retries=0)
     with pytest.raises(TaskFailed):

@@ -114,7 +114,10 @@ def task_ids(known: Known) -> st.SearchStrategy[str]:
     return st.one_of(real, real, forged, hostile_text)
 
 
-def enqueue_requests(known: Known) -> st.SearchStrategy[pb.EnqueueRequest]:
+def enqueue_requests(known: Known, waits: bool = False) -> st.SearchStrategy[pb.EnqueueRequest]:
+    """`waits`: sensible requests sometimes wait briefly for their task (Enqueue only; a
+    batch refuses any wait)."""
+
     def build(**kw: Any) -> pb.EnqueueRequest:
         run_at = kw.pop("run_at")
         retries = kw.pop("max_retries")
@@ -136,6 +139,10 @@ def enqueue_requests(known: Known) -> st.SearchStrategy[pb.EnqueueRequest]:
         "queue": queue_names,
         "timeout_seconds": seconds,
         "depends_on": st.lists(task_ids(known), max_size=4),
+        # Refused values, or a valid one short enough for the call's deadline.
+        "wait_seconds": st.sampled_from(
+            [-1.0, math.nan, math.inf, -math.inf, 3601.0, 1e300, 0.001]
+        ),
     }
     # Mostly sensible values, so requests get past the first check and reach the engine.
     sane: dict[str, st.SearchStrategy[Any]] = {
@@ -155,6 +162,8 @@ def enqueue_requests(known: Known) -> st.SearchStrategy[pb.EnqueueRequest]:
             st.integers(0, 10**6).map(lambda i: known.task_ids[i % len(known.task_ids)]),
             max_size=2,
         ),
+        # Mostly no wait; a short one now and then, so the fuzz waits in Enqueue too.
+        "wait_seconds": st.sampled_from([0.0, 0.0, 0.0, 0.02] if waits else [0.0]),
     }
 
     def one_hostile(field: str | None) -> st.SearchStrategy[pb.EnqueueRequest]:
@@ -186,7 +195,7 @@ def calls(known: Known) -> st.SearchStrategy[Call]:
 
     by_method = dict(
         [
-            one("Enqueue", enqueue_requests(known)),
+            one("Enqueue", enqueue_requests(known, waits=True)),
             one(
                 "EnqueueBatch",
                 st.lists(enqueue_requests(known), max_size=4).map(

@@ -381,6 +381,7 @@ class EnqueueRequest(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     RETRY_POLICY_FIELD_NUMBER: _builtins.int
     CONCURRENCY_KEY_FIELD_NUMBER: _builtins.int
+    WAIT_SECONDS_FIELD_NUMBER: _builtins.int
     task_type: _builtins.str
     """The handler name that runs the task, such as "send_email"."""
     priority: _builtins.int
@@ -406,6 +407,14 @@ class EnqueueRequest(_message.Message):
     """Tasks of one type sharing this key (a tenant, a repository, an e-mail
     domain) take turns with other keys and may be limited together (see
     QueueLimits.max_running_per_key). Up to 128 characters; empty: no key.
+    """
+    wait_seconds: _builtins.float
+    """Enqueue only: after storing the task, hold the call up to this many seconds
+    (0 to 3600) for the task to end. The answer then carries the final task, with
+    EnqueueResponse.result when it completed; a task still unfinished when the
+    wait ends (or the server begins to stop) is answered as it stands, never with
+    an error for the timeout. Capped by the call's own deadline. 0: answer once
+    stored. Must be 0 in EnqueueBatch.
     """
     @_builtins.property
     def task_data(self) -> _struct_pb2.Struct:
@@ -468,10 +477,11 @@ class EnqueueRequest(_message.Message):
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         retry_policy: Global___RetryPolicy | None = ...,
         concurrency_key: _builtins.str = ...,
+        wait_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "expire_time", b"expire_time", "max_retries", b"max_retries", "retry_policy", b"retry_policy", "run_at", b"run_at", "task_data", b"task_data"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "concurrency_key", b"concurrency_key", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "depends_on_index", b"depends_on_index", "expire_time", b"expire_time", "idempotency_key", b"idempotency_key", "labels", b"labels", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "retry_policy", b"retry_policy", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "concurrency_key", b"concurrency_key", "delay_seconds", b"delay_seconds", "depends_on", b"depends_on", "depends_on_index", b"depends_on_index", "expire_time", b"expire_time", "idempotency_key", b"idempotency_key", "labels", b"labels", "max_retries", b"max_retries", "priority", b"priority", "queue", b"queue", "retry_policy", b"retry_policy", "run_at", b"run_at", "task_data", b"task_data", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds", "unique_key", b"unique_key", "wait_seconds", b"wait_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_retries: _TypeAlias = _typing.Literal["max_retries"]  # noqa: Y015
     _WhichOneofArgType__max_retries: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries"]  # noqa: Y015
@@ -488,6 +498,7 @@ class EnqueueResponse(_message.Message):
     TASK_ID_FIELD_NUMBER: _builtins.int
     TASK_FIELD_NUMBER: _builtins.int
     DEDUPLICATED_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """The id of the stored task."""
     deduplicated: _builtins.bool
@@ -498,16 +509,23 @@ class EnqueueResponse(_message.Message):
     def task(self) -> Global___Task:
         """The stored task."""
 
+    @_builtins.property
+    def result(self) -> _struct_pb2.Struct:
+        """With EnqueueRequest.wait_seconds: what the handler returned, when the task
+        completed within the wait. A failed or cancelled task has task.last_error.
+        """
+
     def __init__(
         self,
         *,
         task_id: _builtins.str = ...,
         task: Global___Task | None = ...,
         deduplicated: _builtins.bool = ...,
+        result: _struct_pb2.Struct | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result", "task", b"task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deduplicated", b"deduplicated", "task", b"task", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deduplicated", b"deduplicated", "result", b"result", "task", b"task", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

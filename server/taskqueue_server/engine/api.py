@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
@@ -22,6 +23,7 @@ from .models import (
     TaskRecord,
     TaskResult,
     TypeStats,
+    WaitedEnqueue,
     WorkerInfo,
 )
 from .schedule_api import ScheduleEngine
@@ -91,6 +93,13 @@ class CallerEngine(QueueControl, QueueRetryDefaults, Protocol):
 
     async def enqueue(self, tasks: Sequence[NewTask]) -> list[EnqueueOutcome]:
         """Store tasks of one queue all or nothing, in one round trip."""
+
+    async def enqueue_and_wait(
+        self, task: NewTask, wait_seconds: float, stop: asyncio.Event
+    ) -> WaitedEnqueue:
+        """Store one task as `enqueue` does, then wait up to `wait_seconds` (or until `stop`
+        is set) for it to end: the task as it then stands, with its result if it completed.
+        A deduplicated enqueue follows the task that holds the work."""
 
     async def get_task(self, task_id: str) -> TaskRecord:
         """The task's current state; `TaskNotFound` when unknown or expired."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -80,3 +81,38 @@ def _idempotency_key(task_id: str, stored: bytes | str | None) -> str:
     if stored is None:
         return ""
     return text(stored) or task_id.rsplit("-", 1)[1]
+
+
+# The hash fields a task event (scripts/_lib.lua set_status, progress, priority) may carry,
+# as (TaskRecord attribute, decoder); `worker` and `seq` have no attribute, and `result` is
+# the outcome, not the task.
+_EVENT_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "status": ("status", lambda v: Status(text(v))),
+    "updated": ("updated_at_ms", _int),
+    "version": ("version", _int),
+    "started": ("started_at_ms", _int),
+    "finished": ("finished_at_ms", _int),
+    "attempts": ("attempts", _int),
+    "error": ("last_error", text),
+    "run_at": ("run_at_ms", _int),
+    "redeliveries": ("redeliveries", _int),
+    "progress": ("progress", _int),
+    "progress_msg": ("progress_message", text),
+    "priority": ("priority", _int),
+}
+_EVENT_EXTRAS = frozenset({"worker", "seq", "result"})
+
+
+def apply_event(record: TaskRecord, event: Mapping[str, Any]) -> TaskRecord | None:
+    """`record` after the change `event` describes, or None when the event names a field
+    this does not know (read the task instead)."""
+    changes = {}
+    for name, value in event.items():
+        known = _EVENT_FIELDS.get(name)
+        if known is None:
+            if name in _EVENT_EXTRAS:
+                continue
+            return None
+        attribute, decode = known
+        changes[attribute] = decode(value)
+    return dataclasses.replace(record, **changes)

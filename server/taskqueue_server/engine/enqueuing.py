@@ -46,11 +46,17 @@ class EnqueuingMixin:
         if not tasks:
             return []
         queue = check_queue(tasks[0].queue)
+        keys = [t.idempotency_key for t in tasks]
+        return await self.enqueue_as(tasks, new_task_ids(queue, keys, self.now_ms()))
+
+    async def enqueue_as(self, tasks: Sequence[NewTask], ids: list[str]) -> list[EnqueueOutcome]:
+        """`enqueue` with the ids chosen by the caller (new_task_ids of the tasks' queue), so
+        it can subscribe to a task's events before the task exists."""
+        queue = check_queue(tasks[0].queue)
         if any(t.queue != queue for t in tasks):
             raise EngineError(ErrorCode.INVALID_ARGUMENT, "a batch must use one queue")
         await self._register_queue(queue)
-        keys = [t.idempotency_key for t in tasks]
-        group = with_batch_dependencies(tasks, new_task_ids(queue, keys, self.now_ms()))
+        group = with_batch_dependencies(tasks, ids)
         coalescer = self._enqueuers.get(queue)
         if coalescer is None:
             coalescer = Coalescer(lambda groups: self._store_groups(queue, groups), MAX_COALESCED)

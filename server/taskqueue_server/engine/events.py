@@ -47,8 +47,11 @@ class Subscription:
 class EventFeed(Protocol):
     """What the engine subscribes through: an EventHub, or ShardedEventHub on a cluster."""
 
-    def subscribe(self, channel: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
-        """Yields once Redis confirmed the subscription."""
+    def subscribe(
+        self, channel: str, confirmed: bool = True
+    ) -> contextlib.AbstractAsyncContextManager[Subscription]:
+        """Yields once Redis confirmed the subscription, or with `confirmed=False` once the
+        SUBSCRIBE is written to Redis (Redis runs it before any command sent after it)."""
 
     async def publish(self, channel: str, message: bytes) -> None:
         """Publish from Python (scripts publish their own events) so `subscribe` hears it."""
@@ -77,16 +80,16 @@ class EventHub:
         await self._redis.publish(channel, message)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
-        """Yields once Redis confirmed the subscription."""
+    async def subscribe(self, channel: str, confirmed: bool = True) -> AsyncIterator[Subscription]:
+        """Yields once Redis confirmed the subscription (or, unconfirmed, once it is sent)."""
         sub = Subscription(self._capacity)
         try:
-            await self._add(channel, sub)
+            await self._add(channel, sub, confirmed)
             yield sub
         finally:
             await self._remove(channel, sub)
 
-    async def _add(self, channel: str, sub: Subscription) -> None:
+    async def _add(self, channel: str, sub: Subscription, wait_confirmed: bool = True) -> None:
         async with self._lock:
             subs = self._subs.setdefault(channel, set())
             subs.add(sub)
@@ -98,6 +101,8 @@ class EventHub:
             self._confirmations.setdefault(channel, []).append(confirmed)
             await self._pubsub.subscribe(channel)
             self._start_reader()
+        if not wait_confirmed:
+            return
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
         # arrives as the confirmation does, and a caller's own deadline would be lost.
         async with asyncio.timeout(10):

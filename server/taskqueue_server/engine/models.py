@@ -124,6 +124,14 @@ class EnqueueOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitedEnqueue:
+    """An enqueued task as it stood when Enqueue's wait ended, its result if it completed."""
+
+    outcome: EnqueueOutcome
+    result: JsonObject | None
+
+
+@dataclass(frozen=True, slots=True)
 class TaskResult:
     """A task's outcome as far as it is known."""
 

@@ -47,7 +47,7 @@ class ShardedEventHub:
         self._hubs: dict[int, EventHub] = {}
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+    async def subscribe(self, channel: str, confirmed: bool = True) -> AsyncIterator[Subscription]:
         slot = self._cluster.keyslot(channel)
         hub = self._hubs.get(slot)
         if hub is None:
@@ -55,7 +55,7 @@ class ShardedEventHub:
                 self._cluster,  # type: ignore[arg-type]  # unused: open_pubsub is given
                 open_pubsub=lambda: self._open(channel),
             )
-        async with hub.subscribe(channel) as sub:
+        async with hub.subscribe(channel, confirmed) as sub:
             yield sub
 
     async def publish(self, channel: str, message: bytes) -> None:

@@ -18,6 +18,7 @@ from redis.asyncio.cluster import RedisCluster
 from . import (
     bulk,
     control,
+    enqueue_wait,
     enqueuing,
     leasing,
     limits,
@@ -49,6 +50,7 @@ DUE_BATCH = 1000
 
 class RedisEngine(
     enqueuing.EnqueuingMixin,
+    enqueue_wait.EnqueueWaitMixin,
     leasing.LeasingMixin,
     listing.ListingMixin,
     watching.WatchingMixin,

@@ -133,7 +133,7 @@ class WatchingMixin:
                         if payload == OVERFLOW:
                             return current
                         continue
-                    outcome = _outcome_of(task_id, orjson.loads(payload))
+                    outcome = outcome_of(task_id, orjson.loads(payload))
                     if outcome is not None:
                         return outcome
         return current
@@ -160,7 +160,7 @@ class WatchingMixin:
         )
 
 
-def _outcome_of(task_id: str, event: dict[str, Any]) -> TaskResult | None:
+def outcome_of(task_id: str, event: dict[str, Any]) -> TaskResult | None:
     """A terminal event carries everything GetResult answers (the result travels with it)."""
     status = event.get("status")
     if status is None or not Status(status).is_terminal:

@@ -5,6 +5,7 @@ never a scan)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -40,12 +41,27 @@ class Metrics:
             registry=self.registry,
         )
 
+        # The labelled children, kept: `labels()` hashes and locks on every call, and these
+        # are reported once per RPC and per task. Bounded: methods x codes, types x outcomes.
+        self._rpc_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._handler_children: dict[tuple[str, str], Any] = {}
+
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
-        self._rpcs.labels(method, code).inc()
-        self._rpc_seconds.labels(method).observe(seconds)
+        children = self._rpc_children.get((method, code))
+        if children is None:
+            children = self._rpcs.labels(method, code), self._rpc_seconds.labels(method)
+            self._rpc_children[method, code] = children
+        calls, duration = children
+        calls.inc()
+        duration.observe(seconds)
 
     def observe_handler(self, task_type: str, outcome: str, seconds: float) -> None:
-        self._handler_seconds.labels(task_type, outcome).observe(seconds)
+        child = self._handler_children.get((task_type, outcome))
+        if child is None:
+            child = self._handler_children[task_type, outcome] = self._handler_seconds.labels(
+                task_type, outcome
+            )
+        child.observe(seconds)
 
     async def render(self, engine: CallerEngine | None) -> bytes:
         """The exposition text: process metrics, then the queues' (none while disconnected)."""

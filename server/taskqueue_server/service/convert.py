@@ -108,9 +108,14 @@ def result_to_proto(result: TaskResult) -> pb.GetResultResponse:
         task_id=result.task_id, status=STATUS_TO_PROTO[result.status], error=result.error
     )
     if result.result is not None:
-        response.result.SetInParent()  # an empty result {} is still a result
-        fill_struct(response.result, result.result)
+        fill_result(response.result, result.result)
     return response
+
+
+def fill_result(target: struct_pb2.Struct, result: Mapping[str, object]) -> None:
+    """A handler's result into a response's result field."""
+    target.SetInParent()  # an empty result {} is still a result
+    fill_struct(target, result)
 
 
 def stats_to_proto(stats: Mapping[str, TypeStats]) -> pb.StatsResponse:
@@ -214,6 +219,11 @@ def new_tasks_from_batch(
             f"{count} tasks; the limit is {limits.max_batch_size} per batch",
             Reason.BATCH_TOO_LARGE,
         )
+    for index, item in enumerate(request.tasks):
+        if item.wait_seconds:
+            raise InvalidArgument(
+                f"tasks[{index}].wait_seconds", "only Enqueue waits; must be 0 in a batch"
+            )
     tasks = [
         new_task_from_request(item, limits, registrations, f"tasks[{index}].", index)
         for index, item in enumerate(request.tasks)

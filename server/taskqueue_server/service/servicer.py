@@ -16,6 +16,7 @@ from ..worker.registry import Registration
 from ..worker.retry_policies import RetryPolicies
 from .control import QueueControlServicer
 from .convert import (
+    fill_result,
     new_task_from_request,
     new_tasks_from_batch,
     result_to_proto,
@@ -40,8 +41,8 @@ from .validation import (
 )
 
 T = TypeVar("T")
-# Answer a waiting GetResult this long before the caller's deadline, so the caller gets
-# the task's status instead of DEADLINE_EXCEEDED.
+# Answer a waiting GetResult or Enqueue this long before the caller's deadline, so the caller
+# gets the task's status instead of DEADLINE_EXCEEDED.
 _DEADLINE_MARGIN_SECONDS = 0.05
 
 
@@ -122,15 +123,25 @@ class TaskQueueServicer(QueueControlServicer, pb_grpc.TaskQueueServiceServicer):
     @refuses_on_error
     async def Enqueue(self, request: pb.EnqueueRequest, context: Context) -> pb.EnqueueResponse:
         task = new_task_from_request(request, self._limits, self._registrations)
+        wait = self._wait_seconds(request.wait_seconds, context)
         await self.task_types.require(self.engine, {"task_type": task.task_type})
-        (outcome,) = await self.engine.enqueue((task,))
+        result = None
+        if wait:
+            # Stopping answers at once: the task is stored, the caller learns so now.
+            waited = await self.engine.enqueue_and_wait(task, wait, self.watch_slots.closing)
+            outcome, result = waited.outcome, waited.result
+        else:
+            (outcome,) = await self.engine.enqueue((task,))
         # A deduplicated task holds the first caller's data, not this request's.
         data = None if outcome.deduplicated else request.task_data
-        return pb.EnqueueResponse(
+        response = pb.EnqueueResponse(
             task_id=outcome.task.id,
             task=task_to_proto(outcome.task, data),
             deduplicated=outcome.deduplicated,
         )
+        if result is not None:
+            fill_result(response.result, result)
+        return response
 
     @refuses_on_error
     async def EnqueueBatch(
@@ -158,12 +169,18 @@ class TaskQueueServicer(QueueControlServicer, pb_grpc.TaskQueueServiceServicer):
         self, request: pb.GetResultRequest, context: Context
     ) -> pb.GetResultResponse:
         parse_task_id(request.task_id)
-        wait = check_seconds(request.wait_seconds, "wait_seconds", MAX_WAIT_SECONDS)
+        wait = self._wait_seconds(request.wait_seconds, context)
+        result = await self.engine.get_result(request.task_id, wait)
+        return result_to_proto(result)
+
+    @staticmethod
+    def _wait_seconds(asked: float, context: Context) -> float:
+        """A call's wait_seconds, checked, and ending before the caller's deadline."""
+        wait = check_seconds(asked, "wait_seconds", MAX_WAIT_SECONDS)
         remaining = context.time_remaining()
         if wait and remaining is not None:
             wait = max(0.0, min(wait, remaining - _DEADLINE_MARGIN_SECONDS))
-        result = await self.engine.get_result(request.task_id, wait)
-        return result_to_proto(result)
+        return wait
 
     @stream_refuses_on_error
     async def WatchTask(
