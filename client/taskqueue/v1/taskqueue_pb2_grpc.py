@@ -46,6 +46,11 @@ class TaskQueueServiceStub:
                 request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueBatchRequest.SerializeToString,
                 response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueBatchResponse.FromString,
                 _registered_method=True)
+        self.EnqueueStream = channel.stream_stream(
+                '/taskqueue.v1.TaskQueueService/EnqueueStream',
+                request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueStreamRequest.SerializeToString,
+                response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueStreamResponse.FromString,
+                _registered_method=True)
         self.GetTask = channel.unary_unary(
                 '/taskqueue.v1.TaskQueueService/GetTask',
                 request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetTaskRequest.SerializeToString,
@@ -152,6 +157,25 @@ class TaskQueueServiceServicer:
 
     def EnqueueBatch(self, request, context):
         """EnqueueBatch stores several tasks, all or nothing, in one Redis round trip.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnqueueStream(self, request_iterator, context):
+        """EnqueueStream stores tasks sent one by one on a long-lived stream: the way
+        for a producer with many concurrent enqueues to pay one call's overhead
+        instead of one per task. The server stores the requests it has read side
+        by side (concurrent ones share Redis round trips) and answers each, in
+        request order, once its task is durable in Redis, exactly as Enqueue would
+        have answered it. A refused request is answered with its error and the
+        stream goes on. At most 256 requests per stream are in progress; past that
+        the server reads no more until it has answered some (gRPC flow control
+        then holds the sender). A stopping server answers the requests it has read,
+        then ends the stream with UNAVAILABLE (reason SERVER_STOPPING). A request
+        left unanswered when a stream ends (stopped server, cut connection) may or
+        may not be stored: resend it, on a new stream or with Enqueue, with the
+        same idempotency_key, so it is stored once. Needs the producer role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -318,6 +342,11 @@ def add_TaskQueueServiceServicer_to_server(servicer, server):
                     request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueBatchRequest.FromString,
                     response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueBatchResponse.SerializeToString,
             ),
+            'EnqueueStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.EnqueueStream,
+                    request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueStreamRequest.FromString,
+                    response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueStreamResponse.SerializeToString,
+            ),
             'GetTask': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTask,
                     request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetTaskRequest.FromString,
@@ -465,6 +494,33 @@ class TaskQueueService:
             '/taskqueue.v1.TaskQueueService/EnqueueBatch',
             taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueBatchRequest.SerializeToString,
             taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnqueueStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/taskqueue.v1.TaskQueueService/EnqueueStream',
+            taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueStreamRequest.SerializeToString,
+            taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
