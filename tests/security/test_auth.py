@@ -47,7 +47,9 @@ def every_rpc(stub: pb_grpc.TaskQueueServiceStub, task_id: str) -> dict[str, Cal
             pb.EnqueueBatchRequest(tasks=[echo]), timeout=5, metadata=md
         ),
         "EnqueueStream": lambda md: next(
-            stub.EnqueueStream(iter([pb.EnqueueStreamRequest(task=echo)]), timeout=5, metadata=md)
+            stub.EnqueueStream(
+                iter([pb.EnqueueStreamRequest(tasks=[echo])]), timeout=5, metadata=md
+            )
         ),
         "GetTask": lambda md: stub.GetTask(pb.GetTaskRequest(task_id=task_id), 5, metadata=md),
         "GetResult": lambda md: stub.GetResult(

@@ -564,25 +564,26 @@ Global___EnqueueBatchResponse: _TypeAlias = EnqueueBatchResponse  # noqa: Y015
 
 @_typing.final
 class EnqueueStreamRequest(_message.Message):
-    """EnqueueStreamRequest is one task sent on an EnqueueStream."""
+    """EnqueueStreamRequest holds tasks sent on an EnqueueStream."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    TASK_FIELD_NUMBER: _builtins.int
+    TASKS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def task(self) -> Global___EnqueueRequest:
-        """The task, exactly as Enqueue takes it. Set its idempotency_key, so that
-        resending it after a broken stream cannot store it twice.
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___EnqueueRequest]:
+        """The tasks, each exactly as Enqueue takes it; 1000 at most by default (the
+        EnqueueBatch limit). Set each one's idempotency_key, so that resending it
+        after a broken stream cannot store it twice.
         """
 
     def __init__(
         self,
         *,
-        task: Global___EnqueueRequest | None = ...,
+        tasks: _abc.Iterable[Global___EnqueueRequest] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -590,9 +591,33 @@ Global___EnqueueStreamRequest: _TypeAlias = EnqueueStreamRequest  # noqa: Y015
 
 @_typing.final
 class EnqueueStreamResponse(_message.Message):
-    """EnqueueStreamResponse answers one EnqueueStreamRequest; answers come in the
+    """EnqueueStreamResponse answers one EnqueueStreamRequest; responses come in the
     order of the requests.
     """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___EnqueueOutcome]:
+        """One outcome per task of the request, in the same order."""
+
+    def __init__(
+        self,
+        *,
+        outcomes: _abc.Iterable[Global___EnqueueOutcome] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcomes", b"outcomes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnqueueStreamResponse: _TypeAlias = EnqueueStreamResponse  # noqa: Y015
+
+@_typing.final
+class EnqueueOutcome(_message.Message):
+    """EnqueueOutcome is how one task of an EnqueueStreamRequest ended."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -620,7 +645,7 @@ class EnqueueStreamResponse(_message.Message):
     _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
 
-Global___EnqueueStreamResponse: _TypeAlias = EnqueueStreamResponse  # noqa: Y015
+Global___EnqueueOutcome: _TypeAlias = EnqueueOutcome  # noqa: Y015
 
 @_typing.final
 class EnqueueStreamError(_message.Message):

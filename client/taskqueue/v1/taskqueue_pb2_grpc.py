@@ -163,19 +163,22 @@ class TaskQueueServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def EnqueueStream(self, request_iterator, context):
-        """EnqueueStream stores tasks sent one by one on a long-lived stream: the way
-        for a producer with many concurrent enqueues to pay one call's overhead
-        instead of one per task. The server stores the requests it has read side
-        by side (concurrent ones share Redis round trips) and answers each, in
-        request order, once its task is durable in Redis, exactly as Enqueue would
-        have answered it. A refused request is answered with its error and the
-        stream goes on. At most 256 requests per stream are in progress; past that
-        the server reads no more until it has answered some (gRPC flow control
-        then holds the sender). A stopping server answers the requests it has read,
-        then ends the stream with UNAVAILABLE (reason SERVER_STOPPING). A request
-        left unanswered when a stream ends (stopped server, cut connection) may or
-        may not be stored: resend it, on a new stream or with Enqueue, with the
-        same idempotency_key, so it is stored once. Needs the producer role.
+        """EnqueueStream stores tasks sent on a long-lived stream: the way for a
+        producer with many concurrent enqueues to pay one call's overhead instead of
+        one per task. Each request message carries one or more tasks (a client packs
+        what its callers enqueued while its previous message was being sent) and is
+        answered by one response message, in request order, once each of its tasks
+        is durable in Redis or refused, exactly as Enqueue would have answered it.
+        The tasks of a message are independent (unlike EnqueueBatch, not all or
+        nothing): a refused one is answered with its error and the others, and the
+        stream, go on. The server stores the tasks of every message it has read side
+        by side, so concurrent ones share Redis round trips; with 1000 tasks
+        unanswered it reads no more until it has answered some (gRPC flow control
+        then holds the sender). A stopping server answers the messages it has read,
+        then ends the stream with UNAVAILABLE (reason SERVER_STOPPING). A task left
+        unanswered when a stream ends (stopped server, cut connection) may or may
+        not be stored: resend it, on a new stream or with Enqueue, with the same
+        idempotency_key, so it is stored once. Needs the producer role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

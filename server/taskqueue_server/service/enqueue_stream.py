@@ -1,10 +1,10 @@
-"""EnqueueStream: the requests of one stream stored side by side, answered in request order.
+"""EnqueueStream: the tasks of every message read stored side by side, answered in order.
 
-Every request read becomes its own enqueue at once, so the requests in flight reach the
-engine together and its coalescer merges them into shared script calls, as it does for
-concurrent unary Enqueues. Answers wait in a FIFO and leave in request order. The reader
-stops reading while MAX_IN_FLIGHT requests are unanswered: gRPC flow control then holds the
-sender, so one fast producer cannot queue unbounded work in the server.
+Each task of a message read becomes its own enqueue at once, so the tasks in flight reach
+the engine together and its coalescer merges them into shared script calls, as it does for
+concurrent unary Enqueues. Answers leave in message order. While MAX_IN_FLIGHT tasks are
+unanswered the reader reads no more: gRPC flow control then holds the sender, so one fast
+producer cannot queue unbounded work in the server.
 """
 
 from __future__ import annotations
@@ -14,28 +14,51 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from taskqueue.v1 import taskqueue_pb2 as pb
 
-from .status import refusal_for
+from ..config.settings import RequestLimits
+from ..engine.errors import Reason
+from .status import Refusal, refusal_for
+from .validation import InvalidArgument
 
-MAX_IN_FLIGHT = 256  # the number docs and the proto promise
+MAX_IN_FLIGHT = 1000  # tasks; the number the proto promises
 
 Enqueue = Callable[[pb.EnqueueRequest], Awaitable[pb.EnqueueResponse]]
 Answer = asyncio.Task[pb.EnqueueStreamResponse]
 
 
+class _Room:
+    """How many tasks are unanswered, and a wait for there to be room for more."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._freed = asyncio.Event()
+
+    async def wait(self) -> None:
+        while self.used >= self.limit:
+            self._freed.clear()
+            await self._freed.wait()
+
+    def free(self, count: int) -> None:
+        self.used -= count
+        self._freed.set()
+
+
 async def answers_in_order(
     requests: AsyncIterator[pb.EnqueueStreamRequest],
     enqueue: Enqueue,
+    limits: RequestLimits,
     max_in_flight: int = MAX_IN_FLIGHT,
 ) -> AsyncIterator[pb.EnqueueStreamResponse]:
-    """One answer per request, in request order. An error ending `requests` (the server
-    stopping) is raised after the answers of every request read before it."""
-    answers: asyncio.Queue[Answer | None] = asyncio.Queue()
-    room = asyncio.Semaphore(max_in_flight)
-    reader = asyncio.create_task(_read(requests, enqueue, answers, room))
+    """One response per request, in request order. An error ending `requests` (the server
+    stopping) is raised after the responses to every request read before it."""
+    answers: asyncio.Queue[tuple[Answer, int] | None] = asyncio.Queue()
+    room = _Room(max_in_flight)
+    reader = asyncio.create_task(_read(requests, enqueue, limits, answers, room))
     try:
-        while (answer := await answers.get()) is not None:
+        while (item := await answers.get()) is not None:
+            answer, count = item
             yield await answer
-            room.release()
+            room.free(count)
         await reader  # raises what ended the reading, once everything read is answered
     finally:
         reader.cancel()
@@ -44,27 +67,49 @@ async def answers_in_order(
 async def _read(
     requests: AsyncIterator[pb.EnqueueStreamRequest],
     enqueue: Enqueue,
-    answers: asyncio.Queue[Answer | None],
-    room: asyncio.Semaphore,
+    limits: RequestLimits,
+    answers: asyncio.Queue[tuple[Answer, int] | None],
+    room: _Room,
 ) -> None:
     try:
         while True:
-            await room.acquire()
+            await room.wait()
             try:
                 request = await anext(requests)
             except StopAsyncIteration:
                 return
-            answers.put_nowait(asyncio.create_task(_answer(enqueue, request.task)))
+            count = len(request.tasks)
+            room.used += count
+            answers.put_nowait((asyncio.create_task(_answer(enqueue, request, limits)), count))
     finally:
         answers.put_nowait(None)
 
 
-async def _answer(enqueue: Enqueue, request: pb.EnqueueRequest) -> pb.EnqueueStreamResponse:
+async def _answer(
+    enqueue: Enqueue, request: pb.EnqueueStreamRequest, limits: RequestLimits
+) -> pb.EnqueueStreamResponse:
+    if len(request.tasks) > limits.max_batch_size:
+        too_many = InvalidArgument(
+            "tasks",
+            f"{len(request.tasks)} tasks in one message; the limit is {limits.max_batch_size}",
+            Reason.BATCH_TOO_LARGE,
+        )
+        refused = _refused(refusal_for(too_many))
+        return pb.EnqueueStreamResponse(outcomes=[refused] * len(request.tasks))
+    outcomes = await asyncio.gather(*(_outcome(enqueue, task) for task in request.tasks))
+    return pb.EnqueueStreamResponse(outcomes=outcomes)
+
+
+async def _outcome(enqueue: Enqueue, request: pb.EnqueueRequest) -> pb.EnqueueOutcome:
     """The stored task, or the refusal Enqueue would have ended with, as a message."""
     try:
-        return pb.EnqueueStreamResponse(enqueued=await enqueue(request))
+        return pb.EnqueueOutcome(enqueued=await enqueue(request))
     except Exception as exc:
-        status = refusal_for(exc).to_rpc_status()
-        error = pb.EnqueueStreamError(code=status.code, message=status.message)
-        error.details.extend(status.details)
-        return pb.EnqueueStreamResponse(error=error)
+        return _refused(refusal_for(exc))
+
+
+def _refused(refusal: Refusal) -> pb.EnqueueOutcome:
+    status = refusal.to_rpc_status()
+    error = pb.EnqueueStreamError(code=status.code, message=status.message)
+    error.details.extend(status.details)
+    return pb.EnqueueOutcome(error=error)

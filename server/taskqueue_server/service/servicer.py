@@ -135,7 +135,7 @@ class TaskQueueServicer(QueueControlServicer, pb_grpc.TaskQueueServiceServicer):
         # The watchers' closing signal is the server's: a stopping server stops reading
         # enqueue streams too, answers what it read, then ends them with SERVER_STOPPING.
         read = self.watch_slots.until_closed(requests, _ENQUEUE_RESUME)
-        async for answer in answers_in_order(read, self._enqueue):
+        async for answer in answers_in_order(read, self._enqueue, self._limits):
             yield answer
 
     async def _enqueue(self, request: pb.EnqueueRequest) -> pb.EnqueueResponse:
