@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,3 +251,28 @@ async def test_a_cut_connection_loses_and_doubles_nothing(
         assert unary_enqueues(server) > 0, "the calls a cut left unanswered were resent"
     finally:
         proxy.close()
+
+
+@pytest.fixture
+def older_server() -> Iterator[str]:
+    """The address of a server from before EnqueueStream (older_server.py)."""
+    script = Path(__file__).with_name("older_server.py")
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("ready on "), f"the older server did not start: {line!r}"
+        yield line.split()[-1]
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def test_an_older_server_turns_the_stream_off(older_server: str) -> None:
+    async with streaming_client(older_server) as client:
+        for _ in range(3):
+            keys = [uuid.uuid4().hex for _ in range(8)]
+            ids = await asyncio.gather(*(client.enqueue("echo", idempotency_key=k) for k in keys))
+            assert len(set(ids)) == 8
+        refused = await client.stats()
+        assert refused["refused_streams"].pending == 1, "one refusal turned the stream off"
