@@ -23,6 +23,8 @@ import grpc
 import grpc.aio
 from taskqueue.v1 import taskqueue_pb2 as pb
 
+from .errors import ServiceError
+
 # Packing limits: below the server's default of 1000 tasks per message, and well below its
 # default 4 MiB message limit (a larger single task still goes, alone).
 MAX_TASKS_PER_MESSAGE = 500
@@ -46,6 +48,7 @@ class _Stream:
         self._queued = asyncio.Event()
         self.open = True
         self.unimplemented = False
+        self._closing = False
         self._sender = asyncio.create_task(self._send())
         self._receiver = asyncio.create_task(self._receive())
 
@@ -86,16 +89,19 @@ class _Stream:
                         future.set_result(outcome)
         except grpc.aio.AioRpcError as exc:
             self.unimplemented = exc.code() == grpc.StatusCode.UNIMPLEMENTED
-        finally:  # ended, cut or closed: whoever is still waiting resends
+        finally:  # ended or cut: whoever is still waiting resends
             self.open = False
             self._sender.cancel()
             self._call.cancel()
             while self._waiting:
                 future = self._waiting.popleft()
                 if not future.done():
-                    future.set_exception(StreamBroken())
+                    future.set_exception(_closed() if self._closing else StreamBroken())
 
     async def close(self) -> None:
+        """End the stream; calls still waiting end as a unary call does when its client
+        closes (CANCELLED), not resent."""
+        self._closing = True
         self._receiver.cancel()
         await asyncio.wait((self._sender, self._receiver))
 
@@ -123,3 +129,7 @@ class StreamedEnqueues:
     async def close(self) -> None:
         if self._stream is not None:
             await self._stream.close()
+
+
+def _closed() -> ServiceError:
+    return ServiceError(grpc.StatusCode.CANCELLED, "the client was closed")

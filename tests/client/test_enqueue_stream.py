@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 import pytest
 from taskqueue_client import (
     AsyncTaskQueueClient,
@@ -124,6 +125,26 @@ async def test_a_deadline_holds_on_the_stream(server: ServerProcess, idle_queue:
             with pytest.raises(DeadlineExceeded):
                 await client.enqueue("echo", {}, queue=idle_queue)
             assert time.monotonic() - started < 5
+    finally:
+        proxy.close()
+
+
+async def test_closing_the_client_ends_the_calls_waiting_on_the_stream(
+    server: ServerProcess, idle_queue: str
+) -> None:
+    proxy = StallingProxy(server.port)
+    try:
+        client = streaming_client(f"127.0.0.1:{proxy.port}")
+        await client.enqueue("echo", {}, queue=idle_queue)  # the stream is open
+        proxy.pause()
+        waiting = [asyncio.ensure_future(client.enqueue("echo", {}, queue=idle_queue))]
+        waiting.append(asyncio.ensure_future(client.enqueue("echo", {}, queue=idle_queue)))
+        await asyncio.sleep(0)  # each call queues its request before its first suspension
+        await client.close()
+        for call in waiting:
+            with pytest.raises(ServiceError) as ended:
+                await asyncio.wait_for(call, 10)
+            assert ended.value.code == grpc.StatusCode.CANCELLED
     finally:
         proxy.close()
 
