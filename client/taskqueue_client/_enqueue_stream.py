@@ -5,6 +5,7 @@ for its outcome. One sender packs every request queued while its previous messag
 written into the next message, so many concurrent callers share each message and its gRPC
 overhead while a lone caller's request leaves at once. Outcomes come in request order, so a
 FIFO of waiting futures matches them.
+
 When the stream ends with requests unanswered (server stopped or killed, connection cut),
 those callers get `StreamBroken` and resend by unary Enqueue, which gRPC retries: each
 request carries an idempotency key, so a resend of one that was stored after all returns the
