@@ -30,6 +30,8 @@ from .errors import ServiceError
 # default 4 MiB message limit (a larger single task still goes, alone).
 MAX_TASKS_PER_MESSAGE = 500
 MAX_MESSAGE_BYTES = 1024 * 1024
+# How long close() waits for the server to end an idle stream before cutting it.
+CLOSE_GRACE_SECONDS = 1.0
 # What read() returns after the last answer; grpc-stubs does not declare it.
 _EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]
 
@@ -100,9 +102,14 @@ class _Stream:
                     future.set_exception(_closed() if self._closing else StreamBroken())
 
     async def close(self) -> None:
-        """End the stream; calls still waiting end as a unary call does when its client
-        closes (CANCELLED), not resent."""
+        """End the stream: when every request is answered, by saying so and letting the
+        server end it (OK); otherwise at once, and the calls still waiting end as a unary
+        call does when its client closes (CANCELLED), not resent."""
         self._closing = True
+        if self.open and not self._waiting:  # so no write is in progress either
+            with contextlib.suppress(Exception):
+                await self._call.done_writing()
+                await asyncio.wait((self._receiver,), timeout=CLOSE_GRACE_SECONDS)
         self._receiver.cancel()
         await asyncio.wait((self._sender, self._receiver))
 

@@ -53,12 +53,17 @@ def with_http(factory: ServerFactory, **options: object) -> ServerProcess:
     return factory.start(env={"TASKQUEUE_HTTP_PORT": str(free_port())}, **options)
 
 
-def unary_enqueues(server: ServerProcess) -> float:
-    """Unary Enqueue calls the server answered, from its /metrics."""
+def grpc_requests(server: ServerProcess, method: str, code: str) -> float:
+    """Calls of `method` the server ended with `code`, from its /metrics."""
     with urllib.request.urlopen(f"http://{server.http_target}/metrics", timeout=5) as page:
         text = page.read().decode()
-    prefix = 'taskqueue_grpc_requests_total{code="OK",method="Enqueue"}'
+    prefix = f'taskqueue_grpc_requests_total{{code="{code}",method="{method}"}}'
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def unary_enqueues(server: ServerProcess) -> float:
+    """Unary Enqueue calls the server answered."""
+    return grpc_requests(server, "Enqueue", "OK")
 
 
 async def pending_in(client: AsyncTaskQueueClient, queue: str, task_type: str = "echo") -> int:
@@ -82,6 +87,8 @@ async def test_concurrent_enqueues_share_the_stream_and_get_their_own_ids(
         again = await client.enqueue("echo", {"n": 0}, queue=idle_queue, idempotency_key="same")
         assert await client.enqueue("echo", {}, queue=idle_queue, idempotency_key="same") == again
     assert unary_enqueues(server) == 0, "every enqueue went over the stream"
+    # Closing an idle client ends its stream cleanly, as the server's metrics show.
+    assert grpc_requests(server, "EnqueueStream", "OK") == 1
 
 
 async def test_a_refused_enqueue_raises_for_its_caller_only(
