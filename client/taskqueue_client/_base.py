@@ -82,9 +82,11 @@ class ClientBase(Generic[ChannelT]):
                 )
         return getattr(self._unretried_stub, call.method)
 
-    def _call_options(self, call: Call[Any]) -> dict[str, Any]:
+    def _call_options(self, call: Call[Any], spent: float = 0.0) -> dict[str, Any]:
+        """Deadline and metadata; `spent` seconds of the deadline are gone already."""
+        deadline = self._settings.deadline(call.server_wait)
         return {
-            "timeout": self._settings.deadline(call.server_wait),
+            "timeout": None if deadline is None else max(0.0, deadline - spent),
             "metadata": self._settings.metadata,
         }
 

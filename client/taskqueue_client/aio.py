@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
 import grpc
 import grpc.aio
+from google.rpc import status_pb2
 
 from . import _calls, _control_calls, _limit_calls
 from ._base import ClientBase
 from ._control_calls import BulkFilter
+from ._enqueue_stream import StreamBroken, StreamedEnqueues
 from ._resume import WatchResume
-from .errors import from_rpc_error
+from .errors import DeadlineExceeded, from_rpc_error, from_status
 from .models import (
     EnqueueOptions,
     JsonObject,
@@ -29,26 +32,44 @@ from .models import (
 )
 
 Out = TypeVar("Out")
+DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 class AsyncTaskQueueClient(ClientBase[grpc.aio.Channel]):
     """The asyncio twin of `TaskQueueClient`: the same methods, awaited.
 
     Create it inside a running event loop; see `ClientBase` for the constructor's arguments.
+    `stream_enqueues=True` sends every `enqueue()` that has an idempotency key (all of them,
+    unless `auto_idempotency_key` is off) over one long-lived EnqueueStream instead of a
+    unary call each: concurrent enqueues then cost one gRPC message each rather than one
+    call, several times the throughput from many coroutines. Answers, errors and deadlines
+    are those of unary enqueues; a request the stream left unanswered (server restart,
+    connection cut) is resent by unary Enqueue with the same key, so it is stored once.
     """
+
+    def __init__(self, *args: Any, stream_enqueues: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._streamed = StreamedEnqueues(self._open_enqueue_stream) if stream_enqueues else None
 
     def _open(self, retries: bool) -> grpc.aio.Channel:
         return self._settings.open(grpc.aio.insecure_channel, grpc.aio.secure_channel, retries)
 
-    async def _invoke(self, call: _calls.Call[Out]) -> Out:
+    def _open_enqueue_stream(self) -> Any:
+        # No deadline: the stream outlives every call on it; each call keeps its own.
+        return self._stub.EnqueueStream(metadata=self._settings.metadata)
+
+    async def _invoke(self, call: _calls.Call[Out], spent: float = 0.0) -> Out:
         try:
-            response = await self._method(call)(call.request, **self._call_options(call))
+            options = self._call_options(call, spent)
+            response = await self._method(call)(call.request, **options)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from exc
         return call.convert(response)
 
     async def close(self) -> None:
         """Close the connection; calls in flight are cancelled."""
+        if self._streamed is not None:
+            await self._streamed.close()
         for channel in self._channels():
             await channel.close(grace=None)
 
@@ -67,7 +88,25 @@ class AsyncTaskQueueClient(ClientBase[grpc.aio.Channel]):
         **options: Unpack[EnqueueOptions],
     ) -> str:
         """See `TaskQueueClient.enqueue`."""
-        return await self._invoke(_calls.enqueue(task_type, task_data, options, self._auto_key))
+        call = _calls.enqueue(task_type, task_data, options, self._auto_key)
+        # Only keyed requests may go on the stream: only they are safe to resend after it broke.
+        if self._streamed is None or not call.retry_safe:
+            return await self._invoke(call)
+        return await self._enqueue_streamed(self._streamed, call)
+
+    async def _enqueue_streamed(self, streamed: StreamedEnqueues, call: _calls.Call[str]) -> str:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self._settings.deadline()):
+                answer = await streamed.enqueue(call.request)
+        except TimeoutError:
+            raise DeadlineExceeded(DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+        except StreamBroken:
+            # Maybe stored, maybe not: the idempotency key makes the resend safe either way.
+            return await self._invoke(call, spent=time.monotonic() - started)
+        if answer.HasField("error"):
+            raise from_status(status_pb2.Status.FromString(answer.error.SerializeToString()))
+        return call.convert(answer.enqueued)
 
     async def enqueue_many(self, tasks: Iterable[TaskSpec]) -> list[str]:
         """See `TaskQueueClient.enqueue_many`."""

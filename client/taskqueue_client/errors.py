@@ -111,15 +111,28 @@ _BY_CODE: dict[grpc.StatusCode, type[ServiceError]] = {
     grpc.StatusCode.DATA_LOSS: Internal,
 }
 
+_CODE_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
+
 
 def from_rpc_error(error: grpc.RpcError) -> ServiceError:
     """The exception for a failed call; codes without a class of their own get `ServiceError`."""
     code: grpc.StatusCode = error.code()
     details: str | None = error.details()
-    cls = _BY_CODE.get(code, ServiceError)
     rich = _rich_status(error.trailing_metadata())
     if rich is None:
-        return cls(code, details or code.name)
+        return _BY_CODE.get(code, ServiceError)(code, details or code.name)
+    return _with_details(code, details or code.name, rich)
+
+
+def from_status(status: status_pb2.Status) -> ServiceError:
+    """The exception for a google.rpc.Status answered in a message (an EnqueueStream
+    refusal): the same one a unary call ending with that status raises."""
+    code = _CODE_BY_VALUE.get(status.code, grpc.StatusCode.UNKNOWN)
+    return _with_details(code, status.message or code.name, status)
+
+
+def _with_details(code: grpc.StatusCode, message: str, rich: status_pb2.Status) -> ServiceError:
+    cls = _BY_CODE.get(code, ServiceError)
     reason, violations, metadata = "", [], {}
     for detail in rich.details:
         # Unpack fills the message only when the detail is of its type; others are skipped.
@@ -128,7 +141,7 @@ def from_rpc_error(error: grpc.RpcError) -> ServiceError:
             reason, metadata = info.reason, dict(info.metadata)
         elif detail.Unpack(bad):
             violations += [FieldViolation(v.field, v.description) for v in bad.field_violations]
-    return cls(code, details or code.name, reason, tuple(violations), metadata)
+    return cls(code, message, reason, tuple(violations), metadata)
 
 
 def _rich_status(trailing: Iterable[Any] | None) -> status_pb2.Status | None:

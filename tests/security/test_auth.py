@@ -21,7 +21,7 @@ from tests.support.server_process import ServerFactory, ServerProcess
 OK = grpc.StatusCode.OK
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 DENIED = grpc.StatusCode.PERMISSION_DENIED
-PRODUCER_RPCS = ("Enqueue", "EnqueueBatch", "GetTask", "GetResult", "WatchTask")
+PRODUCER_RPCS = ("Enqueue", "EnqueueBatch", "EnqueueStream", "GetTask", "GetResult", "WatchTask")
 ADMIN_RPCS = (
     "CancelTask",
     "RetryTask",
@@ -45,6 +45,11 @@ def every_rpc(stub: pb_grpc.TaskQueueServiceStub, task_id: str) -> dict[str, Cal
         "Enqueue": lambda md: stub.Enqueue(echo, timeout=5, metadata=md),
         "EnqueueBatch": lambda md: stub.EnqueueBatch(
             pb.EnqueueBatchRequest(tasks=[echo]), timeout=5, metadata=md
+        ),
+        "EnqueueStream": lambda md: next(
+            stub.EnqueueStream(
+                iter([pb.EnqueueStreamRequest(tasks=[echo])]), timeout=5, metadata=md
+            )
         ),
         "GetTask": lambda md: stub.GetTask(pb.GetTaskRequest(task_id=task_id), 5, metadata=md),
         "GetResult": lambda md: stub.GetResult(

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
@@ -578,6 +579,127 @@ class EnqueueBatchResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EnqueueBatchResponse: _TypeAlias = EnqueueBatchResponse  # noqa: Y015
+
+@_typing.final
+class EnqueueStreamRequest(_message.Message):
+    """EnqueueStreamRequest holds tasks sent on an EnqueueStream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___EnqueueRequest]:
+        """The tasks, each exactly as Enqueue takes it; 1000 at most by default (the
+        EnqueueBatch limit). Set each one's idempotency_key, so that resending it
+        after a broken stream cannot store it twice.
+        """
+
+    def __init__(
+        self,
+        *,
+        tasks: _abc.Iterable[Global___EnqueueRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnqueueStreamRequest: _TypeAlias = EnqueueStreamRequest  # noqa: Y015
+
+@_typing.final
+class EnqueueStreamResponse(_message.Message):
+    """EnqueueStreamResponse answers one EnqueueStreamRequest; responses come in the
+    order of the requests.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___EnqueueOutcome]:
+        """One outcome per task of the request, in the same order."""
+
+    def __init__(
+        self,
+        *,
+        outcomes: _abc.Iterable[Global___EnqueueOutcome] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcomes", b"outcomes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnqueueStreamResponse: _TypeAlias = EnqueueStreamResponse  # noqa: Y015
+
+@_typing.final
+class EnqueueOutcome(_message.Message):
+    """EnqueueOutcome is how one task of an EnqueueStreamRequest ended."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENQUEUED_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def enqueued(self) -> Global___EnqueueResponse:
+        """The stored task, as Enqueue answers (deduplicated included)."""
+
+    @_builtins.property
+    def error(self) -> Global___EnqueueStreamError:
+        """Why the task was not stored: what Enqueue would have failed with."""
+
+    def __init__(
+        self,
+        *,
+        enqueued: Global___EnqueueResponse | None = ...,
+        error: Global___EnqueueStreamError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["enqueued", b"enqueued", "error", b"error", "outcome", b"outcome"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enqueued", b"enqueued", "error", b"error", "outcome", b"outcome"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["enqueued", "error"]  # noqa: Y015
+    _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
+
+Global___EnqueueOutcome: _TypeAlias = EnqueueOutcome  # noqa: Y015
+
+@_typing.final
+class EnqueueStreamError(_message.Message):
+    """EnqueueStreamError is a google.rpc.Status, field for field (its bytes parse
+    as one): the status code Enqueue would have ended with, its message, and the
+    same details: an ErrorInfo (reason, domain "taskqueue.v1") and, for a bad
+    field, a BadRequest naming it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """A google.rpc.Code value, such as 3 for INVALID_ARGUMENT."""
+    message: _builtins.str
+    """What went wrong, in words a caller can act on."""
+    @_builtins.property
+    def details(self) -> _containers.RepeatedCompositeFieldContainer[_any_pb2.Any]:
+        """google.rpc.ErrorInfo and, for a bad field, google.rpc.BadRequest."""
+
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        message: _builtins.str = ...,
+        details: _abc.Iterable[_any_pb2.Any] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "details", b"details", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnqueueStreamError: _TypeAlias = EnqueueStreamError  # noqa: Y015
 
 @_typing.final
 class GetTaskRequest(_message.Message):

@@ -46,6 +46,11 @@ class TaskQueueServiceStub:
                 request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueBatchRequest.SerializeToString,
                 response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueBatchResponse.FromString,
                 _registered_method=True)
+        self.EnqueueStream = channel.stream_stream(
+                '/taskqueue.v1.TaskQueueService/EnqueueStream',
+                request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueStreamRequest.SerializeToString,
+                response_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueStreamResponse.FromString,
+                _registered_method=True)
         self.GetTask = channel.unary_unary(
                 '/taskqueue.v1.TaskQueueService/GetTask',
                 request_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetTaskRequest.SerializeToString,
@@ -152,6 +157,28 @@ class TaskQueueServiceServicer:
 
     def EnqueueBatch(self, request, context):
         """EnqueueBatch stores several tasks, all or nothing, in one Redis round trip.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnqueueStream(self, request_iterator, context):
+        """EnqueueStream stores tasks sent on a long-lived stream: the way for a
+        producer with many concurrent enqueues to pay one call's overhead instead of
+        one per task. Each request message carries one or more tasks (a client packs
+        what its callers enqueued while its previous message was being sent) and is
+        answered by one response message, in request order, once each of its tasks
+        is durable in Redis or refused, exactly as Enqueue would have answered it.
+        The tasks of a message are independent (unlike EnqueueBatch, not all or
+        nothing): a refused one is answered with its error and the others, and the
+        stream, go on. The server stores the tasks of every message it has read side
+        by side, so concurrent ones share Redis round trips; with 1000 tasks
+        unanswered it reads no more until it has answered some (gRPC flow control
+        then holds the sender). A stopping server answers the messages it has read,
+        then ends the stream with UNAVAILABLE (reason SERVER_STOPPING). A task left
+        unanswered when a stream ends (stopped server, cut connection) may or may
+        not be stored: resend it, on a new stream or with Enqueue, with the same
+        idempotency_key, so it is stored once. Needs the producer role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -318,6 +345,11 @@ def add_TaskQueueServiceServicer_to_server(servicer, server):
                     request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueBatchRequest.FromString,
                     response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueBatchResponse.SerializeToString,
             ),
+            'EnqueueStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.EnqueueStream,
+                    request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueStreamRequest.FromString,
+                    response_serializer=taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueStreamResponse.SerializeToString,
+            ),
             'GetTask': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTask,
                     request_deserializer=taskqueue_dot_v1_dot_taskqueue__pb2.GetTaskRequest.FromString,
@@ -465,6 +497,33 @@ class TaskQueueService:
             '/taskqueue.v1.TaskQueueService/EnqueueBatch',
             taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueBatchRequest.SerializeToString,
             taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnqueueStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/taskqueue.v1.TaskQueueService/EnqueueStream',
+            taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueStreamRequest.SerializeToString,
+            taskqueue_dot_v1_dot_taskqueue__pb2.EnqueueStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

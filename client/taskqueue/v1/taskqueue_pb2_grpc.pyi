@@ -39,6 +39,24 @@ class TaskQueueServiceStub:
     """Enqueue stores one task. It returns once the task is durable in Redis."""
     EnqueueBatch: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.EnqueueBatchRequest, _taskqueue_pb2.EnqueueBatchResponse]
     """EnqueueBatch stores several tasks, all or nothing, in one Redis round trip."""
+    EnqueueStream: _grpc.StreamStreamMultiCallable[_taskqueue_pb2.EnqueueStreamRequest, _taskqueue_pb2.EnqueueStreamResponse]
+    """EnqueueStream stores tasks sent on a long-lived stream: the way for a
+    producer with many concurrent enqueues to pay one call's overhead instead of
+    one per task. Each request message carries one or more tasks (a client packs
+    what its callers enqueued while its previous message was being sent) and is
+    answered by one response message, in request order, once each of its tasks
+    is durable in Redis or refused, exactly as Enqueue would have answered it.
+    The tasks of a message are independent (unlike EnqueueBatch, not all or
+    nothing): a refused one is answered with its error and the others, and the
+    stream, go on. The server stores the tasks of every message it has read side
+    by side, so concurrent ones share Redis round trips; with 1000 tasks
+    unanswered it reads no more until it has answered some (gRPC flow control
+    then holds the sender). A stopping server answers the messages it has read,
+    then ends the stream with UNAVAILABLE (reason SERVER_STOPPING). A task left
+    unanswered when a stream ends (stopped server, cut connection) may or may
+    not be stored: resend it, on a new stream or with Enqueue, with the same
+    idempotency_key, so it is stored once. Needs the producer role.
+    """
     GetTask: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.GetTaskRequest, _taskqueue_pb2.GetTaskResponse]
     """GetTask returns the current state of one task."""
     GetResult: _grpc.UnaryUnaryMultiCallable[_taskqueue_pb2.GetResultRequest, _taskqueue_pb2.GetResultResponse]
@@ -123,6 +141,24 @@ class TaskQueueServiceAsyncStub(TaskQueueServiceStub):
     """Enqueue stores one task. It returns once the task is durable in Redis."""
     EnqueueBatch: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.EnqueueBatchRequest, _taskqueue_pb2.EnqueueBatchResponse]  # type: ignore[assignment]
     """EnqueueBatch stores several tasks, all or nothing, in one Redis round trip."""
+    EnqueueStream: _aio.StreamStreamMultiCallable[_taskqueue_pb2.EnqueueStreamRequest, _taskqueue_pb2.EnqueueStreamResponse]  # type: ignore[assignment]
+    """EnqueueStream stores tasks sent on a long-lived stream: the way for a
+    producer with many concurrent enqueues to pay one call's overhead instead of
+    one per task. Each request message carries one or more tasks (a client packs
+    what its callers enqueued while its previous message was being sent) and is
+    answered by one response message, in request order, once each of its tasks
+    is durable in Redis or refused, exactly as Enqueue would have answered it.
+    The tasks of a message are independent (unlike EnqueueBatch, not all or
+    nothing): a refused one is answered with its error and the others, and the
+    stream, go on. The server stores the tasks of every message it has read side
+    by side, so concurrent ones share Redis round trips; with 1000 tasks
+    unanswered it reads no more until it has answered some (gRPC flow control
+    then holds the sender). A stopping server answers the messages it has read,
+    then ends the stream with UNAVAILABLE (reason SERVER_STOPPING). A task left
+    unanswered when a stream ends (stopped server, cut connection) may or may
+    not be stored: resend it, on a new stream or with Enqueue, with the same
+    idempotency_key, so it is stored once. Needs the producer role.
+    """
     GetTask: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.GetTaskRequest, _taskqueue_pb2.GetTaskResponse]  # type: ignore[assignment]
     """GetTask returns the current state of one task."""
     GetResult: _aio.UnaryUnaryMultiCallable[_taskqueue_pb2.GetResultRequest, _taskqueue_pb2.GetResultResponse]  # type: ignore[assignment]
@@ -216,6 +252,30 @@ class TaskQueueServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_taskqueue_pb2.EnqueueBatchResponse, _abc.Awaitable[_taskqueue_pb2.EnqueueBatchResponse]]:
         """EnqueueBatch stores several tasks, all or nothing, in one Redis round trip."""
+
+    @_abc_1.abstractmethod
+    def EnqueueStream(
+        self,
+        request_iterator: _MaybeAsyncIterator[_taskqueue_pb2.EnqueueStreamRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_taskqueue_pb2.EnqueueStreamResponse], _abc.AsyncIterator[_taskqueue_pb2.EnqueueStreamResponse]]:
+        """EnqueueStream stores tasks sent on a long-lived stream: the way for a
+        producer with many concurrent enqueues to pay one call's overhead instead of
+        one per task. Each request message carries one or more tasks (a client packs
+        what its callers enqueued while its previous message was being sent) and is
+        answered by one response message, in request order, once each of its tasks
+        is durable in Redis or refused, exactly as Enqueue would have answered it.
+        The tasks of a message are independent (unlike EnqueueBatch, not all or
+        nothing): a refused one is answered with its error and the others, and the
+        stream, go on. The server stores the tasks of every message it has read side
+        by side, so concurrent ones share Redis round trips; with 1000 tasks
+        unanswered it reads no more until it has answered some (gRPC flow control
+        then holds the sender). A stopping server answers the messages it has read,
+        then ends the stream with UNAVAILABLE (reason SERVER_STOPPING). A task left
+        unanswered when a stream ends (stopped server, cut connection) may or may
+        not be stored: resend it, on a new stream or with Enqueue, with the same
+        idempotency_key, so it is stored once. Needs the producer role.
+        """
 
     @_abc_1.abstractmethod
     def GetTask(

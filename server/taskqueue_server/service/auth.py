@@ -28,7 +28,8 @@ log = logging.getLogger("taskqueue_server.auth")
 
 _SERVICE = "/taskqueue.v1.TaskQueueService/"
 PRODUCER_METHODS = frozenset(
-    _SERVICE + name for name in ("Enqueue", "EnqueueBatch", "GetTask", "GetResult", "WatchTask")
+    _SERVICE + name
+    for name in ("Enqueue", "EnqueueBatch", "EnqueueStream", "GetTask", "GetResult", "WatchTask")
 )
 _WORKER_SERVICE = "/taskqueue.v1.WorkerService/"
 WORKER_METHODS = frozenset(
@@ -54,7 +55,6 @@ OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # A viewer ranks lowest only when one token is listed under several roles; what it may call
 # is VIEWER_METHODS, not a rank (it may list, which a producer may not).
 _ROLE_RANK = {"viewer": 0, "producer": 1, "worker": 2, "admin": 3}
-
 
 
 def required_role(method: str, open_health: bool) -> str | None:

@@ -20,7 +20,8 @@ class RpcObserver(Protocol):
 
 
 class ObserveCalls(Interceptor):
-    """Wraps unary-request handlers (every RPC of ours) to report how each call ended."""
+    """Wraps the handlers of our RPCs (unary requests, and EnqueueStream's stream of them) to
+    report how each call ended."""
 
     def __init__(self, observer: RpcObserver) -> None:
         self._observer = observer
@@ -29,9 +30,18 @@ class ObserveCalls(Interceptor):
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> Handler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming:
+        if handler is None:
             return handler
         method = handler_call_details.method.rsplit("/", 1)[-1]
+        if handler.request_streaming:
+            behavior = handler.stream_stream
+            if not handler.response_streaming or not inspect.isasyncgenfunction(behavior):
+                return handler
+            return grpc.stream_stream_rpc_method_handler(
+                self._stream(behavior, method),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
         if handler.response_streaming:
             behavior = handler.unary_stream
             if not inspect.isasyncgenfunction(behavior):  # health Watch writes via context

@@ -24,6 +24,7 @@ from .convert import (
     status_from_proto,
     task_to_proto,
 )
+from .enqueue_stream import answers_in_order
 from .labels import parse_label_filter
 from .limits import limits_from_proto, limits_to_proto
 from .retry_policy import check_retry_policy, queue_retry_policy_to_proto
@@ -44,6 +45,8 @@ T = TypeVar("T")
 # Answer a waiting GetResult or Enqueue this long before the caller's deadline, so the caller
 # gets the task's status instead of DEADLINE_EXCEEDED.
 _DEADLINE_MARGIN_SECONDS = 0.05
+_WATCH_RESUME = "watch again with after_version to resume"
+_ENQUEUE_RESUME = "resend the unanswered tasks with their idempotency keys"
 
 
 class StreamSlots:
@@ -55,7 +58,9 @@ class StreamSlots:
         self.in_use = 0
         self.closing = asyncio.Event()
 
-    async def until_closed(self, records: AsyncIterator[T]) -> AsyncIterator[T]:
+    async def until_closed(
+        self, records: AsyncIterator[T], resume_hint: str = _WATCH_RESUME
+    ) -> AsyncIterator[T]:
         """`records` until `closing` is set, then UNAVAILABLE: a stream never ends on its own
         before its task does, so without this a stopping server would hold every watcher
         for the whole shutdown grace; cut now, they resume elsewhere at once."""
@@ -77,7 +82,7 @@ class StreamSlots:
             closed.cancel()
         raise EngineError(
             ErrorCode.UNAVAILABLE,
-            "the server is shutting down; watch again with after_version to resume",
+            f"the server is shutting down; {resume_hint}",
             Reason.SERVER_STOPPING,
         )
 
@@ -122,6 +127,19 @@ class TaskQueueServicer(QueueControlServicer, pb_grpc.TaskQueueServiceServicer):
 
     @refuses_on_error
     async def Enqueue(self, request: pb.EnqueueRequest, context: Context) -> pb.EnqueueResponse:
+        return await self._enqueue(request)
+
+    @stream_refuses_on_error
+    async def EnqueueStream(
+        self, requests: AsyncIterator[pb.EnqueueStreamRequest], context: Context
+    ) -> AsyncGenerator[pb.EnqueueStreamResponse]:
+        # The watchers' closing signal is the server's: a stopping server stops reading
+        # enqueue streams too, answers what it read, then ends them with SERVER_STOPPING.
+        read = self.watch_slots.until_closed(requests, _ENQUEUE_RESUME)
+        async for answer in answers_in_order(read, self._enqueue, self._limits):
+            yield answer
+
+    async def _enqueue(self, request: pb.EnqueueRequest) -> pb.EnqueueResponse:
         task = new_task_from_request(request, self._limits, self._registrations)
         wait = self._wait_seconds(request.wait_seconds, context)
         await self.task_types.require(self.engine, {"task_type": task.task_type})

@@ -69,6 +69,10 @@ class Refusal:
 
     def to_status(self) -> grpc.Status:
         """The grpc.Status carrying google.rpc.Status details in its trailing metadata."""
+        return rpc_status.to_status(self.to_rpc_status())
+
+    def to_rpc_status(self) -> status_pb2.Status:
+        """The google.rpc.Status: code, message, ErrorInfo and, for a bad field, BadRequest."""
         info = error_details_pb2.ErrorInfo(
             reason=self.reason, domain=DOMAIN, metadata=dict(self.metadata)
         )
@@ -78,8 +82,7 @@ class Refusal:
                 field=self.field, description=self.message, reason=self.reason
             )
             details.append(_packed(error_details_pb2.BadRequest(field_violations=[violation])))
-        status = status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
-        return rpc_status.to_status(status)
+        return status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
 
 
 def refusal_for(exc: BaseException) -> Refusal:
@@ -136,9 +139,7 @@ def stream_refuses_on_error(
     """`refuses_on_error` for a server-streaming RPC, for its start and every message."""
 
     @functools.wraps(method)
-    async def rpc(
-        self: Servicer, request: Request, context: Context
-    ) -> AsyncGenerator[Response]:
+    async def rpc(self: Servicer, request: Request, context: Context) -> AsyncGenerator[Response]:
         try:
             # aclosing: a stream that ends early closes `method` now, running its finally.
             async with contextlib.aclosing(method(self, request, context)) as responses:
