@@ -159,3 +159,15 @@ def test_a_stopping_server_answers_what_it_read_then_ends_the_stream(
     assert error_reason(ended.value) == "SERVER_STOPPING"
     assert "idempotency" in (ended.value.details() or "")
     assert server.wait_exit() == 0
+
+
+def test_a_task_asking_to_wait_is_refused_on_a_stream(stub: pb_grpc.TaskQueueServiceStub) -> None:
+    """Only unary Enqueue waits: a waiting task would hold back every answer behind it."""
+    queue = idle_queue()
+    tasks = [task(0, queue), task(1, queue, wait_seconds=5), task(2, queue)]
+    answers = outcomes(stub.EnqueueStream(iter([pb.EnqueueStreamRequest(tasks=tasks)]), timeout=30))
+    assert [a.WhichOneof("outcome") for a in answers] == ["enqueued", "error", "enqueued"]
+    status = status_pb2.Status.FromString(answers[1].error.SerializeToString())
+    bad = error_details_pb2.BadRequest()
+    assert status.details[1].Unpack(bad) and bad.field_violations[0].field == "wait_seconds"
+    assert stub.Stats(pb.StatsRequest(queue=queue), timeout=5).task_types["echo"].pending == 2

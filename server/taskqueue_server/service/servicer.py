@@ -32,6 +32,7 @@ from .status import Context, refuses_on_error, stream_refuses_on_error
 from .task_types import KnownTaskTypes
 from .validation import (
     MAX_WAIT_SECONDS,
+    InvalidArgument,
     check_page_size,
     check_page_token,
     check_queue,
@@ -127,7 +128,7 @@ class TaskQueueServicer(QueueControlServicer, pb_grpc.TaskQueueServiceServicer):
 
     @refuses_on_error
     async def Enqueue(self, request: pb.EnqueueRequest, context: Context) -> pb.EnqueueResponse:
-        return await self._enqueue(request)
+        return await self._enqueue(request, self._wait_seconds(request.wait_seconds, context))
 
     @stream_refuses_on_error
     async def EnqueueStream(
@@ -136,12 +137,17 @@ class TaskQueueServicer(QueueControlServicer, pb_grpc.TaskQueueServiceServicer):
         # The watchers' closing signal is the server's: a stopping server stops reading
         # enqueue streams too, answers what it read, then ends them with SERVER_STOPPING.
         read = self.watch_slots.until_closed(requests, _ENQUEUE_RESUME)
-        async for answer in answers_in_order(read, self._enqueue, self._limits):
+        async for answer in answers_in_order(read, self._enqueue_streamed, self._limits):
             yield answer
 
-    async def _enqueue(self, request: pb.EnqueueRequest) -> pb.EnqueueResponse:
+    async def _enqueue_streamed(self, request: pb.EnqueueRequest) -> pb.EnqueueResponse:
+        # A waiting task would hold back the answers behind it: the stream only stores.
+        if request.wait_seconds:
+            raise InvalidArgument("wait_seconds", "only unary Enqueue waits; must be 0 on a stream")
+        return await self._enqueue(request, 0.0)
+
+    async def _enqueue(self, request: pb.EnqueueRequest, wait: float) -> pb.EnqueueResponse:
         task = new_task_from_request(request, self._limits, self._registrations)
-        wait = self._wait_seconds(request.wait_seconds, context)
         await self.task_types.require(self.engine, {"task_type": task.task_type})
         result = None
         if wait:
