@@ -9,6 +9,7 @@ fleet, all on a private Redis and in one run so the figures compare.
 - Mixed fleet: tests/support/fleet.py with 5,000 tasks (needs node); each completed once.
 
     .venv/bin/python bench/remote_worker_bench.py [--tasks 20000] [--fleet-tasks 5000]
+    .venv/bin/python bench/remote_worker_bench.py --drains-only --repeat 3   # W2 A/B only
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -127,16 +129,37 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--fleet-tasks", type=int, default=5_000)
+    parser.add_argument(
+        "--drains-only",
+        action="store_true",
+        help="only the in-process and 1-remote drains; prints, writes nothing",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the drains this many times, interleaved; report the medians",
+    )
     args = parser.parse_args()
     with private_redis() as url:
         about = machine(url)
-        in_process = drain(url, args.tasks, 1)["rate"]
-        print(f"in-process pool: {in_process:,.0f}/s", flush=True)
-        one = remote_drain(url, args.tasks, 1)
-        print(f"1 remote worker: {one:,.0f}/s", flush=True)
-        two = remote_drain(url, args.tasks, 2)
-        print(f"2 remote workers: {two:,.0f}/s", flush=True)
+        runs: dict[str, list[float]] = {"in-process": [], "1 remote": [], "2 remote": []}
+        for _ in range(args.repeat):
+            runs["in-process"].append(drain(url, args.tasks, 1)["rate"])
+            runs["1 remote"].append(remote_drain(url, args.tasks, 1))
+            if not args.drains_only:
+                runs["2 remote"].append(remote_drain(url, args.tasks, 2))
+            ratio = runs["1 remote"][-1] / runs["in-process"][-1]
+            print(
+                ", ".join(f"{name} {rates[-1]:,.0f}/s" for name, rates in runs.items() if rates)
+                + f"; 1 remote/in-process {ratio:.2f}x; load {load_average()}",
+                flush=True,
+            )
+        in_process, one = statistics.median(runs["in-process"]), statistics.median(runs["1 remote"])
         drain_load = load_average()
+        if args.drains_only:
+            return
+        two = statistics.median(runs["2 remote"])
         latencies = pickup_latency(url, args.samples)
         renewals = renewals_per_second(url, 1000, 10.0)
         fleet_line = fleet(url, args.fleet_tasks) if args.fleet_tasks else "not run"
@@ -155,7 +178,8 @@ def main() -> None:
         "remote-workers",
         f"# Remote workers, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
         f"Machine: {about}. Load average after the drains: {drain_load}; at the end: "
-        f"{load_average()}. One run of each; {args.tasks:,} tasks per drain.\n\n"
+        f"{load_average()}. Median of {args.repeat} interleaved run(s) of each drain; "
+        f"{args.tasks:,} tasks per drain.\n\n"
         + table(["figure", "value", "note"], rows)
         + f"\n\nMixed fleet (2 server pools + 2 remote Python + 1 Node worker): {fleet_line}.\n",
     )
