@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,8 @@ class TaskContext:
     """Passed to every handler as its second argument; `attempt` starts at 1.
 
     Delivery is at least once: use `task_id` and `attempt` to make side effects idempotent.
+    `dependency_results` maps the id of each task this one depends on to the result it
+    returned (None if that result expired); empty for a task without dependencies.
     """
 
     task_id: str
@@ -47,6 +49,7 @@ class TaskContext:
     max_retries: int
     _progress_sink: ProgressSink
     _loop: asyncio.AbstractEventLoop
+    dependency_results: Mapping[str, dict[str, Any] | None] = field(default_factory=dict)
     _cancelled: threading.Event = field(default_factory=threading.Event)
 
     @property

@@ -87,6 +87,14 @@ def _lease_deadlines(tasks: list[wpb.LeasedTask], lease_seconds: float) -> list[
     ]
 
 
+def _dependency_results(task: wpb.LeasedTask) -> dict[str, dict[str, Any] | None]:
+    """Each dependency's result (None where it expired); {} without dependencies (most
+    tasks, so no conversion is paid for them)."""
+    if not task.dependency_results.fields:
+        return {}
+    return struct_to_dict(task.dependency_results)
+
+
 class Runner:
     def __init__(self, spec: WorkerSpec, invoke: Invoke) -> None:
         self.spec = spec
@@ -191,6 +199,7 @@ class Runner:
             queue=task.queue,
             attempt=task.attempt,
             max_retries=task.max_retries,
+            dependency_results=_dependency_results(task),
             _progress_sink=lambda pct, msg: self.invoke(calls.progress(task, pct, msg)),
             _loop=asyncio.get_running_loop(),
         )
