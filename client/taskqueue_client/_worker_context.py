@@ -4,7 +4,6 @@ exceptions become a FailTask: permanent, retry at a given time, or the server's 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,15 +49,17 @@ class TaskContext:
     _progress_sink: ProgressSink
     _loop: asyncio.AbstractEventLoop
     dependency_results: Mapping[str, dict[str, Any] | None] = field(default_factory=dict)
-    _cancelled: threading.Event = field(default_factory=threading.Event)
+    # A plain flag, not a threading.Event: only ever set once and polled (an assignment is
+    # atomic under the GIL), and one fewer lock and condition per task.
+    _cancelled: bool = False
 
     @property
     def cancelled(self) -> bool:
         """True once the task was cancelled or its lease lost; sync handlers should stop."""
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def mark_cancelled(self) -> None:
-        self._cancelled.set()
+        self._cancelled = True
 
     async def report_progress(self, progress: int, message: str = "") -> None:
         """From async handlers: store progress (0-100) and publish it to watchers."""

@@ -112,6 +112,7 @@ class Runner:
             self._send, MAX_BATCH, CALLS_IN_FLIGHT, max(1, spec.concurrency // 2)
         )
         self._executor = ThreadPoolExecutor(spec.concurrency, thread_name_prefix="handler")
+        self._is_async = {task_type: spec.is_async(task_type) for task_type in spec.handlers}
 
     async def serve(self, stop: asyncio.Event, grace: Callable[[], float]) -> None:
         if not await self._announce(stop):
@@ -260,9 +261,9 @@ class Runner:
 
     async def _run_handler(self, running: Running) -> Any:
         task, fn = running.task, self.spec.handlers[running.task.task_type]
-        data = struct_to_dict(task.task_data)
+        data = struct_to_dict(task.task_data) if task.task_data.fields else {}
         coro: Awaitable[Any]
-        if self.spec.is_async(task.task_type):
+        if self._is_async[task.task_type]:
             coro = fn(data, running.ctx)
         else:
             call = functools.partial(contextvars.copy_context().run, fn, data, running.ctx)
@@ -354,7 +355,7 @@ class Runner:
         running.ctx.mark_cancelled()
         if running.job is None:  # prefetched, not started: _start_next skips it
             self.running.pop(running.task.task_id, None)
-        elif self.spec.is_async(running.task.task_type):
+        elif self._is_async[running.task.task_type]:
             running.job.cancel()
 
     async def _drain(self, grace: float) -> None:
