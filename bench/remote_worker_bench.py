@@ -43,10 +43,13 @@ WORKER = str(REPO_ROOT / ".venv/bin/taskqueue")
 
 
 @contextlib.contextmanager
-def remote_workers(target: str, count: int) -> Iterator[None]:
+def remote_workers(target: str, count: int, client: str | None = None) -> Iterator[None]:
+    """`count` worker processes; `client`: another taskqueue_client to run them with (the
+    `client/` directory of an older checkout), for a before/after in one run."""
     command = [WORKER, "worker", "--target", target, "--handlers", "bench.remote_noop_handlers",
                "--concurrency", "16"]  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    path = [client] if client else []
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*path, str(REPO_ROOT)]))
     processes = [
         subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(count)
@@ -60,14 +63,14 @@ def remote_workers(target: str, count: int) -> Iterator[None]:
             process.wait(30)
 
 
-def remote_drain(redis_url: str, tasks: int, processes: int) -> float:
+def remote_drain(redis_url: str, tasks: int, processes: int, client: str | None = None) -> float:
     """Tasks/s for `processes` remote workers draining `tasks` queued before they start."""
     redis.Redis.from_url(redis_url).flushall()
     with server(redis_url, "parked") as front:
         for start in range(0, tasks, BATCH):
             count = min(BATCH, tasks - start)
             front.enqueue_many([{"task_type": TASK_TYPE} for _ in range(count)])
-        with remote_workers(front.target, processes):
+        with remote_workers(front.target, processes, client):
             head_start = completed(front)
             first = time.perf_counter()
             while (done := completed(front)) < tasks:
@@ -140,21 +143,32 @@ def main() -> None:
         default=1,
         help="run the drains this many times, interleaved; report the medians",
     )
+    parser.add_argument(
+        "--baseline-client",
+        metavar="DIR",
+        help="also drain with 1 remote worker running the taskqueue_client in DIR "
+        "(`git archive main client | tar -x -C /tmp/b` gives /tmp/b/client)",
+    )
     args = parser.parse_args()
     with private_redis() as url:
         about = machine(url)
-        runs: dict[str, list[float]] = {"in-process": [], "1 remote": [], "2 remote": []}
+        runs: dict[str, list[float]] = {"in-process": [], "1 remote": [], "2 remote": [],
+                                        "1 remote, baseline client": []}  # fmt: skip
+        lines = []
         for _ in range(args.repeat):
             runs["in-process"].append(drain(url, args.tasks, 1)["rate"])
+            if args.baseline_client:
+                baseline = remote_drain(url, args.tasks, 1, args.baseline_client)
+                runs["1 remote, baseline client"].append(baseline)
             runs["1 remote"].append(remote_drain(url, args.tasks, 1))
             if not args.drains_only:
                 runs["2 remote"].append(remote_drain(url, args.tasks, 2))
             ratio = runs["1 remote"][-1] / runs["in-process"][-1]
-            print(
+            lines.append(
                 ", ".join(f"{name} {rates[-1]:,.0f}/s" for name, rates in runs.items() if rates)
-                + f"; 1 remote/in-process {ratio:.2f}x; load {load_average()}",
-                flush=True,
+                + f"; 1 remote/in-process {ratio:.2f}x; load {load_average()}"
             )
+            print(lines[-1], flush=True)
         in_process, one = statistics.median(runs["in-process"]), statistics.median(runs["1 remote"])
         drain_load = load_average()
         if args.drains_only:
@@ -168,6 +182,9 @@ def main() -> None:
         ["W2 drain, 1 remote Python worker (16 slots)", f"{one:,.0f} tasks/s",
          f"{one / in_process:.2f}x in-process (target 0.7x)"],
         ["W2 drain, 2 remote Python workers", f"{two:,.0f} tasks/s", f"{two / in_process:.2f}x"],
+        *([["W2 drain, 1 remote worker with the baseline client", f"{base:,.0f} tasks/s",
+            f"{base / in_process:.2f}x in-process ({args.baseline_client})"]]
+          if (base := statistics.median(runs["1 remote, baseline client"] or [0])) else []),
         ["Idle pickup, enqueue to remote handler start", f"p50 {percentile(latencies, 50):.1f} ms",
          f"p90 {percentile(latencies, 90):.1f} ms, p99 {percentile(latencies, 99):.1f} ms "
          f"({len(latencies)} samples; target p50 < 5 ms)"],
@@ -181,7 +198,9 @@ def main() -> None:
         f"{load_average()}. Median of {args.repeat} interleaved run(s) of each drain; "
         f"{args.tasks:,} tasks per drain.\n\n"
         + table(["figure", "value", "note"], rows)
-        + f"\n\nMixed fleet (2 server pools + 2 remote Python + 1 Node worker): {fleet_line}.\n",
+        + f"\n\nMixed fleet (2 server pools + 2 remote Python + 1 Node worker): {fleet_line}.\n"
+        + "\nEach round of drains, in order:\n\n"
+        + "".join(f"- {line}\n" for line in lines),
     )
 
 
