@@ -218,11 +218,8 @@ class Runner:
 
     def _start_next(self) -> None:
         """A slot is free: start the next prefetched task (not once stopping)."""
-        while self._ready and not self._stopping:
-            running = self._ready.popleft()
-            if not running.abandoned:
-                self._start(running)
-                return
+        if self._ready and not self._stopping:
+            self._start(self._ready.popleft())
 
     async def _execute(self, running: Running) -> None:
         outcome = None
@@ -353,8 +350,10 @@ class Runner:
         log.info("stopping task %s: %s", running.task.task_id, why)
         running.abandoned = True
         running.ctx.mark_cancelled()
-        if running.job is None:  # prefetched, not started: _start_next skips it
+        if running.job is None:  # prefetched, not started: drop it
             self.running.pop(running.task.task_id, None)
+            with contextlib.suppress(ValueError):
+                self._ready.remove(running)
         elif self._is_async[running.task.task_type]:
             running.job.cancel()
 
@@ -389,7 +388,7 @@ class Runner:
 
     def _take_ready(self) -> list[Running]:
         """The prefetched tasks not yet started, no longer to be started."""
-        taken = [r for r in self._ready if not r.abandoned]
+        taken = list(self._ready)
         self._ready.clear()
         for running in taken:
             running.abandoned = True
