@@ -186,8 +186,9 @@ def main() -> None:
     args = parser.parse_args()
     with private_redis() as url:
         about = machine(url)
-        runs: dict[str, list[Drain]] = {"in-process": [], "1 remote": [], "2 remote": [],
-                                        "1 remote, baseline client": []}  # fmt: skip
+        # In the order they run.
+        runs: dict[str, list[Drain]] = {"in-process": [], "1 remote, baseline client": [],
+                                        "1 remote": [], "2 remote": []}  # fmt: skip
         lines = []
         for _ in range(args.repeat):
             runs["in-process"].append(in_process_drain(url, args.tasks))
