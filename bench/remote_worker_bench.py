@@ -9,6 +9,7 @@ fleet, all on a private Redis and in one run so the figures compare.
 - Mixed fleet: tests/support/fleet.py with 5,000 tasks (needs node); each completed once.
 
     .venv/bin/python bench/remote_worker_bench.py [--tasks 20000] [--fleet-tasks 5000]
+    .venv/bin/python bench/remote_worker_bench.py --drains-only --repeat 3   # W2 A/B only
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import grpc
 import redis
@@ -32,7 +37,7 @@ from benchlib import (
     table,
     write_results,
 )
-from drain_scale import BATCH, TASK_TYPE, completed, drain, server
+from drain_scale import BATCH, TASK_TYPE, completed, server
 from taskqueue.v1 import worker_pb2 as wpb
 from taskqueue.v1 import worker_pb2_grpc as wpb_grpc
 
@@ -41,10 +46,13 @@ WORKER = str(REPO_ROOT / ".venv/bin/taskqueue")
 
 
 @contextlib.contextmanager
-def remote_workers(target: str, count: int) -> Iterator[None]:
+def remote_workers(target: str, count: int, client: str | None = None) -> Iterator[None]:
+    """`count` worker processes; `client`: another taskqueue_client to run them with (the
+    `client/` directory of an older checkout), for a before/after in one run."""
     command = [WORKER, "worker", "--target", target, "--handlers", "bench.remote_noop_handlers",
                "--concurrency", "16"]  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    path = [client] if client else []
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*path, str(REPO_ROOT)]))
     processes = [
         subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(count)
@@ -58,19 +66,50 @@ def remote_workers(target: str, count: int) -> Iterator[None]:
             process.wait(30)
 
 
-def remote_drain(redis_url: str, tasks: int, processes: int) -> float:
-    """Tasks/s for `processes` remote workers draining `tasks` queued before they start."""
+def cpu_seconds() -> float:
+    """CPU time so far of this bench's child processes (servers, workers, Redis)."""
+    total, tick = 0, os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid():  # ppid
+                total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / tick
+
+
+@dataclass
+class Drain:
+    rate: float  # tasks/s
+    cpu_us: float  # CPU of every process involved (servers, workers, Redis) per task
+
+
+def timed_drain(
+    redis_url: str, tasks: int, workers: Callable[[str], contextlib.AbstractContextManager[Any]]
+) -> Drain:
+    """Queue `tasks` through a front server that runs none, then time `workers(front target)`
+    draining them: the rate as in drain_scale.py, and the CPU all processes spent per task
+    (a cost that load on the machine skews far less than the rate)."""
     redis.Redis.from_url(redis_url).flushall()
     with server(redis_url, "parked") as front:
         for start in range(0, tasks, BATCH):
             count = min(BATCH, tasks - start)
             front.enqueue_many([{"task_type": TASK_TYPE} for _ in range(count)])
-        with remote_workers(front.target, processes):
-            head_start = completed(front)
+        with workers(front.target):
+            head_start, cpu = completed(front), cpu_seconds()
             first = time.perf_counter()
             while (done := completed(front)) < tasks:
                 time.sleep(0.05)
-            return (done - head_start) / (time.perf_counter() - first)
+            seconds, cpu = time.perf_counter() - first, cpu_seconds() - cpu
+            return Drain((done - head_start) / seconds, cpu / (done - head_start) * 1e6)
+
+
+def in_process_drain(redis_url: str, tasks: int) -> Drain:
+    return timed_drain(redis_url, tasks, lambda _: server(redis_url, "default"))
+
+
+def remote_drain(redis_url: str, tasks: int, processes: int, client: str | None = None) -> Drain:
+    """`processes` remote workers draining `tasks` queued before they start."""
+    return timed_drain(redis_url, tasks, lambda target: remote_workers(target, processes, client))
 
 
 def pickup_latency(redis_url: str, samples: int) -> list[float]:
@@ -127,24 +166,67 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--fleet-tasks", type=int, default=5_000)
+    parser.add_argument(
+        "--drains-only",
+        action="store_true",
+        help="only the in-process and 1-remote drains; prints, writes nothing",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the drains this many times, interleaved; report the medians",
+    )
+    parser.add_argument(
+        "--baseline-client",
+        metavar="DIR",
+        help="also drain with 1 remote worker running the taskqueue_client in DIR "
+        "(`git archive main client | tar -x -C /tmp/b` gives /tmp/b/client)",
+    )
     args = parser.parse_args()
     with private_redis() as url:
         about = machine(url)
-        in_process = drain(url, args.tasks, 1)["rate"]
-        print(f"in-process pool: {in_process:,.0f}/s", flush=True)
-        one = remote_drain(url, args.tasks, 1)
-        print(f"1 remote worker: {one:,.0f}/s", flush=True)
-        two = remote_drain(url, args.tasks, 2)
-        print(f"2 remote workers: {two:,.0f}/s", flush=True)
+        # In the order they run.
+        runs: dict[str, list[Drain]] = {"in-process": [], "1 remote, baseline client": [],
+                                        "1 remote": [], "2 remote": []}  # fmt: skip
+        lines = []
+        for _ in range(args.repeat):
+            runs["in-process"].append(in_process_drain(url, args.tasks))
+            if args.baseline_client:
+                baseline = remote_drain(url, args.tasks, 1, args.baseline_client)
+                runs["1 remote, baseline client"].append(baseline)
+            runs["1 remote"].append(remote_drain(url, args.tasks, 1))
+            if not args.drains_only:
+                runs["2 remote"].append(remote_drain(url, args.tasks, 2))
+            ratio = runs["1 remote"][-1].rate / runs["in-process"][-1].rate
+            lines.append(
+                ", ".join(f"{name} {drains[-1].rate:,.0f}/s ({drains[-1].cpu_us:.0f} us CPU/task)"
+                          for name, drains in runs.items() if drains)
+                + f"; 1 remote/in-process {ratio:.2f}x; load {load_average()}"
+            )  # fmt: skip
+            print(lines[-1], flush=True)
+        rate = {name: statistics.median(d.rate for d in drains) if drains else 0.0
+                for name, drains in runs.items()}  # fmt: skip
+        cpu = {name: statistics.median(d.cpu_us for d in drains) if drains else 0.0
+               for name, drains in runs.items()}  # fmt: skip
+        in_process, one, two = rate["in-process"], rate["1 remote"], rate["2 remote"]
         drain_load = load_average()
+        if args.drains_only:
+            return
         latencies = pickup_latency(url, args.samples)
         renewals = renewals_per_second(url, 1000, 10.0)
         fleet_line = fleet(url, args.fleet_tasks) if args.fleet_tasks else "not run"
     rows = [
-        ["W2 drain, in-process pool (1 server, 16 slots)", f"{in_process:,.0f} tasks/s", ""],
+        ["W2 drain, in-process pool (1 server, 16 slots)", f"{in_process:,.0f} tasks/s",
+         f"{cpu['in-process']:.0f} us CPU/task"],
         ["W2 drain, 1 remote Python worker (16 slots)", f"{one:,.0f} tasks/s",
-         f"{one / in_process:.2f}x in-process (target 0.7x)"],
-        ["W2 drain, 2 remote Python workers", f"{two:,.0f} tasks/s", f"{two / in_process:.2f}x"],
+         f"{one / in_process:.2f}x in-process (target 0.7x); {cpu['1 remote']:.0f} us CPU/task"],
+        ["W2 drain, 2 remote Python workers", f"{two:,.0f} tasks/s",
+         f"{two / in_process:.2f}x; {cpu['2 remote']:.0f} us CPU/task"],
+        *([["W2 drain, 1 remote worker with the baseline client", f"{base:,.0f} tasks/s",
+            f"{base / in_process:.2f}x in-process; {cpu['1 remote, baseline client']:.0f} us "
+            f"CPU/task ({args.baseline_client})"]]
+          if (base := rate["1 remote, baseline client"]) else []),
         ["Idle pickup, enqueue to remote handler start", f"p50 {percentile(latencies, 50):.1f} ms",
          f"p90 {percentile(latencies, 90):.1f} ms, p99 {percentile(latencies, 99):.1f} ms "
          f"({len(latencies)} samples; target p50 < 5 ms)"],
@@ -155,9 +237,13 @@ def main() -> None:
         "remote-workers",
         f"# Remote workers, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
         f"Machine: {about}. Load average after the drains: {drain_load}; at the end: "
-        f"{load_average()}. One run of each; {args.tasks:,} tasks per drain.\n\n"
+        f"{load_average()}. Median of {args.repeat} interleaved run(s) of each drain; "
+        f"{args.tasks:,} tasks per drain. CPU/task: every process of the drain (servers, "
+        "workers, Redis) while it ran, per task drained.\n\n"
         + table(["figure", "value", "note"], rows)
-        + f"\n\nMixed fleet (2 server pools + 2 remote Python + 1 Node worker): {fleet_line}.\n",
+        + f"\n\nMixed fleet (2 server pools + 2 remote Python + 1 Node worker): {fleet_line}.\n"
+        + "\nEach round of drains, in order:\n\n"
+        + "".join(f"- {line}\n" for line in lines),
     )
 
 

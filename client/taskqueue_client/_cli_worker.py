@@ -25,6 +25,9 @@ def add_worker_command(worker: argparse.ArgumentParser) -> None:
         "--queue", action="append", default=[], help="queue to lease from (repeatable; default)"
     )
     worker.add_argument("--concurrency", type=int, default=8, help="handlers at once (default 8)")
+    worker.add_argument(
+        "--prefetch", type=int, help="tasks leased ahead of free slots (default: concurrency)"
+    )
     worker.add_argument("--worker-id", help="unique worker name (default <host>:<pid>)")
     worker.add_argument("--lease-seconds", type=float, default=30.0, help="lease length, s")
     worker.add_argument("--grace", type=float, default=30.0, help="seconds to finish at stop")
@@ -37,6 +40,7 @@ def run_worker(args: argparse.Namespace, ca: bytes | None, timeout: float | None
         args.target,
         queues=args.queue or ["default"],
         concurrency=args.concurrency,
+        prefetch=args.prefetch,
         worker_id=args.worker_id,
         lease_seconds=args.lease_seconds,
         token=args.token,

@@ -4,8 +4,7 @@ exceptions become a FailTask: permanent, retry at a given time, or the server's 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +37,8 @@ class TaskContext:
     """Passed to every handler as its second argument; `attempt` starts at 1.
 
     Delivery is at least once: use `task_id` and `attempt` to make side effects idempotent.
+    `dependency_results` maps the id of each task this one depends on to the result it
+    returned (None if that result expired); empty for a task without dependencies.
     """
 
     task_id: str
@@ -47,15 +48,18 @@ class TaskContext:
     max_retries: int
     _progress_sink: ProgressSink
     _loop: asyncio.AbstractEventLoop
-    _cancelled: threading.Event = field(default_factory=threading.Event)
+    dependency_results: Mapping[str, dict[str, Any] | None] = field(default_factory=dict)
+    # A plain flag, not a threading.Event: only ever set once and polled (an assignment is
+    # atomic under the GIL), and one fewer lock and condition per task.
+    _cancelled: bool = False
 
     @property
     def cancelled(self) -> bool:
         """True once the task was cancelled or its lease lost; sync handlers should stop."""
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def mark_cancelled(self) -> None:
-        self._cancelled.set()
+        self._cancelled = True
 
     async def report_progress(self, progress: int, message: str = "") -> None:
         """From async handlers: store progress (0-100) and publish it to watchers."""

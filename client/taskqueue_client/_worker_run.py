@@ -1,14 +1,22 @@
 """The remote worker's machinery: lease, run, renew, report, and stop gracefully.
 
 The same shape as the server's in-process pool: one lease loop fills free slots, one
-renewal call per third of the lease covers every running task (and is the heartbeat), and a
+renewal call per third of the lease covers every held lease (and is the heartbeat), and a
 guard stops handlers whose lease could not be renewed before it runs out, so a task never
 runs twice at once.
+
+Unlike the pool, whose claims are one Redis round trip, each call here crosses the network
+and the server: so each outcome report (FinishTasks) also leases up to `prefetch` tasks
+beyond the running handlers, and a freed slot starts the next of them at once instead of
+idling while the outcome travels and the next task is leased (outcomes leave in batches,
+two calls at most under way: _worker_outbox.py). The long poll only ever asks for free
+slots. Prefetched tasks are renewed like running ones and handed back at once at stop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import functools
@@ -31,6 +39,8 @@ from .errors import ServiceError
 
 log = logging.getLogger("taskqueue_client.worker")
 MAX_BATCH = 500
+# FinishTasks calls under way at once: the next batch's handlers run during the previous call.
+CALLS_IN_FLIGHT = 2
 
 Invoke = Callable[[Call[Any]], Awaitable[Any]]
 # Worth retrying: the server or the network is away for a while.
@@ -43,6 +53,7 @@ TRANSIENT_CODES = frozenset(
 class WorkerSpec(Protocol):
     queues: list[str]
     concurrency: int
+    prefetch: int
     worker_id: str
     lease_seconds: float
     poll_seconds: float
@@ -63,26 +74,45 @@ class Running:
     abandoned: bool = False  # cancelled or lease lost: the outcome must not be reported
 
 
-def _local_deadline(task: wpb.LeasedTask, lease_seconds: float) -> float:
-    """The lease's end in loop time. A long poll may have waited long before the server
+def _lease_deadlines(tasks: list[wpb.LeasedTask], lease_seconds: float) -> list[float]:
+    """Each lease's end in loop time. A long poll may have waited long before the server
     claimed the task, so the lease runs from the server's claim (its lease_expires_at, which
     needs clocks in sync, as NTP keeps them), and never past a lease from now."""
     loop_now, wall_now = asyncio.get_running_loop().time(), time.time()
-    expires = task.lease_expires_at.ToMilliseconds() / 1000
-    return loop_now + min(lease_seconds, expires - wall_now)
+    latest = loop_now + lease_seconds
+    shift = loop_now - wall_now
+    return [
+        min(latest, shift + t.lease_expires_at.seconds + t.lease_expires_at.nanos / 1e9)
+        for t in tasks
+    ]
+
+
+def _dependency_results(task: wpb.LeasedTask) -> dict[str, dict[str, Any] | None]:
+    """Each dependency's result (None where it expired); {} without dependencies (most
+    tasks, so no conversion is paid for them)."""
+    if not task.dependency_results.fields:
+        return {}
+    return struct_to_dict(task.dependency_results)
 
 
 class Runner:
     def __init__(self, spec: WorkerSpec, invoke: Invoke) -> None:
         self.spec = spec
         self.invoke = invoke
+        # Every lease held: handlers running, prefetched tasks, outcomes not yet recorded.
         self.running: dict[str, Running] = {}
         self.fatal: ServiceError | None = None
         self._slot_freed = asyncio.Event()
         self._handling = 0  # handlers running now; a reported task frees its slot before
+        self._ready: collections.deque[Running] = collections.deque()  # leased, not started
+        self._asked = 0  # tasks asked for by lease calls under way
+        self._capacity = spec.concurrency + spec.prefetch
         self._stopping = False
-        self._outbox: Outbox[tuple[wpb.TaskOutcome, Running]] = Outbox(self._send, MAX_BATCH)
+        self._outbox: Outbox[tuple[wpb.TaskOutcome, Running]] = Outbox(
+            self._send, MAX_BATCH, CALLS_IN_FLIGHT, max(1, spec.concurrency // 2)
+        )
         self._executor = ThreadPoolExecutor(spec.concurrency, thread_name_prefix="handler")
+        self._is_async = {task_type: spec.is_async(task_type) for task_type in spec.handlers}
 
     async def serve(self, stop: asyncio.Event, grace: Callable[[], float]) -> None:
         if not await self._announce(stop):
@@ -118,10 +148,19 @@ class Runner:
             delay = min(5.0, delay * 2)
         return False
 
+    def _wanted(self, room: int) -> int:
+        """How many more tasks to lease to hold `room` (slots, or slots and prefetch)."""
+        if self._stopping:
+            return 0
+        return max(0, room - self._handling - len(self._ready) - self._asked)
+
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         spec, failures = self.spec, 0
         while True:
-            free = spec.concurrency - self._handling
+            # Only for free slots: a long poll waiting while every slot is busy would hold a
+            # task no handler runs (and lose it with a cut-off connection). The prefetch is
+            # filled by outcome reports, which never wait.
+            free = self._wanted(spec.concurrency)
             # While outcomes are being sent, their call leases the next tasks (see _send).
             if free <= 0 or self._outbox.pending:
                 self._slot_freed.clear()
@@ -131,6 +170,7 @@ class Runner:
                 spec.worker_id, spec.queues, sorted(spec.handlers), free,
                 spec.lease_seconds, spec.poll_seconds,
             )  # fmt: skip
+            self._asked += free
             try:
                 leased: list[wpb.LeasedTask] = await self.invoke(call)
                 failures = 0
@@ -144,8 +184,14 @@ class Runner:
                 log.warning("leasing failed (%s); retrying", exc)
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
                 continue
-            for task in leased:
-                self._launch(task, _local_deadline(task, spec.lease_seconds))
+            finally:
+                self._asked -= free
+            self._launch_all(leased)
+
+    def _launch_all(self, tasks: list[wpb.LeasedTask]) -> None:
+        deadlines = _lease_deadlines(tasks, self.spec.lease_seconds)
+        for task, lease_until in zip(tasks, deadlines, strict=True):
+            self._launch(task, lease_until)
 
     def _launch(self, task: wpb.LeasedTask, lease_until: float) -> None:
         ctx = TaskContext(
@@ -154,25 +200,40 @@ class Runner:
             queue=task.queue,
             attempt=task.attempt,
             max_retries=task.max_retries,
+            dependency_results=_dependency_results(task),
             _progress_sink=lambda pct, msg: self.invoke(calls.progress(task, pct, msg)),
             _loop=asyncio.get_running_loop(),
         )
         running = Running(task, ctx, lease_until)
         self.running[task.task_id] = running
+        if self._handling < self.spec.concurrency and not self._stopping:
+            self._start(running)
+        else:
+            self._ready.append(running)
+
+    def _start(self, running: Running) -> None:
         self._handling += 1
-        running.job = asyncio.create_task(self._execute(running), name=f"task-{task.task_id}")
+        name = f"task-{running.task.task_id}"
+        running.job = asyncio.create_task(self._execute(running), name=name)
+
+    def _start_next(self) -> None:
+        """A slot is free: start the next prefetched task (not once stopping)."""
+        if self._ready and not self._stopping:
+            self._start(self._ready.popleft())
 
     async def _execute(self, running: Running) -> None:
+        outcome = None
         try:
-            try:
-                outcome = await self._outcome_of(running)
-            finally:
-                self._handling -= 1
-                self._slot_freed.set()
-            if outcome is not None:
-                await self._outbox.submit((outcome, running))
+            outcome = await self._outcome_of(running)
         finally:
-            self.running.pop(running.task.task_id, None)
+            self._handling -= 1
+            self._start_next()
+            self._slot_freed.set()
+            # The lease stays held (and renewed) until the outcome is recorded (_send).
+            if outcome is None:
+                self.running.pop(running.task.task_id, None)
+            else:
+                self._outbox.add((outcome, running))
 
     async def _outcome_of(self, running: Running) -> wpb.TaskOutcome | None:
         task = running.task
@@ -197,9 +258,9 @@ class Runner:
 
     async def _run_handler(self, running: Running) -> Any:
         task, fn = running.task, self.spec.handlers[running.task.task_type]
-        data = struct_to_dict(task.task_data)
+        data = struct_to_dict(task.task_data) if task.task_data.fields else {}
         coro: Awaitable[Any]
-        if self.spec.is_async(task.task_type):
+        if self._is_async[task.task_type]:
             coro = fn(data, running.ctx)
         else:
             call = functools.partial(contextvars.copy_context().run, fn, data, running.ctx)
@@ -209,10 +270,27 @@ class Runner:
         return await coro
 
     async def _send(self, batch: list[tuple[wpb.TaskOutcome, Running]]) -> None:
-        """Record outcomes in one FinishTasks call that also leases tasks for the free slots;
-        resend while the server is away and some lease in the batch may still hold."""
+        """Record outcomes in one FinishTasks call that also leases tasks for the free slots
+        and the prefetch; resend while the server is away and some lease in the batch may
+        still hold. Then the batch's leases are no longer held."""
+        want = self._wanted(self._capacity)
+        self._asked += want
+        try:
+            reply = await self._finish(batch, want)
+        finally:
+            self._asked -= want
+            for _, running in batch:
+                self.running.pop(running.task.task_id, None)
+        if reply is not None:
+            for task_id in reply.refused:
+                log.info("task %s: outcome refused, its lease had passed on", task_id)
+            self._launch_all(list(reply.tasks))
+        self._slot_freed.set()
+
+    async def _finish(
+        self, batch: list[tuple[wpb.TaskOutcome, Running]], want: int
+    ) -> wpb.FinishTasksResponse | None:
         spec, loop, delay = self.spec, asyncio.get_running_loop(), 0.1
-        want = 0 if self._stopping else max(0, spec.concurrency - self._handling)
         call = calls.finish(
             spec.worker_id, [outcome for outcome, _ in batch], spec.queues,
             sorted(spec.handlers), want, spec.lease_seconds,
@@ -221,18 +299,13 @@ class Runner:
         while True:
             try:
                 reply: wpb.FinishTasksResponse = await self.invoke(call)
-                break
+                return reply
             except ServiceError as exc:
                 if exc.code not in TRANSIENT_CODES or loop.time() > holds_until:
                     log.warning("%d outcome(s) not recorded: %s", len(batch), exc)
-                    return
+                    return None
                 await asyncio.sleep(delay)
                 delay = min(2.0, delay * 2)
-        for task_id in reply.refused:
-            log.info("task %s: outcome refused, its lease had passed on", task_id)
-        for task in reply.tasks:
-            self._launch(task, _local_deadline(task, spec.lease_seconds))
-        self._slot_freed.set()
 
     async def _renew_loop(self) -> None:
         while True:
@@ -247,7 +320,8 @@ class Runner:
         sent = asyncio.get_running_loop().time()
         spec = self.spec
         leases = [(r.task.task_id, r.task.lease_token) for r in holding]
-        call = calls.renew(spec.worker_id, leases, spec.lease_seconds, spec.heartbeat(len(holding)))
+        beat = spec.heartbeat(self._handling)
+        call = calls.renew(spec.worker_id, leases, spec.lease_seconds, beat)
         reply: wpb.RenewLeasesResponse = await self.invoke(call)
         renewed, cancelled = set(reply.renewed), set(reply.cancelled)
         for running in holding:
@@ -271,16 +345,25 @@ class Runner:
                     self._abandon(running, "could not renew its lease; stopping before it ends")
 
     def _abandon(self, running: Running, why: str) -> None:
-        if running.abandoned or running.job is None:
+        if running.abandoned:
             return
         log.info("stopping task %s: %s", running.task.task_id, why)
         running.abandoned = True
         running.ctx.mark_cancelled()
-        if self.spec.is_async(running.task.task_type):
+        if running.job is None:  # prefetched, not started: drop it
+            self.running.pop(running.task.task_id, None)
+            with contextlib.suppress(ValueError):
+                self._ready.remove(running)
+        elif self._is_async[running.task.task_type]:
             running.job.cancel()
 
     async def _drain(self, grace: float) -> None:
-        """Let handlers finish within `grace`; hand back the rest at once."""
+        """Hand back prefetched tasks at once; let handlers finish within `grace` and their
+        outcomes be sent; hand back the rest."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + grace
+        prefetched = self._take_ready()
+        await self._release(prefetched)
         jobs = [r.job for r in self.running.values() if r.job is not None]
         if jobs:
             await asyncio.wait(jobs, timeout=grace)
@@ -291,7 +374,23 @@ class Runner:
             assert running.job is not None
             running.job.cancel()
         await asyncio.gather(*(r.job for r in unfinished if r.job), return_exceptions=True)
+        # Outcomes still travelling; a call under way may bring tasks: handed back too.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._outbox.flushed(), max(1.0, until - loop.time()))
+        rest = unfinished + self._take_ready()
+        await self._release(rest)
+        if prefetched or rest:
+            log.info("handed back %d unfinished task(s)", len(prefetched) + len(rest))
+
+    async def _release(self, held: list[Running]) -> None:
         with contextlib.suppress(ServiceError):
-            await asyncio.gather(*(self.invoke(calls.release(r.task)) for r in unfinished))
-        if unfinished:
-            log.info("handed back %d unfinished task(s)", len(unfinished))
+            await asyncio.gather(*(self.invoke(calls.release(r.task)) for r in held))
+
+    def _take_ready(self) -> list[Running]:
+        """The prefetched tasks not yet started, no longer to be started."""
+        taken = list(self._ready)
+        self._ready.clear()
+        for running in taken:
+            running.abandoned = True
+            self.running.pop(running.task.task_id, None)
+        return taken

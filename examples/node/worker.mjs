@@ -2,12 +2,15 @@
 // A taskqueue worker in Node.js: leases tasks over WorkerService, runs them, keeps their
 // leases alive (one RenewLeases call per third of the lease, which is also the heartbeat),
 // reports progress, completes and fails them, and hands unfinished ones back on SIGTERM.
+// Outcomes of tasks that finish together leave in one FinishTasks call, which also leases
+// the next tasks for the free slots: a busy worker makes one call per batch, not two per task.
 //
 //   node worker.mjs [--target host:port] [--token T] [--types node_echo,node_fail]
 //                   [--queue default] [--concurrency 4] [--lease-seconds 30] [--grace 10]
 //
-// Prints one line per outcome ("completed <id>", "failed <id>", "stopped <id>") so a test
-// can follow it; exits 0 after a graceful stop, 69 when the server refuses the worker.
+// Prints one line per outcome ("completed <id>", "failed <id>", "stopped <id>", "refused <id>")
+// and one per FinishTasks call ("finished <outcomes> leased <tasks>") so a test can follow
+// it; exits 0 after a graceful stop, 69 when the server refuses the worker.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import grpc from '@grpc/grpc-js';
@@ -52,7 +55,11 @@ class NodeWorker {
     this.metadata = new grpc.Metadata();
     if (options.token) this.metadata.set('authorization', `Bearer ${options.token}`);
     this.options = options;
-    this.running = new Map(); // task id -> { task, abort, leaseUntil }
+    this.running = new Map(); // task id -> { task, abort, leaseUntil }: every lease held
+    this.handling = 0; // handlers running; a finished task's lease is held until reported
+    this.asked = 0; // tasks asked for by the long poll under way
+    this.outbox = []; // outcomes waiting for the next FinishTasks call
+    this.sending = null; // the FinishTasks call under way, if any
     this.stopping = false;
     this.started = Date.now();
     this.slotFreed = null;
@@ -70,12 +77,14 @@ class NodeWorker {
   async leaseLoop() {
     const { options } = this;
     while (!this.stopping) {
-      const free = options.concurrency - this.running.size;
-      if (free <= 0) {
+      const free = options.concurrency - this.handling - this.asked;
+      // While outcomes are being sent, their call leases the next tasks (see sendOutcomes).
+      if (free <= 0 || this.sending || this.outbox.length) {
         await new Promise((resolve) => { this.slotFreed = resolve; });
         continue;
       }
       let reply;
+      this.asked = free;
       try {
         reply = await this.call('LeaseTasks', {
           worker_id: options.workerId,
@@ -90,6 +99,8 @@ class NodeWorker {
         if (error.code !== grpc.status.UNAVAILABLE) throw error;
         await sleep(500);
         continue;
+      } finally {
+        this.asked = 0;
       }
       for (const task of reply.tasks) this.launch(task);
     }
@@ -103,6 +114,7 @@ class NodeWorker {
       timestampToMs(task.lease_expires_at));
     const entry = { task, abort, leaseUntil };
     this.running.set(task.task_id, entry);
+    this.handling += 1;
     const ctx = {
       taskId: task.task_id,
       attempt: task.attempt,
@@ -111,39 +123,82 @@ class NodeWorker {
         task_id: task.task_id, lease_token: task.lease_token, progress, message,
       }),
     };
-    entry.done = this.execute(entry, ctx).finally(() => {
+    entry.done = this.execute(entry, ctx);
+  }
+
+  wakeLeaseLoop() {
+    if (this.slotFreed) this.slotFreed();
+    this.slotFreed = null;
+  }
+
+  // Runs the handler and queues its outcome; the lease stays held (and renewed) until the
+  // outcome is recorded. Resolves once the outcome's FinishTasks call is over.
+  async execute(entry, ctx) {
+    const { task } = entry;
+    const outcome = { task_id: task.task_id, lease_token: task.lease_token };
+    try {
+      const result = await HANDLERS[task.task_type](fromStruct(task.task_data), ctx);
+      outcome.result = toStruct(result || {});
+    } catch (error) {
+      outcome.failure = { error: String(error.message || error), permanent: !!error.permanent };
+      if (error.retryAfterSeconds !== undefined) {
+        outcome.failure.retry_after_seconds = error.retryAfterSeconds;
+      }
+    }
+    this.handling -= 1; // the slot is free once the handler returned
+    this.wakeLeaseLoop();
+    if (entry.abort.signal.aborted) {
       this.running.delete(task.task_id);
-      if (this.slotFreed) this.slotFreed();
-      this.slotFreed = null;
+      console.log(`stopped ${task.task_id}`);
+      return undefined;
+    }
+    return new Promise((resolve) => {
+      this.outbox.push({ outcome, entry, resolve });
+      // Handlers finishing in the same turn share the call: send on the next one.
+      if (this.outbox.length === 1 && !this.sending) setImmediate(() => this.sendOutcomes());
     });
   }
 
-  async execute(entry, ctx) {
-    const { task } = entry;
-    const lease = { task_id: task.task_id, lease_token: task.lease_token };
-    let method;
-    let request;
+  // One FinishTasks call at a time, each with every outcome waiting when it starts.
+  async sendOutcomes() {
+    if (this.sending || !this.outbox.length) return;
+    const batch = this.outbox.splice(0, 1000);
+    const room = this.options.concurrency - this.handling - this.asked;
+    const free = this.stopping ? 0 : Math.max(0, room);
+    this.sending = this.call('FinishTasks', {
+      worker_id: this.options.workerId,
+      outcomes: batch.map(({ outcome }) => outcome),
+      queues: this.options.queues,
+      task_types: this.options.types,
+      max_tasks: free,
+      lease_seconds: this.options.leaseSeconds,
+    });
+    let reply;
     try {
-      const result = await HANDLERS[task.task_type](fromStruct(task.task_data), ctx);
-      method = 'CompleteTask';
-      request = { ...lease, result: toStruct(result || {}) };
+      reply = await this.sending;
     } catch (error) {
-      method = 'FailTask';
-      request = { ...lease, error: String(error.message || error), permanent: !!error.permanent };
-      if (error.retryAfterSeconds !== undefined) {
-        request.retry_after_seconds = error.retryAfterSeconds;
+      reply = { error: error.details || error.message };
+    }
+    this.sending = null;
+    const leased = reply.tasks || [];
+    console.log(`finished ${batch.length} leased ${leased.length}`);
+    if (this.stopping) { // a call sent before the stop: hand its tasks back unrun
+      await Promise.allSettled(leased.map((task) => this.release(task)));
+    } else {
+      for (const task of leased) this.launch(task);
+    }
+    const refused = new Set(reply.refused || []);
+    for (const { outcome, entry, resolve } of batch) {
+      this.running.delete(outcome.task_id);
+      if (reply.error || refused.has(outcome.task_id)) {
+        console.log(`refused ${outcome.task_id} ${reply.error || 'STALE_LEASE'}`);
+      } else {
+        console.log(`${outcome.result ? 'completed' : 'failed'} ${outcome.task_id}`);
       }
+      resolve(entry);
     }
-    if (entry.abort.signal.aborted) {
-      console.log(`stopped ${task.task_id}`);
-      return;
-    }
-    try {
-      await this.call(method, request);
-      console.log(`${method === 'CompleteTask' ? 'completed' : 'failed'} ${task.task_id}`);
-    } catch (error) {
-      console.log(`refused ${task.task_id} ${error.details || error.message}`);
-    }
+    this.wakeLeaseLoop();
+    if (this.outbox.length) this.sendOutcomes();
   }
 
   async renew() {
@@ -197,11 +252,13 @@ class NodeWorker {
     const unfinished = [...this.running.values()];
     await Promise.allSettled(unfinished.map((entry) => {
       entry.abort.abort();
-      return this.call('ReleaseTask', {
-        task_id: entry.task.task_id, lease_token: entry.task.lease_token,
-      });
+      return this.release(entry.task);
     }));
     this.finished = true;
+  }
+
+  release(task) {
+    return this.call('ReleaseTask', { task_id: task.task_id, lease_token: task.lease_token });
   }
 }
 

@@ -91,3 +91,9 @@ async def until_cancelled(task_data: dict[str, Any], ctx: TaskContext) -> dict[s
 @handler("remote_not_json")
 def not_json(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
     return {"value": object()}
+
+
+@handler("remote_dependencies")
+async def dependencies(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """Returns what it was told of its dependencies' results."""
+    return {"seen": dict(ctx.dependency_results)}

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from google.protobuf import json_format
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue_client.worker import Worker
 
@@ -16,6 +17,7 @@ from tests.e2e.helpers import Driver, Records
 from tests.remote import handlers_remote
 from tests.support.remote_worker import WorkerThread, taskqueue_command, worker_process
 from tests.support.server_process import REDIS_URL, ServerFactory, ServerProcess
+from tests.support.waiting import wait_until
 
 LEASE = 3.0  # renewals every second: a cancellation must reach the handler within that
 
@@ -79,6 +81,24 @@ def test_permanent_error_retry_later_and_non_json_results(
     assert seen.run_at.ToSeconds() - seen.updated_at.ToSeconds() in range(29, 32)
 
 
+def test_a_dependent_task_sees_its_dependencies_results(
+    driver: Driver, sdk_worker: WorkerThread
+) -> None:
+    first = driver.enqueue("remote_async_echo", {"n": 1})
+    second = driver.enqueue("remote_async_echo", {"n": 2})
+    dependent = driver.enqueue("remote_dependencies", depends_on=[first.id, second.id])
+    result = wait_done(driver, dependent.id)
+    assert result.status == pb.TASK_STATUS_COMPLETED, result
+    assert json_format.MessageToDict(result.result) == {
+        "seen": {
+            first.id: {"echo": {"n": 1}, "attempt": 1},
+            second.id: {"echo": {"n": 2}, "attempt": 1},
+        }
+    }
+    alone = wait_done(driver, driver.enqueue("remote_dependencies").id)
+    assert json_format.MessageToDict(alone.result) == {"seen": {}}
+
+
 def test_cancellation_reaches_the_handler_within_one_renewal(
     driver: Driver, sdk_worker: WorkerThread, records: Records
 ) -> None:
@@ -107,6 +127,32 @@ def test_stop_finishes_within_the_grace_and_hands_back_the_rest(
     back = driver.get(stuck.id)
     assert (back.status, back.attempts, back.redeliveries) == (pb.TASK_STATUS_PENDING, 0, 0)
     driver.stub.CancelTask(pb.CancelTaskRequest(task_id=stuck.id), timeout=10)
+
+
+def test_prefetched_tasks_wait_for_a_slot_and_are_handed_back_at_once_at_stop(
+    remote_server: ServerProcess, driver: Driver, records: Records
+) -> None:
+    worker = Worker(
+        remote_server.target, concurrency=1, prefetch=1, lease_seconds=LEASE, poll_seconds=1
+    )
+    worker.register_defaults()
+    running = WorkerThread(worker)
+    opener = driver.enqueue("remote_record", {"sleep": 0.3})
+    records.wait_until("started", opener.id)  # the one slot's long poll took it
+    stuck = [driver.enqueue("remote_until_cancelled", {"seconds": 60}) for _ in range(2)]
+    # Its outcome report leases both: one runs, the other waits in the prefetch.
+    wait_until(
+        lambda: all(driver.get(t.id).status == pb.TASK_STATUS_PROCESSING for t in stuck),
+        20, "both leased",
+    )  # fmt: skip
+    wait_until(lambda: any(records.get("started", t.id) for t in stuck), 20, "one started")
+    assert sorted(records.get("started", t.id) is not None for t in stuck) == [False, True]
+    running.stop(grace=0.5)
+    assert running.error is None
+    for task in stuck:
+        back = driver.get(task.id)
+        assert (back.status, back.attempts, back.redeliveries) == (pb.TASK_STATUS_PENDING, 0, 0)
+        driver.stub.CancelTask(pb.CancelTaskRequest(task_id=task.id), timeout=10)
 
 
 def test_a_refused_token_stops_the_worker_with_the_servers_error(

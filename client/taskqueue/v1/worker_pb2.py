@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19taskqueue/v1/worker.proto\x12\x0ctaskqueue.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x01\n\x11LeaseTasksRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06queues\x18\x02 \x03(\t\x12\x12\n\ntask_types\x18\x03 \x03(\t\x12\x11\n\tmax_tasks\x18\x04 \x01(\x05\x12\x15\n\rlease_seconds\x18\x05 \x01(\x01\x12\x14\n\x0cwait_seconds\x18\x06 \x01(\x01\"=\n\x12LeaseTasksResponse\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x18.taskqueue.v1.LeasedTask\"\xf5\x01\n\nLeasedTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x11\n\ttask_type\x18\x03 \x01(\t\x12*\n\ttask_data\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x13\n\x0bmax_retries\x18\x06 \x01(\x05\x12\x17\n\x0ftimeout_seconds\x18\x07 \x01(\x01\x12\x13\n\x0blease_token\x18\x08 \x01(\t\x12\x34\n\x10lease_expires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"1\n\tTaskLease\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0blease_token\x18\x02 \x01(\t\"\x88\x01\n\x0fWorkerHeartbeat\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0e\n\x06queues\x18\x02 \x03(\t\x12\x12\n\ntask_types\x18\x03 \x03(\t\x12\x13\n\x0b\x63oncurrency\x18\x04 \x01(\x05\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x99\x01\n\x12RenewLeasesRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\'\n\x06leases\x18\x02 \x03(\x0b\x32\x17.taskqueue.v1.TaskLease\x12\x15\n\rlease_seconds\x18\x03 \x01(\x01\x12\x30\n\theartbeat\x18\x04 \x01(\x0b\x32\x1d.taskqueue.v1.WorkerHeartbeat\"}\n\x13RenewLeasesResponse\x12\x0f\n\x07renewed\x18\x01 \x03(\t\x12\x0c\n\x04lost\x18\x02 \x03(\t\x12\x11\n\tcancelled\x18\x03 \x03(\t\x12\x34\n\x10lease_expires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"d\n\x13\x43ompleteTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0blease_token\x18\x02 \x01(\t\x12\'\n\x06result\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x16\n\x14\x43ompleteTaskResponse\"\x93\x01\n\x0f\x46\x61ilTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0blease_token\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x11\n\tpermanent\x18\x04 \x01(\x08\x12 \n\x13retry_after_seconds\x18\x05 \x01(\x01H\x00\x88\x01\x01\x42\x16\n\x14_retry_after_seconds\"\x12\n\x10\x46\x61ilTaskResponse\"\xa2\x01\n\x12\x46inishTasksRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12+\n\x08outcomes\x18\x02 \x03(\x0b\x32\x19.taskqueue.v1.TaskOutcome\x12\x0e\n\x06queues\x18\x03 \x03(\t\x12\x12\n\ntask_types\x18\x04 \x03(\t\x12\x11\n\tmax_tasks\x18\x05 \x01(\x05\x12\x15\n\rlease_seconds\x18\x06 \x01(\x01\"\x97\x01\n\x0bTaskOutcome\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0blease_token\x18\x02 \x01(\t\x12)\n\x06result\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12,\n\x07\x66\x61ilure\x18\x04 \x01(\x0b\x32\x19.taskqueue.v1.TaskFailureH\x00\x42\t\n\x07outcome\"i\n\x0bTaskFailure\x12\r\n\x05\x65rror\x18\x01 \x01(\t\x12\x11\n\tpermanent\x18\x02 \x01(\x08\x12 \n\x13retry_after_seconds\x18\x03 \x01(\x01H\x00\x88\x01\x01\x42\x16\n\x14_retry_after_seconds\"O\n\x13\x46inishTasksResponse\x12\x0f\n\x07refused\x18\x01 \x03(\t\x12\'\n\x05tasks\x18\x02 \x03(\x0b\x32\x18.taskqueue.v1.LeasedTask\":\n\x12ReleaseTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0blease_token\x18\x02 \x01(\t\"\x15\n\x13ReleaseTaskResponse\"`\n\x15ReportProgressRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0blease_token\x18\x02 \x01(\t\x12\x10\n\x08progress\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x18\n\x16ReportProgressResponse\"\x14\n\x12ListWorkersRequest\"@\n\x13ListWorkersResponse\x12)\n\x07workers\x18\x01 \x03(\x0b\x32\x18.taskqueue.v1.WorkerInfo\"\xed\x01\n\nWorkerInfo\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0e\n\x06queues\x18\x03 \x03(\t\x12\x12\n\ntask_types\x18\x04 \x03(\t\x12\x13\n\x0b\x63oncurrency\x18\x05 \x01(\x05\x12\x0f\n\x07running\x18\x06 \x01(\x05\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_seen_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nin_process\x18\t \x01(\x08\x32\xaf\x05\n\rWorkerService\x12O\n\nLeaseTasks\x12\x1f.taskqueue.v1.LeaseTasksRequest\x1a .taskqueue.v1.LeaseTasksResponse\x12R\n\x0bRenewLeases\x12 .taskqueue.v1.RenewLeasesRequest\x1a!.taskqueue.v1.RenewLeasesResponse\x12U\n\x0c\x43ompleteTask\x12!.taskqueue.v1.CompleteTaskRequest\x1a\".taskqueue.v1.CompleteTaskResponse\x12I\n\x08\x46\x61ilTask\x12\x1d.taskqueue.v1.FailTaskRequest\x1a\x1e.taskqueue.v1.FailTaskResponse\x12R\n\x0b\x46inishTasks\x12 .taskqueue.v1.FinishTasksRequest\x1a!.taskqueue.v1.FinishTasksResponse\x12R\n\x0bReleaseTask\x12 .taskqueue.v1.ReleaseTaskRequest\x1a!.taskqueue.v1.ReleaseTaskResponse\x12[\n\x0eReportProgress\x12#.taskqueue.v1.ReportProgressRequest\x1a$.taskqueue.v1.ReportProgressResponse\x12R\n\x0bListWorkers\x12 .taskqueue.v1.ListWorkersRequest\x1a!.taskqueue.v1.ListWorkersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19taskqueue/v1/worker.proto\x12\x0ctaskqueue.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x01\n\x11LeaseTasksRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06queues\x18\x02 \x03(\t\x12\x12\n\ntask_types\x18\x03 \x03(\t\x12\x11\n\tmax_tasks\x18\x04 \x01(\x05\x12\x15\n\rlease_seconds\x18\x05 \x01(\x01\x12\x14\n\x0cwait_seconds\x18\x06 \x01(\x01\"=\n\x12LeaseTasksResponse\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x18.taskqueue.v1.LeasedTask\"\xaa\x02\n\nLeasedTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x11\n\ttask_type\x18\x03 \x01(\t\x12*\n\ttask_data\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x13\n\x0bmax_retries\x18\x06 \x01(\x05\x12\x17\n\x0ftimeout_seconds\x18\x07 \x01(\x01\x12\x13\n\x0blease_token\x18\x08 \x01(\t\x12\x34\n\x10lease_expires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x12\x64\x65pendency_results\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\"1\n\tTaskLease\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0blease_token\x18\x02 \x01(\t\"\x88\x01\n\x0fWorkerHeartbeat\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0e\n\x06queues\x18\x02 \x03(\t\x12\x12\n\ntask_types\x18\x03 \x03(\t\x12\x13\n\x0b\x63oncurrency\x18\x04 \x01(\x05\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x99\x01\n\x12RenewLeasesRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\'\n\x06leases\x18\x02 \x03(\x0b\x32\x17.taskqueue.v1.TaskLease\x12\x15\n\rlease_seconds\x18\x03 \x01(\x01\x12\x30\n\theartbeat\x18\x04 \x01(\x0b\x32\x1d.taskqueue.v1.WorkerHeartbeat\"}\n\x13RenewLeasesResponse\x12\x0f\n\x07renewed\x18\x01 \x03(\t\x12\x0c\n\x04lost\x18\x02 \x03(\t\x12\x11\n\tcancelled\x18\x03 \x03(\t\x12\x34\n\x10lease_expires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"d\n\x13\x43ompleteTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0blease_token\x18\x02 \x01(\t\x12\'\n\x06result\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x16\n\x14\x43ompleteTaskResponse\"\x93\x01\n\x0f\x46\x61ilTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0blease_token\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x11\n\tpermanent\x18\x04 \x01(\x08\x12 \n\x13retry_after_seconds\x18\x05 \x01(\x01H\x00\x88\x01\x01\x42\x16\n\x14_retry_after_seconds\"\x12\n\x10\x46\x61ilTaskResponse\"\xa2\x01\n\x12\x46inishTasksRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12+\n\x08outcomes\x18\x02 \x03(\x0b\x32\x19.taskqueue.v1.TaskOutcome\x12\x0e\n\x06queues\x18\x03 \x03(\t\x12\x12\n\ntask_types\x18\x04 \x03(\t\x12\x11\n\tmax_tasks\x18\x05 \x01(\x05\x12\x15\n\rlease_seconds\x18\x06 \x01(\x01\"\x97\x01\n\x0bTaskOutcome\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0blease_token\x18\x02 \x01(\t\x12)\n\x06result\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12,\n\x07\x66\x61ilure\x18\x04 \x01(\x0b\x32\x19.taskqueue.v1.TaskFailureH\x00\x42\t\n\x07outcome\"i\n\x0bTaskFailure\x12\r\n\x05\x65rror\x18\x01 \x01(\t\x12\x11\n\tpermanent\x18\x02 \x01(\x08\x12 \n\x13retry_after_seconds\x18\x03 \x01(\x01H\x00\x88\x01\x01\x42\x16\n\x14_retry_after_seconds\"O\n\x13\x46inishTasksResponse\x12\x0f\n\x07refused\x18\x01 \x03(\t\x12\'\n\x05tasks\x18\x02 \x03(\x0b\x32\x18.taskqueue.v1.LeasedTask\":\n\x12ReleaseTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0blease_token\x18\x02 \x01(\t\"\x15\n\x13ReleaseTaskResponse\"`\n\x15ReportProgressRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0blease_token\x18\x02 \x01(\t\x12\x10\n\x08progress\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x18\n\x16ReportProgressResponse\"\x14\n\x12ListWorkersRequest\"@\n\x13ListWorkersResponse\x12)\n\x07workers\x18\x01 \x03(\x0b\x32\x18.taskqueue.v1.WorkerInfo\"\xed\x01\n\nWorkerInfo\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0e\n\x06queues\x18\x03 \x03(\t\x12\x12\n\ntask_types\x18\x04 \x03(\t\x12\x13\n\x0b\x63oncurrency\x18\x05 \x01(\x05\x12\x0f\n\x07running\x18\x06 \x01(\x05\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_seen_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nin_process\x18\t \x01(\x08\x32\xaf\x05\n\rWorkerService\x12O\n\nLeaseTasks\x12\x1f.taskqueue.v1.LeaseTasksRequest\x1a .taskqueue.v1.LeaseTasksResponse\x12R\n\x0bRenewLeases\x12 .taskqueue.v1.RenewLeasesRequest\x1a!.taskqueue.v1.RenewLeasesResponse\x12U\n\x0c\x43ompleteTask\x12!.taskqueue.v1.CompleteTaskRequest\x1a\".taskqueue.v1.CompleteTaskResponse\x12I\n\x08\x46\x61ilTask\x12\x1d.taskqueue.v1.FailTaskRequest\x1a\x1e.taskqueue.v1.FailTaskResponse\x12R\n\x0b\x46inishTasks\x12 .taskqueue.v1.FinishTasksRequest\x1a!.taskqueue.v1.FinishTasksResponse\x12R\n\x0bReleaseTask\x12 .taskqueue.v1.ReleaseTaskRequest\x1a!.taskqueue.v1.ReleaseTaskResponse\x12[\n\x0eReportProgress\x12#.taskqueue.v1.ReportProgressRequest\x1a$.taskqueue.v1.ReportProgressResponse\x12R\n\x0bListWorkers\x12 .taskqueue.v1.ListWorkersRequest\x1a!.taskqueue.v1.ListWorkersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,45 +38,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LEASETASKSRESPONSE']._serialized_start=247
   _globals['_LEASETASKSRESPONSE']._serialized_end=308
   _globals['_LEASEDTASK']._serialized_start=311
-  _globals['_LEASEDTASK']._serialized_end=556
-  _globals['_TASKLEASE']._serialized_start=558
-  _globals['_TASKLEASE']._serialized_end=607
-  _globals['_WORKERHEARTBEAT']._serialized_start=610
-  _globals['_WORKERHEARTBEAT']._serialized_end=746
-  _globals['_RENEWLEASESREQUEST']._serialized_start=749
-  _globals['_RENEWLEASESREQUEST']._serialized_end=902
-  _globals['_RENEWLEASESRESPONSE']._serialized_start=904
-  _globals['_RENEWLEASESRESPONSE']._serialized_end=1029
-  _globals['_COMPLETETASKREQUEST']._serialized_start=1031
-  _globals['_COMPLETETASKREQUEST']._serialized_end=1131
-  _globals['_COMPLETETASKRESPONSE']._serialized_start=1133
-  _globals['_COMPLETETASKRESPONSE']._serialized_end=1155
-  _globals['_FAILTASKREQUEST']._serialized_start=1158
-  _globals['_FAILTASKREQUEST']._serialized_end=1305
-  _globals['_FAILTASKRESPONSE']._serialized_start=1307
-  _globals['_FAILTASKRESPONSE']._serialized_end=1325
-  _globals['_FINISHTASKSREQUEST']._serialized_start=1328
-  _globals['_FINISHTASKSREQUEST']._serialized_end=1490
-  _globals['_TASKOUTCOME']._serialized_start=1493
-  _globals['_TASKOUTCOME']._serialized_end=1644
-  _globals['_TASKFAILURE']._serialized_start=1646
-  _globals['_TASKFAILURE']._serialized_end=1751
-  _globals['_FINISHTASKSRESPONSE']._serialized_start=1753
-  _globals['_FINISHTASKSRESPONSE']._serialized_end=1832
-  _globals['_RELEASETASKREQUEST']._serialized_start=1834
-  _globals['_RELEASETASKREQUEST']._serialized_end=1892
-  _globals['_RELEASETASKRESPONSE']._serialized_start=1894
-  _globals['_RELEASETASKRESPONSE']._serialized_end=1915
-  _globals['_REPORTPROGRESSREQUEST']._serialized_start=1917
-  _globals['_REPORTPROGRESSREQUEST']._serialized_end=2013
-  _globals['_REPORTPROGRESSRESPONSE']._serialized_start=2015
-  _globals['_REPORTPROGRESSRESPONSE']._serialized_end=2039
-  _globals['_LISTWORKERSREQUEST']._serialized_start=2041
-  _globals['_LISTWORKERSREQUEST']._serialized_end=2061
-  _globals['_LISTWORKERSRESPONSE']._serialized_start=2063
-  _globals['_LISTWORKERSRESPONSE']._serialized_end=2127
-  _globals['_WORKERINFO']._serialized_start=2130
-  _globals['_WORKERINFO']._serialized_end=2367
-  _globals['_WORKERSERVICE']._serialized_start=2370
-  _globals['_WORKERSERVICE']._serialized_end=3057
+  _globals['_LEASEDTASK']._serialized_end=609
+  _globals['_TASKLEASE']._serialized_start=611
+  _globals['_TASKLEASE']._serialized_end=660
+  _globals['_WORKERHEARTBEAT']._serialized_start=663
+  _globals['_WORKERHEARTBEAT']._serialized_end=799
+  _globals['_RENEWLEASESREQUEST']._serialized_start=802
+  _globals['_RENEWLEASESREQUEST']._serialized_end=955
+  _globals['_RENEWLEASESRESPONSE']._serialized_start=957
+  _globals['_RENEWLEASESRESPONSE']._serialized_end=1082
+  _globals['_COMPLETETASKREQUEST']._serialized_start=1084
+  _globals['_COMPLETETASKREQUEST']._serialized_end=1184
+  _globals['_COMPLETETASKRESPONSE']._serialized_start=1186
+  _globals['_COMPLETETASKRESPONSE']._serialized_end=1208
+  _globals['_FAILTASKREQUEST']._serialized_start=1211
+  _globals['_FAILTASKREQUEST']._serialized_end=1358
+  _globals['_FAILTASKRESPONSE']._serialized_start=1360
+  _globals['_FAILTASKRESPONSE']._serialized_end=1378
+  _globals['_FINISHTASKSREQUEST']._serialized_start=1381
+  _globals['_FINISHTASKSREQUEST']._serialized_end=1543
+  _globals['_TASKOUTCOME']._serialized_start=1546
+  _globals['_TASKOUTCOME']._serialized_end=1697
+  _globals['_TASKFAILURE']._serialized_start=1699
+  _globals['_TASKFAILURE']._serialized_end=1804
+  _globals['_FINISHTASKSRESPONSE']._serialized_start=1806
+  _globals['_FINISHTASKSRESPONSE']._serialized_end=1885
+  _globals['_RELEASETASKREQUEST']._serialized_start=1887
+  _globals['_RELEASETASKREQUEST']._serialized_end=1945
+  _globals['_RELEASETASKRESPONSE']._serialized_start=1947
+  _globals['_RELEASETASKRESPONSE']._serialized_end=1968
+  _globals['_REPORTPROGRESSREQUEST']._serialized_start=1970
+  _globals['_REPORTPROGRESSREQUEST']._serialized_end=2066
+  _globals['_REPORTPROGRESSRESPONSE']._serialized_start=2068
+  _globals['_REPORTPROGRESSRESPONSE']._serialized_end=2092
+  _globals['_LISTWORKERSREQUEST']._serialized_start=2094
+  _globals['_LISTWORKERSREQUEST']._serialized_end=2114
+  _globals['_LISTWORKERSRESPONSE']._serialized_start=2116
+  _globals['_LISTWORKERSRESPONSE']._serialized_end=2180
+  _globals['_WORKERINFO']._serialized_start=2183
+  _globals['_WORKERINFO']._serialized_end=2420
+  _globals['_WORKERSERVICE']._serialized_start=2423
+  _globals['_WORKERSERVICE']._serialized_end=3110
 # @@protoc_insertion_point(module_scope)

@@ -111,6 +111,7 @@ class LeasedTask(_message.Message):
     TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     LEASE_TOKEN_FIELD_NUMBER: _builtins.int
     LEASE_EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    DEPENDENCY_RESULTS_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """The task id."""
     queue: _builtins.str
@@ -137,6 +138,13 @@ class LeasedTask(_message.Message):
     def lease_expires_at(self) -> _timestamp_pb2.Timestamp:
         """When the lease ends unless renewed."""
 
+    @_builtins.property
+    def dependency_results(self) -> _struct_pb2.Struct:
+        """For a task with dependencies (depends_on), each dependency's task id mapped
+        to the result it returned: a JSON object, or null if that result outlived
+        the result retention and expired. Empty for a task without dependencies.
+        """
+
     def __init__(
         self,
         *,
@@ -149,10 +157,11 @@ class LeasedTask(_message.Message):
         timeout_seconds: _builtins.float = ...,
         lease_token: _builtins.str = ...,
         lease_expires_at: _timestamp_pb2.Timestamp | None = ...,
+        dependency_results: _struct_pb2.Struct | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["lease_expires_at", b"lease_expires_at", "task_data", b"task_data"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dependency_results", b"dependency_results", "lease_expires_at", b"lease_expires_at", "task_data", b"task_data"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "lease_expires_at", b"lease_expires_at", "lease_token", b"lease_token", "max_retries", b"max_retries", "queue", b"queue", "task_data", b"task_data", "task_id", b"task_id", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "dependency_results", b"dependency_results", "lease_expires_at", b"lease_expires_at", "lease_token", b"lease_token", "max_retries", b"max_retries", "queue", b"queue", "task_data", b"task_data", "task_id", b"task_id", "task_type", b"task_type", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -233,6 +233,7 @@ def leased_to_proto(task: ClaimedTask, expires_ms: int) -> wpb.LeasedTask:
         lease_token=str(task.lease.token),
     )
     fill_struct(leased.task_data, task.task_data)
+    fill_struct(leased.dependency_results, task.dependency_results)
     leased.lease_expires_at.FromMilliseconds(expires_ms)
     return leased
 
