@@ -136,6 +136,7 @@ class WorkerPool(LeaseKeeping):
         ahead = list(self._ahead)
         self._ahead.clear()
         for running in ahead:
+            running.abandoned = True  # a renewal or cancel signal still in flight skips it
             self._running.pop(running.task.lease.task_id, None)
         if ahead:
             with contextlib.suppress(EngineError):
