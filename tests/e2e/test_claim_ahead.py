@@ -38,13 +38,20 @@ def request(task_type: str, data: dict[str, float]) -> pb.EnqueueRequest:
     return task
 
 
-def one_running_one_ahead(driver: Driver, records: Records) -> tuple[pb.Task, pb.Task]:
-    """A `block` task running in the only slot and a second one claimed ahead."""
+def quick_then_two_blocks(driver: Driver, records: Records) -> list[pb.Task]:
+    """Three quick tasks, then a `block` task that runs in the only slot (started when this
+    returns), then a second `block` task."""
     batch = [request("slow", {}) for _ in range(3)]
     batch += [request("block", {"seconds": 60}), request("block", {"seconds": 0})]
-    tasks = driver.stub.EnqueueBatch(pb.EnqueueBatchRequest(tasks=batch), timeout=10).tasks
+    tasks = list(driver.stub.EnqueueBatch(pb.EnqueueBatchRequest(tasks=batch), timeout=10).tasks)
+    records.wait_until("started", tasks[3].id)
+    return tasks
+
+
+def one_running_one_ahead(driver: Driver, records: Records) -> tuple[pb.Task, pb.Task]:
+    """A `block` task running in the only slot and a second one claimed ahead."""
+    tasks = quick_then_two_blocks(driver, records)
     running, ahead = tasks[3], tasks[4]
-    records.wait_until("started", running.id)
     driver.wait_for(ahead.id, [pb.TASK_STATUS_PROCESSING])
     assert records.get("started", ahead.id) is None
     return running, ahead
@@ -80,3 +87,16 @@ def test_a_stopping_server_hands_back_what_it_claimed_ahead(servers: ServerFacto
     runner = start(servers, "--concurrency", "2")  # the handed-back 60 s task takes one
     assert runner.finish(ahead.id).status == pb.TASK_STATUS_COMPLETED
     assert records.get("started", ahead.id) == "1"
+
+
+def test_nothing_is_claimed_ahead_from_a_queue_with_a_running_limit(
+    servers: ServerFactory,
+) -> None:
+    driver = start(servers)
+    limits = pb.QueueLimits(task_type="block", max_running=5)  # never reached here
+    driver.stub.SetQueueLimits(pb.SetQueueLimitsRequest(limits=limits), timeout=10)
+    records = Records(REDIS_URL, servers.key_prefix)
+    tasks = quick_then_two_blocks(driver, records)
+    # The call that recorded the last quick task is the one that would have claimed ahead.
+    assert driver.finish(tasks[2].id).status == pb.TASK_STATUS_COMPLETED
+    assert driver.get(tasks[4].id).status == pb.TASK_STATUS_PENDING

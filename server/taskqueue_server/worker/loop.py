@@ -13,7 +13,8 @@ leased here until a slot frees: a slot that frees while outcomes are being recor
 its next task at once instead of waiting out that round trip (with a realistic job a drain
 spent most of each slot's time so). A task waits ahead only about as long as a handler
 runs; with long handlers nothing is claimed ahead, so no task waits here for a slot while
-another server could run it.
+another server could run it; nor from a queue with a max_running or max_running_per_key
+limit, where a task waiting ahead would hold a place another server could use.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ MAX_FINISH_BATCH = 500
 # waits ahead about that long at most, since the slots free a full round of them as fast.
 AHEAD_BELOW_HANDLER_SECONDS = 0.05
 HANDLER_SECONDS_WEIGHT = 0.05  # of each new handler duration in the running average
+LIMITS_CHECK_SECONDS = 5.0  # how often a queue is checked for running limits (see _room)
 
 
 @dataclass
@@ -71,6 +73,8 @@ class WorkerPool(LeaseKeeping):
     _running: dict[str, Running] = field(default_factory=dict)  # held leases, ahead too
     _ahead: deque[Running] = field(default_factory=deque)  # claimed, waiting for a slot
     _handler_seconds: float | None = None  # running average of handler durations
+    # queue -> (loop time when checked, whether it has a running limit)
+    _bounded: dict[str, tuple[float, bool]] = field(default_factory=dict)
     _duties: list[asyncio.Task[None]] = field(default_factory=list)
     _slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: bool = False
@@ -159,14 +163,25 @@ class WorkerPool(LeaseKeeping):
     def _free_slots(self) -> int:
         return 0 if self._stopping else self.concurrency - self._busy - self._reserved
 
-    def _room(self) -> int:
-        """Tasks the finisher's call may claim: free slots, and ahead while handlers are
-        short (see the module docstring)."""
+    async def _room(self, queue: str) -> int:
+        """Tasks the finisher's call may claim from `queue`: free slots, and ahead while
+        handlers are short and the queue bounds no running count (module docstring)."""
         if self._stopping:
             return 0
         average = self._handler_seconds
         short = average is not None and average < AHEAD_BELOW_HANDLER_SECONDS
-        return self._free_slots() + (self.concurrency if short else 0) - len(self._ahead)
+        ahead = self.concurrency if short and not await self._bounds_running(queue) else 0
+        return self._free_slots() + ahead - len(self._ahead)
+
+    async def _bounds_running(self, queue: str) -> bool:
+        """The queue has a running limit, as last seen (unknown counts as limited)."""
+        now = asyncio.get_running_loop().time()
+        checked, bounded = self._bounded.get(queue, (-LIMITS_CHECK_SECONDS, True))
+        if now - checked >= LIMITS_CHECK_SECONDS:
+            self._bounded[queue] = (now, bounded)  # one look at a time
+            with contextlib.suppress(EngineError):
+                self._bounded[queue] = (now, await self.engine.bounds_running(queue))
+        return self._bounded[queue][1]
 
     async def _fetch_loop(self) -> None:
         """Claim for free slots from the queues that may have work, else wait for any."""
@@ -306,7 +321,7 @@ class WorkerPool(LeaseKeeping):
             await self._rotation.poll()
         plan = self._rotation.plan(1) if self._types else []
         queue = plan[0][0] if plan else ""
-        want = max(0, self._room()) if plan else 0
+        want = max(0, await self._room(queue)) if plan else 0
         sent = asyncio.get_running_loop().time()
         self._reserved += want
         try:
