@@ -15,9 +15,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import redis
 from benchlib import (
@@ -36,6 +39,20 @@ BATCH = 1000
 POLL_SECONDS = 0.05
 
 
+@dataclass(frozen=True)
+class Job:
+    """The handler module a worker server loads, the task type it serves, and what its
+    import needs (PYTHONPATH entries put before the repository's, environment)."""
+
+    handlers: str
+    task_type: str
+    path: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+NOOP = Job("bench.noop_handlers", TASK_TYPE)
+
+
 @contextlib.contextmanager
 def server(
     redis_url: str,
@@ -44,18 +61,23 @@ def server(
     port: int = 0,
     http_port: int = 0,
     extra: tuple[str, ...] = (),
+    job: Job = NOOP,
+    pids: list[int] | None = None,
 ) -> Iterator[TaskQueueClient]:
-    """One taskqueue-server with the bench's no-op handler, serving `queue` (comma-separated
-    for several; HTTP on `http_port` when given; `extra` flags appended)."""
+    """One taskqueue-server with the bench's no-op handler (or `job`'s), serving `queue`
+    (comma-separated for several; HTTP on `http_port` when given; `extra` flags appended;
+    its process id appended to `pids`)."""
     port = port or free_port()
     command = [
         str(REPO_ROOT / ".venv/bin/taskqueue-server"), "--redis-url", redis_url,
-        "--handlers", "bench.noop_handlers", "--concurrency", "16", "--queues", queue,
+        "--handlers", job.handlers, "--concurrency", "16", "--queues", queue,
         "--port", str(port), "--http-port", str(http_port), "--log-level", "WARNING",
         "--processes", str(processes), *extra,
     ]  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*job.path, str(REPO_ROOT)]), **job.env)
     process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    if pids is not None:
+        pids.append(process.pid)
     client = TaskQueueClient(f"127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 30
@@ -74,36 +96,85 @@ def server(
         process.wait(30)
 
 
-def completed(client: TaskQueueClient) -> int:
-    counts = client.stats(TASK_TYPE).get(TASK_TYPE)
+def completed(client: TaskQueueClient, task_type: str = TASK_TYPE) -> int:
+    counts = client.stats(task_type).get(task_type)
     return 0 if counts is None else counts.completed
 
 
-def drain(redis_url: str, tasks: int, workers: int, processes: int = 1) -> dict[str, float]:
-    """Tasks/s for `workers` servers (of `processes` each) draining `tasks` queued before."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU so far of these processes and their descendants (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            for children in Path(f"/proc/{pid}/task").glob("*/children"):
+                todo += [int(child) for child in children.read_text().split()]
+    return total
+
+
+def redis_cpu_seconds(redis_url: str) -> float:
+    info = redis.Redis.from_url(redis_url).info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def drain(
+    redis_url: str,
+    tasks: int,
+    workers: int,
+    processes: int = 1,
+    job: Job = NOOP,
+    profile: Path | None = None,
+) -> dict[str, float]:
+    """Tasks/s for `workers` servers (of `processes` each) draining `tasks` queued before,
+    with the worker servers' and Redis's CPU per task over the same span; `profile` names a
+    py-spy raw output file for the first worker server's drain."""
     redis.Redis.from_url(redis_url).flushall()
-    with server(redis_url, "parked") as front:
+    with server(redis_url, "parked", job=job) as front:
         loaded = time.perf_counter()
         for start in range(0, tasks, BATCH):
             count = min(BATCH, tasks - start)
             front.enqueue_many(
-                [{"task_type": TASK_TYPE, "task_data": {"i": start + i}} for i in range(count)]
+                [{"task_type": job.task_type, "task_data": {"i": start + i}} for i in range(count)]
             )
         load_seconds = time.perf_counter() - loaded
         memory = redis.Redis.from_url(redis_url).info("memory")["used_memory"]
         with contextlib.ExitStack() as stack:
+            pids: list[int] = []
             for _ in range(workers):
-                stack.enter_context(server(redis_url, "default", processes))
-            head_start = completed(front)
+                stack.enter_context(server(redis_url, "default", processes, job=job, pids=pids))
+            if profile is not None:
+                stack.enter_context(profiling(pids[0], profile))
+            head_start = completed(front, job.task_type)
             first = time.perf_counter()
-            while (done := completed(front)) < tasks:
+            cpu, redis_cpu = cpu_seconds(pids), redis_cpu_seconds(redis_url)
+            while (done := completed(front, job.task_type)) < tasks:
                 time.sleep(POLL_SECONDS)
+            drained = done - head_start
             return {
-                "rate": (done - head_start) / (time.perf_counter() - first),
+                "rate": drained / (time.perf_counter() - first),
                 "head_start": head_start,
                 "load_rate": tasks / load_seconds,
                 "memory_mib": memory / 2**20,
+                "worker_us": (cpu_seconds(pids) - cpu) / drained * 1e6,
+                "redis_us": (redis_cpu_seconds(redis_url) - redis_cpu) / drained * 1e6,
             }
+
+
+@contextlib.contextmanager
+def profiling(pid: int, output: Path) -> Iterator[None]:
+    """py-spy sampling `pid` (with its subprocesses) into `output`, raw (collapsed) stacks."""
+    command = [str(REPO_ROOT / ".venv/bin/py-spy"), "record", "--format", "raw", "--rate", "200",
+               "--subprocesses", "-o", str(output), "--pid", str(pid)]  # fmt: skip
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
 
 
 def main() -> None:

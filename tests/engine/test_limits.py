@@ -142,3 +142,19 @@ async def test_limits_read_back_as_set_and_clear_when_left_out(engine: RedisEngi
     assert await engine.get_limits("default", "a") == limits
     await engine.set_limits(Limits("default", "a"))
     assert await engine.get_limits("default", "a") == Limits("default", "a")
+
+
+async def test_bounds_running_sees_running_limits_of_any_type_and_nothing_else(
+    engine: RedisEngine,
+) -> None:
+    # What the worker pool reads before claiming ahead (worker/loop.py).
+    assert not await engine.bounds_running("default")
+    await engine.set_limits(Limits("default", "a", rate_per_second=5, burst=5))
+    assert not await engine.bounds_running("default")
+    await engine.set_limits(Limits("default", "b", max_running_per_key=1))
+    assert await engine.bounds_running("default")
+    await engine.set_limits(Limits("default", "b"))
+    assert not await engine.bounds_running("default")
+    await engine.set_limits(Limits("default", "c", max_running=4))
+    assert await engine.bounds_running("default")
+    assert not await engine.bounds_running("other")

@@ -179,6 +179,9 @@ class WorkerEngine(QueueRetryDefaults, Protocol):
         The lease lasts `lease_ms`, or the engine's lease_seconds when None.
         """
 
+    async def bounds_running(self, queue: str) -> bool:
+        """Whether a max_running or max_running_per_key limit is set anywhere in the queue."""
+
     async def wait_for_work(
         self, queues: Sequence[str], task_types: Sequence[str], seconds: float
     ) -> str | None:

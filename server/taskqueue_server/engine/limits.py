@@ -24,6 +24,7 @@ _FIELDS = (
     ("running", "max_running"),
     ("key_running", "max_running_per_key"),
 )
+_RUNNING_FIELDS = (b"running:", b"key_running:")
 
 
 class LimitsMixin:
@@ -53,6 +54,11 @@ class LimitsMixin:
             if value is not None:
                 found[attr] = float(value) if name == "rate" else int(value)
         return Limits(queue=queue, task_type=task_type, **found)
+
+    async def bounds_running(self, queue: str) -> bool:
+        with engine_errors_from_redis():
+            fields = await self.redis.hkeys(self.keys(queue).limits)  # type: ignore[misc]
+        return any(bytes(f).startswith(_RUNNING_FIELDS) for f in fields)
 
 
 def _values(limits: Limits) -> list[float | int | None]:

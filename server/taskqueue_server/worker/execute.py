@@ -54,12 +54,14 @@ async def run_handler(
     cancellation"). A thread cannot be stopped from outside: a sync handler that ignores
     ctx.cancelled holds its slot until it returns, and only then is the timeout recorded.
     """
-    loop = asyncio.get_running_loop()
     timeout = task.timeout_seconds
-    expired = threading.Event()
+    if timeout <= 0 and registration.is_async:  # the common case: nothing to watch
+        return await cast(AsyncHandler, registration.fn)(task.task_data, ctx)
+    loop = asyncio.get_running_loop()
+    expired: list[bool] = []  # appended to once the timeout has passed
 
     def expire() -> None:
-        expired.set()
+        expired.append(True)
         ctx.mark_cancelled()
 
     timer = loop.call_later(timeout, expire) if timeout > 0 else None
@@ -73,20 +75,19 @@ async def run_handler(
             await asyncio.wait({thread})  # however long: the slot stays taken meanwhile
             value = thread.result()
     except Exception:
-        if expired.is_set():  # whatever it raised once told to stop, the timeout is the cause
+        if expired:  # whatever it raised once told to stop, the timeout is the cause
             raise TaskTimedOut(timeout) from None
         raise
     finally:
         if timer is not None:
             timer.cancel()
-    if expired.is_set():  # returned after the timeout (perhaps early, seeing ctx.cancelled)
+    if expired:  # returned after the timeout (perhaps early, seeing ctx.cancelled)
         raise TaskTimedOut(timeout)
     return value
 
 
 async def _run_async(fn: AsyncHandler, task: ClaimedTask, ctx: TaskContext) -> Any:
-    if task.timeout_seconds <= 0:
-        return await fn(task.task_data, ctx)
+    """An async handler with a timeout."""
     # Awaited in place: a cancellation (timeout, stop, lease lost) reaches the coroutine, and
     # this returns only once the coroutine has finished.
     deadline = asyncio.timeout(task.timeout_seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -38,6 +39,7 @@ class LeaseKeeping:
     registrations: Mapping[str, Registration]
     lease_seconds: float
     _running: dict[str, Running]
+    _ahead: deque[Running]
 
     async def _renew_loop(self) -> None:
         interval = self.lease_seconds / 3
@@ -88,11 +90,16 @@ class LeaseKeeping:
 
     def _abandon(self, running: Running, why: str) -> None:
         """Stop a handler without reporting its outcome. Its job ends (and its slot frees)
-        only once the handler has returned; until then its lease is still renewed."""
-        if running.job is None or running.abandoned:
+        only once the handler has returned; until then its lease is still renewed. A task
+        claimed ahead (no job yet) is dropped before it starts; its lease lapses in Redis."""
+        if running.abandoned:
             return
         log.info("stopping task %s: %s", running.task.lease.task_id, why)
         running.abandoned = True
+        if running.job is None:
+            self._ahead.remove(running)
+            self._running.pop(running.task.lease.task_id, None)
+            return
         running.ctx.mark_cancelled()
         registration = self.registrations.get(running.task.task_type)
         if registration is not None and registration.is_async:

@@ -7,6 +7,14 @@ finishing together are recorded in one call, which also claims the next tasks. A
 slot and lease are held until it has really returned (execute.py), so --concurrency is a
 ceiling and a task never runs twice at once. Timers (timers.py) and cancellation signals
 run beside it.
+
+While handlers are short, that call also claims up to --concurrency tasks ahead, kept
+leased here until a slot frees: a slot that frees while outcomes are being recorded starts
+its next task at once instead of waiting out that round trip (with a realistic job a drain
+spent most of each slot's time so). A task waits ahead only about as long as a handler
+runs; with long handlers nothing is claimed ahead, so no task waits here for a slot while
+another server could run it; nor from a queue with a max_running or max_running_per_key
+limit, where a task waiting ahead would hold a place another server could use.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import contextlib
 import logging
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,6 +47,11 @@ log = logging.getLogger(__name__)
 
 TIMER_CALLS_AT_ONCE = 2
 MAX_FINISH_BATCH = 500
+# Tasks are claimed ahead only while handlers take (on average) less than this: then one
+# waits ahead about that long at most, since the slots free a full round of them as fast.
+AHEAD_BELOW_HANDLER_SECONDS = 0.05
+HANDLER_SECONDS_WEIGHT = 0.05  # of each new handler duration in the running average
+LIMITS_CHECK_SECONDS = 5.0  # how often a queue is checked for running limits (see _room)
 
 
 @dataclass
@@ -56,7 +70,11 @@ class WorkerPool(LeaseKeeping):
     # Told (task type, outcome, seconds) as each handler stops: "completed", "failed" or
     # "stopped" (abandoned: cancelled, lease lost, shutting down). For /metrics.
     observe: Callable[[str, str, float], None] | None = None
-    _running: dict[str, Running] = field(default_factory=dict)
+    _running: dict[str, Running] = field(default_factory=dict)  # held leases, ahead too
+    _ahead: deque[Running] = field(default_factory=deque)  # claimed, waiting for a slot
+    _handler_seconds: float | None = None  # running average of handler durations
+    # queue -> (loop time when checked, whether it has a running limit)
+    _bounded: dict[str, tuple[float, bool]] = field(default_factory=dict)
     _duties: list[asyncio.Task[None]] = field(default_factory=list)
     _slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: bool = False
@@ -94,6 +112,7 @@ class WorkerPool(LeaseKeeping):
         each only once its handler has stopped (leases renewed meanwhile), so no other server
         runs a task beside a sync handler's thread that still runs here."""
         self._stopping = True
+        await self._hand_back_ahead()
         jobs = [r.job for r in self._running.values() if r.job is not None]
         if jobs:
             await asyncio.wait(jobs, timeout=grace_seconds)
@@ -116,9 +135,16 @@ class WorkerPool(LeaseKeeping):
         # left for handler_threads_alive() to see.
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    @property
-    def running_count(self) -> int:
-        return len(self._running)
+    async def _hand_back_ahead(self) -> None:
+        """Release the tasks claimed ahead at once: no slot here will run them now."""
+        ahead = list(self._ahead)
+        self._ahead.clear()
+        for running in ahead:
+            running.abandoned = True  # a renewal or cancel signal still in flight skips it
+            self._running.pop(running.task.lease.task_id, None)
+        if ahead:
+            with contextlib.suppress(EngineError):
+                await self.engine.release([r.task.lease for r in ahead])
 
     def describe(self) -> WorkerInfo:
         """This pool as ListWorkers shows it."""
@@ -128,7 +154,7 @@ class WorkerPool(LeaseKeeping):
             queues=tuple(self.queues),
             task_types=tuple(self._types),
             concurrency=self.concurrency,
-            running=len(self._running),
+            running=self._busy,
             started_at_ms=self._started_ms,
             lease_seconds=self.lease_seconds,
             in_process=True,
@@ -136,6 +162,26 @@ class WorkerPool(LeaseKeeping):
 
     def _free_slots(self) -> int:
         return 0 if self._stopping else self.concurrency - self._busy - self._reserved
+
+    async def _room(self, queue: str) -> int:
+        """Tasks the finisher's call may claim from `queue`: free slots, and ahead while
+        handlers are short and the queue bounds no running count (module docstring)."""
+        if self._stopping:
+            return 0
+        average = self._handler_seconds
+        short = average is not None and average < AHEAD_BELOW_HANDLER_SECONDS
+        ahead = self.concurrency if short and not await self._bounds_running(queue) else 0
+        return self._free_slots() + ahead - len(self._ahead)
+
+    async def _bounds_running(self, queue: str) -> bool:
+        """The queue has a running limit, as last seen (unknown counts as limited)."""
+        now = asyncio.get_running_loop().time()
+        checked, bounded = self._bounded.get(queue, (-LIMITS_CHECK_SECONDS, True))
+        if now - checked >= LIMITS_CHECK_SECONDS:
+            self._bounded[queue] = (now, bounded)  # one look at a time
+            with contextlib.suppress(EngineError):
+                self._bounded[queue] = (now, await self.engine.bounds_running(queue))
+        return self._bounded[queue][1]
 
     async def _fetch_loop(self) -> None:
         """Claim for free slots from the queues that may have work, else wait for any."""
@@ -176,6 +222,7 @@ class WorkerPool(LeaseKeeping):
             self._reserved -= left
 
     def _launch(self, task: ClaimedTask, lease_until: float) -> None:
+        """Start the task in a free slot, or keep it ahead until one frees."""
         loop = asyncio.get_running_loop()
         lease = task.lease
         ctx = TaskContext(
@@ -190,8 +237,19 @@ class WorkerPool(LeaseKeeping):
         )
         running = Running(task, ctx, lease_until)
         self._running[lease.task_id] = running
+        if self._busy < self.concurrency and not self._stopping:
+            self._start(running)
+        else:
+            self._ahead.append(running)
+
+    def _start(self, running: Running) -> None:
         self._busy += 1
-        running.job = asyncio.create_task(self._execute(running), name=f"task-{lease.task_id}")
+        name = f"task-{running.task.lease.task_id}"
+        running.job = asyncio.create_task(self._execute(running), name=name)
+
+    def _start_ahead(self) -> None:
+        while self._ahead and self._busy < self.concurrency and not self._stopping:
+            self._start(self._ahead.popleft())
 
     async def _execute(self, running: Running) -> None:
         started = time.perf_counter()
@@ -202,6 +260,7 @@ class WorkerPool(LeaseKeeping):
             finally:
                 # The slot is free once the handler is done; recording is the finisher's.
                 self._busy -= 1
+                self._start_ahead()
                 self._slot_freed.set()
                 self._observe(running, outcome, time.perf_counter() - started)
             if outcome is not None:
@@ -210,6 +269,10 @@ class WorkerPool(LeaseKeeping):
             self._running.pop(running.task.lease.task_id, None)
 
     def _observe(self, running: Running, outcome: Outcome | None, seconds: float) -> None:
+        average = self._handler_seconds
+        self._handler_seconds = (
+            seconds if average is None else average + HANDLER_SECONDS_WEIGHT * (seconds - average)
+        )
         if self.observe is not None:
             ended = "stopped" if outcome is None else "failed" if outcome.error else "completed"
             self.observe(running.task.task_type, ended, seconds)
@@ -258,7 +321,7 @@ class WorkerPool(LeaseKeeping):
             await self._rotation.poll()
         plan = self._rotation.plan(1) if self._types else []
         queue = plan[0][0] if plan else ""
-        want = self._free_slots() if plan else 0
+        want = max(0, await self._room(queue)) if plan else 0
         sent = asyncio.get_running_loop().time()
         self._reserved += want
         try:
