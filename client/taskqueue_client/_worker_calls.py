@@ -62,7 +62,11 @@ def result_outcome(task: wpb.LeasedTask, result: Mapping[str, Any]) -> wpb.TaskO
 
 
 def failure_outcome(task: wpb.LeasedTask, failure: Failure) -> wpb.TaskOutcome:
-    message = wpb.TaskFailure(error=failure.error or "failed", permanent=failure.permanent)
+    message = wpb.TaskFailure(
+        error=failure.error or "failed",
+        permanent=failure.permanent,
+        error_types=failure.error_types,
+    )
     if failure.retry_after is not None:
         message.retry_after_seconds = failure.retry_after
     return wpb.TaskOutcome(task_id=task.task_id, lease_token=task.lease_token, failure=message)

@@ -91,19 +91,32 @@ class Failure:
     error: str
     permanent: bool = False
     retry_after: float | None = None
+    # The exception's class names, matched by the server against the retry policy's
+    # permanent_errors as the in-process pool matches them.
+    error_types: tuple[str, ...] = ()
 
 
 def failure_of(exc: BaseException, timeout_seconds: float) -> Failure:
     """Classify a handler's exception. The server package's PermanentError and RetryLater count
     too (matched by name), so one handler module runs in a server or a remote worker."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
+    names = error_types(exc)
     if "PermanentError" in names:
         return Failure(describe(exc), permanent=True)
     if "RetryLater" in names:
-        return Failure(describe(exc), retry_after=max(0.0, float(exc.delay_seconds)))  # type: ignore[attr-defined]
+        return Failure(
+            describe(exc),
+            retry_after=max(0.0, float(exc.delay_seconds)),  # type: ignore[attr-defined]
+            error_types=names,
+        )
     if isinstance(exc, TimeoutError):
-        return Failure(f"timed out after {timeout_seconds:g} s")
-    return Failure(describe(exc))
+        return Failure(f"timed out after {timeout_seconds:g} s", error_types=names)
+    return Failure(describe(exc), error_types=names)
+
+
+def error_types(exc: BaseException) -> tuple[str, ...]:
+    """The class names of the exception's MRO up to BaseException, most specific first (the
+    server's in-process pool matches the same list)."""
+    return tuple(cls.__name__ for cls in type(exc).__mro__ if cls is not object)
 
 
 def describe(exc: BaseException) -> str:

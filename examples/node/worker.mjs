@@ -19,7 +19,29 @@ import proto from './proto.js';
 const { loadProto, toStruct, fromStruct } = proto;
 
 // The handlers: task type -> async (data, ctx) => result object. Throwing fails the attempt;
-// an error with `permanent = true` fails the task, one with `retryAfterSeconds` sets the delay.
+// an error with `permanent = true` fails the task, one with `retryAfterSeconds` sets the delay,
+// and one whose kind (see errorTypes) is in the task's permanent_errors fails it too.
+// The names of an error's kinds, most specific first: err.name when set on the error
+// itself, the constructor names of its prototype chain (Object left out, as Python leaves out
+// object), then an inherited err.name. The server fails the
+// task at once when one is in the task's retry policy's permanent_errors (its own, else its
+// queue's default); it takes 64 names at most, each 1 to 200 characters.
+function errorTypes(error) {
+  const names = [];
+  const add = (name) => {
+    if (typeof name === 'string' && name.length >= 1 && name.length <= 200
+        && !names.includes(name) && names.length < 64) names.push(name);
+  };
+  if (error === null || typeof error !== 'object') return names;
+  if (Object.hasOwn(error, 'name')) add(error.name);
+  for (let proto = Object.getPrototypeOf(error); proto && proto !== Object.prototype;
+    proto = Object.getPrototypeOf(proto)) {
+    add(proto.constructor && proto.constructor.name);
+  }
+  add(error.name);
+  return names;
+}
+
 const HANDLERS = {
   async node_echo(data, ctx) {
     await ctx.progress(50, 'halfway');
@@ -28,6 +50,7 @@ const HANDLERS = {
   async node_fail(data) {
     const error = new Error(data.message || 'failed on purpose');
     error.permanent = Boolean(data.permanent);
+    if (data.name) error.name = data.name;
     throw error;
   },
   async node_sleep(data, ctx) {
@@ -140,7 +163,11 @@ class NodeWorker {
       const result = await HANDLERS[task.task_type](fromStruct(task.task_data), ctx);
       outcome.result = toStruct(result || {});
     } catch (error) {
-      outcome.failure = { error: String(error.message || error), permanent: !!error.permanent };
+      outcome.failure = {
+        error: String(error.message || error),
+        permanent: !!error.permanent,
+        error_types: errorTypes(error),
+      };
       if (error.retryAfterSeconds !== undefined) {
         outcome.failure.retry_after_seconds = error.retryAfterSeconds;
       }

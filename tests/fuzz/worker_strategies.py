@@ -72,12 +72,19 @@ def worker_calls(known: KnownLeases) -> st.SearchStrategy[Call]:
             item.result.CopyFrom(result)
         return item
 
+    # Names the server matches against permanent_errors; sometimes past the 64-name limit.
+    error_types = st.one_of(
+        st.lists(
+            st.one_of(st.sampled_from(["RuntimeError", "Exception"]), hostile_text), max_size=3
+        ),
+        st.lists(st.just("Error"), min_size=60, max_size=70),
+    )
     failures = st.builds(
-        lambda error, permanent, after: wpb.TaskFailure(
-            error=error, permanent=permanent,
+        lambda error, permanent, after, names: wpb.TaskFailure(
+            error=error, permanent=permanent, error_types=names,
             **({} if after is None else {"retry_after_seconds": after}),
         ),
-        hostile_text, st.booleans(), st.none() | seconds,
+        hostile_text, st.booleans(), st.none() | seconds, error_types,
     )  # fmt: skip
     outcomes = st.builds(outcome, refs, st.none() | task_data, st.none() | failures)
     heartbeat = st.builds(
@@ -107,7 +114,7 @@ def worker_calls(known: KnownLeases) -> st.SearchStrategy[Call]:
         "CompleteTask": with_ref(wpb.CompleteTaskRequest, result=task_data),
         "FailTask": with_ref(
             fail, error=hostile_text, permanent=st.booleans(),
-            retry_after_seconds=st.none() | seconds,
+            retry_after_seconds=st.none() | seconds, error_types=error_types,
         ),
         "FinishTasks": st.builds(
             wpb.FinishTasksRequest, worker_id=worker_ids, outcomes=st.lists(outcomes, max_size=4),

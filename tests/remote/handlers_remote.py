@@ -97,3 +97,24 @@ def not_json(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
 async def dependencies(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
     """Returns what it was told of its dependencies' results."""
     return {"seen": dict(ctx.dependency_results)}
+
+
+class QuotaExceeded(Exception):
+    """Listed by name in retry policies' permanent_errors (test_remote_permanent_errors.py)."""
+
+
+class DailyQuotaExceeded(QuotaExceeded):
+    """Never listed itself: fails permanently through its base's name (the MRO)."""
+
+
+class StillWarmingUp(Exception):
+    """Never listed: retried."""
+
+
+_RAISABLE = {cls.__name__: cls for cls in (QuotaExceeded, DailyQuotaExceeded, StillWarmingUp)}
+
+
+@handler("remote_raise")
+def raise_named(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """Raises the exception class named by task_data["error"], on every attempt."""
+    raise _RAISABLE[task_data["error"]](f"attempt {ctx.attempt}")

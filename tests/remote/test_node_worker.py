@@ -81,6 +81,14 @@ def test_node_worker_completes_fails_and_reports_progress(
     assert (failed.status, failed.error, driver.get(permanent.id).attempts) == (
         pb.TASK_STATUS_FAILED, "no", 1,
     )  # fmt: skip
+    # err.name is among the error_types it sends: listed in permanent_errors, no retry.
+    policy = pb.RetryPolicy(permanent_errors=["QuotaExceeded"])
+    named = driver.enqueue(
+        "node_fail", {"name": "QuotaExceeded"}, max_retries=3, retry_policy=policy
+    )
+    assert (wait_done(driver, named.id).status, driver.get(named.id).attempts) == (
+        pb.TASK_STATUS_FAILED, 1,
+    )  # fmt: skip
     retried = driver.enqueue("node_fail", {"message": "again"}, max_retries=1)
     assert wait_done(driver, retried.id).status == pb.TASK_STATUS_FAILED
     assert driver.get(retried.id).attempts == 2  # one retry, after the server's backoff

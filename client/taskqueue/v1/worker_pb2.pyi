@@ -383,6 +383,7 @@ class FailTaskRequest(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     PERMANENT_FIELD_NUMBER: _builtins.int
     RETRY_AFTER_SECONDS_FIELD_NUMBER: _builtins.int
+    ERROR_TYPES_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """The task id."""
     lease_token: _builtins.str
@@ -395,6 +396,18 @@ class FailTaskRequest(_message.Message):
     """Retry after this many seconds instead of the server's backoff (a remote
     side said when to come back); not negative, a year at most.
     """
+    @_builtins.property
+    def error_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The names of the error's kinds, most specific first: in Python the class
+        names of the exception's MRO up to BaseException (object left out); in
+        JavaScript err.name and the constructor names of its prototype chain. When
+        the attempt is not permanent and one of them is in the task's retry
+        policy's permanent_errors (its own, else its queue's default, else the
+        server's), the task fails now without retries, exactly as the in-process
+        worker pool matches an exception's class names. Optional; 64 names at
+        most, each 1 to 200 characters.
+        """
+
     def __init__(
         self,
         *,
@@ -403,10 +416,11 @@ class FailTaskRequest(_message.Message):
         error: _builtins.str = ...,
         permanent: _builtins.bool = ...,
         retry_after_seconds: _builtins.float | None = ...,
+        error_types: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_retry_after_seconds", b"_retry_after_seconds", "retry_after_seconds", b"retry_after_seconds"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_retry_after_seconds", b"_retry_after_seconds", "error", b"error", "lease_token", b"lease_token", "permanent", b"permanent", "retry_after_seconds", b"retry_after_seconds", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_retry_after_seconds", b"_retry_after_seconds", "error", b"error", "error_types", b"error_types", "lease_token", b"lease_token", "permanent", b"permanent", "retry_after_seconds", b"retry_after_seconds", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__retry_after_seconds: _TypeAlias = _typing.Literal["retry_after_seconds"]  # noqa: Y015
     _WhichOneofArgType__retry_after_seconds: _TypeAlias = _typing.Literal["_retry_after_seconds", b"_retry_after_seconds"]  # noqa: Y015
@@ -528,22 +542,30 @@ class TaskFailure(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     PERMANENT_FIELD_NUMBER: _builtins.int
     RETRY_AFTER_SECONDS_FIELD_NUMBER: _builtins.int
+    ERROR_TYPES_FIELD_NUMBER: _builtins.int
     error: _builtins.str
     """Why the attempt failed, for people; required, kept up to 2000 characters."""
     permanent: _builtins.bool
     """Fail the task now, without retries."""
     retry_after_seconds: _builtins.float
     """Retry after this many seconds instead of the server's backoff."""
+    @_builtins.property
+    def error_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The names of the error's kinds, most specific first, matched against the
+        retry policy's permanent_errors, as in FailTask.
+        """
+
     def __init__(
         self,
         *,
         error: _builtins.str = ...,
         permanent: _builtins.bool = ...,
         retry_after_seconds: _builtins.float | None = ...,
+        error_types: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_retry_after_seconds", b"_retry_after_seconds", "retry_after_seconds", b"retry_after_seconds"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_retry_after_seconds", b"_retry_after_seconds", "error", b"error", "permanent", b"permanent", "retry_after_seconds", b"retry_after_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_retry_after_seconds", b"_retry_after_seconds", "error", b"error", "error_types", b"error_types", "permanent", b"permanent", "retry_after_seconds", b"retry_after_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__retry_after_seconds: _TypeAlias = _typing.Literal["retry_after_seconds"]  # noqa: Y015
     _WhichOneofArgType__retry_after_seconds: _TypeAlias = _typing.Literal["_retry_after_seconds", b"_retry_after_seconds"]  # noqa: Y015

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -20,6 +21,14 @@ class RetryPolicy:
     jitter: float = 0.1
     # Exception class names (of the raised type or a base of it) that fail the task at once.
     permanent_errors: tuple[str, ...] = ()
+
+    def lists_permanent(self, error_types: Iterable[str]) -> bool:
+        """One of an error's kind names (its class's, its bases') is in permanent_errors.
+
+        The one rule for both kinds of worker: the in-process pool passes the exception's
+        MRO names, the WorkerService the error_types a remote worker sent.
+        """
+        return any(name in self.permanent_errors for name in error_types)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,10 @@ MAX_PROGRESS_MESSAGE_CHARS = 1000
 MAX_HOST_CHARS = 255
 MAX_CONCURRENCY = 1_000_000
 MAX_RETRY_AFTER_SECONDS = 365 * 24 * 3600.0
+# A failure's error_types: an MRO or prototype chain is rarely 10 deep; names such as
+# Java's qualified ones stay well under the length.
+MAX_ERROR_TYPES = 64
+MAX_ERROR_TYPE_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,20 @@ class LeaseAsk:
     count: int
     lease_ms: int | None
     wait_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """A checked outcome and what the server still decides from the task's retry policy:
+    its backoff delay (`backoff`), and whether one of `error_types` makes it permanent."""
+
+    outcome: Outcome
+    backoff: bool = False
+    error_types: tuple[str, ...] = ()
+
+    @property
+    def needs_policy(self) -> bool:
+        return self.backoff or bool(self.error_types)
 
 
 def check_worker_id(worker_id: str, field: str = "worker_id") -> str:
@@ -149,8 +167,9 @@ def result_outcome(lease: Lease, result: struct_pb2.Struct, max_bytes: int, fiel
 
 def failure_outcome(
     lease: Lease, failure: wpb.FailTaskRequest | wpb.TaskFailure, prefix: str = ""
-) -> tuple[Outcome, bool]:
-    """The failed attempt, and whether the server's backoff must fill in its delay."""
+) -> Reported:
+    """The failed attempt; a permanent one needs no retry policy, so its error_types are
+    checked but not kept."""
     if not failure.error.strip():
         raise InvalidArgument(
             prefix + "error", "say why the attempt failed; an empty error is refused"
@@ -161,32 +180,35 @@ def failure_outcome(
             failure.retry_after_seconds, prefix + "retry_after_seconds", MAX_RETRY_AFTER_SECONDS
         )
         delay_ms = int(seconds * 1000)
+    names = _error_types(failure.error_types, prefix + "error_types")
     outcome = Outcome(
         lease,
         error=failure.error[:MAX_ERROR_CHARS],
         permanent=failure.permanent,
         retry_delay_ms=delay_ms,
     )
-    return outcome, not failure.permanent and not failure.HasField("retry_after_seconds")
+    if failure.permanent:
+        return Reported(outcome)
+    return Reported(outcome, not failure.HasField("retry_after_seconds"), names)
 
 
 def finish_ask(
     request: wpb.FinishTasksRequest, max_bytes: int
-) -> tuple[list[tuple[Outcome, bool]], LeaseAsk | None]:
-    """The outcomes (each with "needs the server's backoff") and the next lease, if any."""
+) -> tuple[list[Reported], LeaseAsk | None]:
+    """The outcomes and the next lease, if any."""
     worker_id = check_worker_id(request.worker_id)
     if len(request.outcomes) > MAX_TASKS_PER_LEASE:
         raise InvalidArgument(
             "outcomes", f"{len(request.outcomes)} outcomes; the limit is {MAX_TASKS_PER_LEASE}"
         )
-    outcomes = []
+    outcomes: list[Reported] = []
     for index, item in enumerate(request.outcomes):
         prefix = f"outcomes[{index}]."
         lease = lease_of(item.task_id, item.lease_token, prefix)
         kind = item.WhichOneof("outcome")
         if kind == "result":
             result = result_outcome(lease, item.result, max_bytes, prefix + "result")
-            outcomes.append((result, False))
+            outcomes.append(Reported(result))
         elif kind == "failure":
             outcomes.append(failure_outcome(lease, item.failure, prefix + "failure."))
         else:
@@ -263,3 +285,16 @@ def _task_types(names: Sequence[str], field: str) -> tuple[str, ...]:
     if len(names) > MAX_TASK_TYPES:
         raise InvalidArgument(field, f"{len(names)} task types; the limit is {MAX_TASK_TYPES}")
     return tuple(dict.fromkeys(check_task_type(t, f"{field}[{i}]") for i, t in enumerate(names)))
+
+
+def _error_types(names: Sequence[str], field: str) -> tuple[str, ...]:
+    if len(names) > MAX_ERROR_TYPES:
+        raise InvalidArgument(field, f"{len(names)} names; the limit is {MAX_ERROR_TYPES}")
+    for index, name in enumerate(names):
+        if not 1 <= len(name) <= MAX_ERROR_TYPE_CHARS:
+            raise InvalidArgument(
+                f"{field}[{index}]",
+                f"is {len(name)} characters; an error type name has 1 to "
+                f"{MAX_ERROR_TYPE_CHARS}, such as 'ValueError'",
+            )
+    return tuple(names)

@@ -106,10 +106,8 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
     ) -> wpb.FailTaskResponse:
         try:
             lease = req.lease_of(request.task_id, request.lease_token)
-            outcome, backoff = req.failure_outcome(lease, request)
-            if backoff:
-                outcome = await self._with_backoff(self._engine(), outcome)
-            await self._finish(outcome)
+            reported = req.failure_outcome(lease, request)
+            await self._finish(await self._decide(self._engine(), reported))
         except Exception as exc:
             await abort_with(context, exc)
         return wpb.FailTaskResponse()
@@ -132,25 +130,32 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
         )
 
     async def _prepare(
-        self, engine: Engine, items: Sequence[tuple[Outcome, bool]]
+        self, engine: Engine, items: Sequence[req.Reported]
     ) -> tuple[list[str], list[Outcome]]:
-        """Fill in the server's backoff where needed; unknown tasks are refused, not sent."""
+        """Apply the retry policy where needed; unknown tasks are refused, not sent."""
         refused: list[str] = []
         outcomes: list[Outcome] = []
-        for outcome, backoff in items:
+        for item in items:
             try:
-                outcomes.append(await self._with_backoff(engine, outcome) if backoff else outcome)
+                outcomes.append(await self._decide(engine, item))
             except TaskNotFound:
-                refused.append(outcome.lease.task_id)
+                refused.append(item.outcome.lease.task_id)
         return refused, outcomes
 
-    async def _with_backoff(self, engine: Engine, outcome: Outcome) -> Outcome:
-        """The same backoff as the in-process pool, from the attempt the server counted
-        and the policy the task follows (its own, its queue's default, the server's)."""
-        task = await engine.get_task(outcome.lease.task_id)
+    async def _decide(self, engine: Engine, item: req.Reported) -> Outcome:
+        """What the in-process pool decides from the policy the task follows (its own, its
+        queue's default, the server's): permanent when one of the error's kind names is in
+        permanent_errors, else the same backoff, from the attempt the server counted."""
+        if not item.needs_policy:
+            return item.outcome
+        task = await engine.get_task(item.outcome.lease.task_id)
         policy = await self._policies.for_task(task.queue, task.retry_policy)
+        if policy.lists_permanent(item.error_types):
+            return dataclasses.replace(item.outcome, permanent=True, retry_delay_ms=0)
+        if not item.backoff:
+            return item.outcome
         delay = retry_delay_seconds(policy, task.attempts)
-        return dataclasses.replace(outcome, retry_delay_ms=int(delay * 1000))
+        return dataclasses.replace(item.outcome, retry_delay_ms=int(delay * 1000))
 
     async def ReleaseTask(
         self, request: wpb.ReleaseTaskRequest, context: Context

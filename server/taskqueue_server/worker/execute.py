@@ -140,7 +140,7 @@ def failure(task: ClaimedTask, exc: BaseException, policy: RetryPolicy) -> Outco
     `policy` is the one the task follows (retry_policies.py: its own over its queue's
     default over the server's flags).
     """
-    if isinstance(exc, PermanentError) or _named_permanent(exc, policy):
+    if isinstance(exc, PermanentError) or policy.lists_permanent(error_types(exc)):
         return Outcome(task.lease, error=_describe(exc), permanent=True)
     if isinstance(exc, RetryLater):
         delay = exc.delay_seconds
@@ -152,9 +152,11 @@ def failure(task: ClaimedTask, exc: BaseException, policy: RetryPolicy) -> Outco
     return Outcome(task.lease, error=message, retry_delay_ms=int(delay * 1000))
 
 
-def _named_permanent(exc: BaseException, policy: RetryPolicy) -> bool:
-    """The exception's type or one of its bases is listed (by class name) as permanent."""
-    return any(cls.__name__ in policy.permanent_errors for cls in type(exc).__mro__)
+def error_types(exc: BaseException) -> list[str]:
+    """The class names of the exception's MRO up to BaseException, most specific first:
+    what the retry policy's permanent_errors are matched against (the Python SDK sends the
+    same list as a remote failure's error_types)."""
+    return [cls.__name__ for cls in type(exc).__mro__ if cls is not object]
 
 
 def _describe(exc: BaseException) -> str:
