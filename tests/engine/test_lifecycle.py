@@ -233,6 +233,43 @@ async def test_a_large_result_and_large_data_are_keys_of_their_own(engine: Redis
         assert (await engine.get_result(task_id)).result == result
 
 
+async def test_a_finished_task_keeps_only_what_it_still_needs(
+    engine: RedisEngine, clock: FakeClock
+) -> None:
+    """seq, an empty error, updated equal to finished and run_at equal to created are left
+    out of a finished task's hash (thousands are retained) and read back the same."""
+    now_ms = int(clock.now * 1000)
+    plain = await enqueue_one(engine)
+    later = await enqueue_one(engine, delay_seconds=1)
+    clock.advance(1)
+    await engine.run_due("default")
+    clock.advance(1)
+    claimed = {c.lease.task_id: c for c in await engine.claim("default", ["t"], 5, "w")}
+    clock.advance(1)
+    await engine.finish(
+        [
+            Outcome(claimed[plain].lease, result_json="{}"),
+            Outcome(claimed[later].lease, error="boom", permanent=True),
+        ]
+    )
+    keys = engine.keys("default")
+    fields = {k.decode() for k in await engine.redis.hkeys(keys.task(plain))}
+    assert not fields & {"seq", "error", "updated", "run_at"}
+    record = await engine.get_task(plain)
+    assert (record.created_at_ms, record.run_at_ms) == (now_ms, now_ms)
+    assert (record.started_at_ms, record.finished_at_ms) == (now_ms + 2000, now_ms + 3000)
+    assert (record.updated_at_ms, record.last_error) == (now_ms + 3000, "")
+    fields = {k.decode() for k in await engine.redis.hkeys(keys.task(later))}
+    assert fields & {"seq", "error", "updated", "run_at"} == {"error", "run_at"}
+    record = await engine.get_task(later)
+    assert (record.run_at_ms, record.last_error) == (now_ms + 1000, "boom")
+    assert record.updated_at_ms == record.finished_at_ms == now_ms + 3000
+    requeued = await engine.retry(later)
+    assert requeued.status == Status.PENDING
+    assert requeued.updated_at_ms == requeued.run_at_ms == now_ms + 3000
+    assert [c.lease.task_id for c in await engine.claim("default", ["t"], 5, "w")] == [later]
+
+
 async def test_batch_is_all_or_nothing(engine: RedisEngine) -> None:
     good = NewTask("t", {})
     bad = NewTask("t", {}, depends_on=("default-" + "f" * 32,))
