@@ -48,6 +48,8 @@ DEADLINE_S = 600
 # Per-task keys by their part after the queue prefix "<PREFIX>:{default}:" (engine/keys.py).
 PER_TASK_KINDS = ("t:", "d:", "res:", "idem:", "deps:")
 INDEXES = ("all", "s:completed", "expiry")
+# Lists of the tasks whose retention ends in one second (scripts/_lib.lua, expire_at).
+EXPIRY_BUCKETS = "x:"
 
 
 def wait_all_completed(client: TaskQueueClient, n: int) -> None:
@@ -91,6 +93,14 @@ def breakdown(r: redis.Redis, n: int) -> tuple[list[list[str]], str]:
         usage = int(r.memory_usage(key, samples=0) or 0)
         each = usage / entries if entries else 0.0
         rows.append([f"`{index}` entry", f"{entries:,}", f"{each:.0f}", f"{usage / n:.0f}"])
+    entries, usage = 0, 0
+    for key in keys_of(r, EXPIRY_BUCKETS):
+        entries += int(r.llen(key))
+        usage += int(r.memory_usage(key, samples=0) or 0)
+    each = usage / entries if entries else 0.0
+    rows.append(
+        [f"`{EXPIRY_BUCKETS}<second>` entry", f"{entries:,}", f"{each:.0f}", f"{usage / n:.0f}"]
+    )
     return rows, encoding
 
 

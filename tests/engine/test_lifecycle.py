@@ -191,10 +191,11 @@ async def test_retention_counts_from_the_terminal_state(
     await engine.finish([Outcome(claimed.lease, result_json="{}")])
     keys, settings = engine.keys("default"), engine.settings
     assert await engine.redis.ttl(keys.task(live)) == -1
-    # The task's retention ends in the timers' expiry index; its small result is a hash
-    # field, so Redis keeps the hash until the result's (longer) retention ends.
-    ends_ms = await engine.redis.zscore(keys.expiry, done)
-    assert ends_ms == pytest.approx((clock.now + settings.task_ttl_seconds) * 1000, abs=1)
+    # The task's retention ends in the timers' expiry bucket of that second; its small result
+    # is a hash field, so Redis keeps the hash until the result's (longer) retention ends.
+    ends = int(clock.now) + settings.task_ttl_seconds
+    assert await engine.redis.lrange(keys.expiring(ends), 0, -1) == [done.encode()]
+    assert await engine.redis.zscore(keys.expiry, str(ends)) == ends * 1000
     assert settings.task_ttl_seconds < await engine.redis.ttl(keys.task(done))
     assert await engine.redis.ttl(keys.task(done)) <= settings.result_ttl_seconds
     clock.advance(settings.task_ttl_seconds)
@@ -205,6 +206,52 @@ async def test_retention_counts_from_the_terminal_state(
     assert settings.task_ttl_seconds < await engine.redis.ttl(keys.result(done))
     result = await engine.get_result(done)
     assert (result.status, result.result) == (Status.COMPLETED, {})
+
+
+async def test_a_retried_task_keeps_its_retention_from_its_last_end(
+    engine: RedisEngine, clock: FakeClock
+) -> None:
+    """An expiry bucket cannot drop one id, so a retried task's old entry stays there: when
+    its second comes the task, live again or ended since, must be kept."""
+    again, live = await enqueue_one(engine, max_retries=0), await enqueue_one(engine, max_retries=0)
+    for claimed in await engine.claim("default", ["t"], 5, "w"):
+        await engine.finish([Outcome(claimed.lease, error="boom")])
+    ttl_ms = engine.settings.task_ttl_seconds * 1000
+    clock.advance(ttl_ms / 2000)
+    await engine.retry(again)
+    await engine.retry(live)
+    [claimed] = await engine.claim("default", ["t"], 1, "w")
+    assert claimed.lease.task_id == again
+    await engine.finish([Outcome(claimed.lease, result_json="{}")])
+    keys = engine.keys("default")
+    clock.advance(ttl_ms / 2000)
+    await engine.run_due("default")
+    assert (await engine.get_task(again)).status == Status.COMPLETED
+    assert await engine.redis.zscore(keys.by_status("completed"), again) == 0
+    assert await engine.redis.zscore(keys.by_status("pending"), live) == 0
+    clock.advance(ttl_ms / 2000)
+    await engine.run_due("default")
+    assert await engine.redis.zscore(keys.by_status("completed"), again) is None
+    assert await engine.redis.zcard(keys.expiry) == 0
+    assert (await engine.get_task(live)).status == Status.PENDING
+
+
+async def test_an_expiry_entry_stored_before_the_buckets_still_ends_its_task(
+    engine: RedisEngine, clock: FakeClock
+) -> None:
+    """Before the buckets <P>expiry held each task's id scored by its deadline (upgrade)."""
+    task_id = await enqueue_one(engine)
+    [claimed] = await engine.claim("default", ["t"], 5, "w")
+    await engine.finish([Outcome(claimed.lease, result_json="{}")])
+    keys, ttl = engine.keys("default"), engine.settings.task_ttl_seconds
+    await engine.redis.delete(keys.expiry, keys.expiring(int(clock.now) + ttl))
+    await engine.redis.zadd(keys.expiry, {task_id: (clock.now + ttl) * 1000})
+    clock.advance(ttl)
+    await engine.run_due("default")
+    assert await engine.redis.zscore(keys.by_status("completed"), task_id) is None
+    assert await engine.redis.zcard(keys.expiry) == 0
+    with pytest.raises(TaskNotFound):
+        await engine.get_task(task_id)
 
 
 async def test_a_large_result_and_large_data_are_keys_of_their_own(engine: RedisEngine) -> None:
@@ -231,6 +278,43 @@ async def test_a_large_result_and_large_data_are_keys_of_their_own(engine: Redis
     for task_id, data, result in expected:
         assert (await engine.get_task(task_id)).task_data == data
         assert (await engine.get_result(task_id)).result == result
+
+
+async def test_a_finished_task_keeps_only_what_it_still_needs(
+    engine: RedisEngine, clock: FakeClock
+) -> None:
+    """seq, an empty error, updated equal to finished and run_at equal to created are left
+    out of a finished task's hash (thousands are retained) and read back the same."""
+    now_ms = int(clock.now * 1000)
+    plain = await enqueue_one(engine)
+    later = await enqueue_one(engine, delay_seconds=1)
+    clock.advance(1)
+    await engine.run_due("default")
+    clock.advance(1)
+    claimed = {c.lease.task_id: c for c in await engine.claim("default", ["t"], 5, "w")}
+    clock.advance(1)
+    await engine.finish(
+        [
+            Outcome(claimed[plain].lease, result_json="{}"),
+            Outcome(claimed[later].lease, error="boom", permanent=True),
+        ]
+    )
+    keys = engine.keys("default")
+    fields = {k.decode() for k in await engine.redis.hkeys(keys.task(plain))}
+    assert not fields & {"seq", "error", "updated", "run_at"}
+    record = await engine.get_task(plain)
+    assert (record.created_at_ms, record.run_at_ms) == (now_ms, now_ms)
+    assert (record.started_at_ms, record.finished_at_ms) == (now_ms + 2000, now_ms + 3000)
+    assert (record.updated_at_ms, record.last_error) == (now_ms + 3000, "")
+    fields = {k.decode() for k in await engine.redis.hkeys(keys.task(later))}
+    assert fields & {"seq", "error", "updated", "run_at"} == {"error", "run_at"}
+    record = await engine.get_task(later)
+    assert (record.run_at_ms, record.last_error) == (now_ms + 1000, "boom")
+    assert record.updated_at_ms == record.finished_at_ms == now_ms + 3000
+    requeued = await engine.retry(later)
+    assert requeued.status == Status.PENDING
+    assert requeued.updated_at_ms == requeued.run_at_ms == now_ms + 3000
+    assert [c.lease.task_id for c in await engine.claim("default", ["t"], 5, "w")] == [later]
 
 
 async def test_batch_is_all_or_nothing(engine: RedisEngine) -> None:

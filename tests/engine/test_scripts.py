@@ -74,6 +74,7 @@ async def test_lua_and_python_spell_every_key_alike(engine: RedisEngine) -> None
         "idem_key('x')": keys.idempotency("x"),
         "unique_key('x')": keys.unique("x"),
         "events_channel('x')": keys.task_events("x"),
+        "expiring_key(7)": keys.expiring(7),
         "SCHEDULED_KEY": keys.scheduled,
         "DEADLINE_KEY": keys.start_deadlines,
         "COUNTS_KEY": keys.counts,

@@ -38,8 +38,10 @@ def decode_task(task_id: str, fields: Mapping[Any, Any], data: bytes | str | Non
         attempts=_int(h.get("attempts")),
         max_retries=_int(h.get("max_retries")),
         created_at_ms=_int(h.get("created")),
-        updated_at_ms=_int(h.get("updated")),
-        run_at_ms=_int(h.get("run_at")),
+        # A finished task's hash leaves these out when they equal what they default to
+        # (scripts/_lib.lua, trim_finished).
+        updated_at_ms=_int(h.get("updated", h.get("finished"))),
+        run_at_ms=_int(h.get("run_at", h.get("created"))),
         started_at_ms=_int(h.get("started")),
         finished_at_ms=_int(h.get("finished")),
         last_error=text(h.get("error", b"")),

@@ -88,6 +88,10 @@ class QueueKeys:
     def expiry(self) -> str:
         return f"{self.base}expiry"
 
+    def expiring(self, second: int) -> str:
+        """The ids of the terminal tasks whose retention ends in that second (scripts/_lib.lua)."""
+        return f"{self.base}x:{second}"
+
     @property
     def counts(self) -> str:
         return f"{self.base}count"

@@ -66,21 +66,50 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0
   end
 end
 
-local dropped = 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', EXPIRY_KEY, '-inf', now, 'LIMIT', 0, limit)) do
-  redis.call('ZREM', EXPIRY_KEY, id)
-  -- A small result kept longer than its task (finish.lua): the hash lived on for it; now
-  -- the result moves to a key of its own for the rest of its time, and the task ends.
-  local result = redis.call('HGET', task_key(id), 'result')
-  local left = result and redis.call('PTTL', task_key(id)) or -1
-  if left > 0 then
-    redis.call('SET', result_key(id), result, 'PX', left)
-    redis.call('DEL', task_key(id))
+-- The retention of task `id` ended by its expiry bucket (retain in _lib.lua). The entry may
+-- be stale: a task retried since is live (its next end adds an entry) or ended again later
+-- (its retention, counted from that end, goes on: the entry moves to that time). A gone task
+-- leaves only its index entries to drop.
+local function end_retention(id)
+  local key = task_key(id)
+  local h = redis.call('HMGET', key, 'status', 'finished')
+  if h[1] and not TERMINAL[h[1]] then return end
+  if h[1] then
+    local deadline = (tonumber(h[2]) or 0) + tonumber(ttl) * 1000
+    if deadline > tonumber(now) then
+      expire_at(id, deadline)
+      return
+    end
+    -- A small result kept longer than its task (finish.lua): the hash lived on for it; now
+    -- the result moves to a key of its own for the rest of its time, and the task ends.
+    local result = redis.call('HGET', key, 'result')
+    local left = result and redis.call('PTTL', key) or -1
+    if left > 0 then
+      redis.call('SET', result_key(id), result, 'PX', left)
+      redis.call('DEL', key)
+    end
   end
   for _, status in ipairs({'completed', 'failed', 'cancelled'}) do
     redis.call('ZREM', status_key(status), id)
   end
-  dropped = dropped + 1
+end
+
+local dropped = 0
+for _, second in ipairs(redis.call('ZRANGEBYSCORE', EXPIRY_KEY, '-inf', now, 'LIMIT', 0, limit)) do
+  if dropped >= limit then break end
+  if not tonumber(second) then
+    -- Stored before the buckets (an upgrade): the member is the task's id itself.
+    redis.call('ZREM', EXPIRY_KEY, second)
+    end_retention(second)
+    dropped = dropped + 1
+  else
+    local key = expiring_key(second)
+    local ids = redis.call('LRANGE', key, 0, limit - dropped - 1)
+    redis.call('LTRIM', key, #ids, -1)
+    if redis.call('EXISTS', key) == 0 then redis.call('ZREM', EXPIRY_KEY, second) end
+    for _, id in ipairs(ids) do end_retention(id) end
+    dropped = dropped + #ids
+  end
 end
 
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', LABEL_EXPIRY_KEY, '-inf', now, 'LIMIT', 0, limit)) do
