@@ -50,7 +50,7 @@ def remote_workers(target: str, count: int, client: str | None = None) -> Iterat
     """`count` worker processes; `client`: another taskqueue_client to run them with (the
     `client/` directory of an older checkout), for a before/after in one run."""
     command = [WORKER, "worker", "--target", target, "--handlers", "bench.remote_noop_handlers",
-               "--concurrency", "16"]  # fmt: skip
+               "--concurrency", "16", *os.environ.get("BENCH_WORKER_ARGS", "").split()]  # fmt: skip
     path = [client] if client else []
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([*path, str(REPO_ROOT)]))
     processes = [

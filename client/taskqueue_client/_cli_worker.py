@@ -26,7 +26,7 @@ def add_worker_command(worker: argparse.ArgumentParser) -> None:
     )
     worker.add_argument("--concurrency", type=int, default=8, help="handlers at once (default 8)")
     worker.add_argument(
-        "--prefetch", type=int, help="tasks leased ahead of free slots (default: concurrency)"
+        "--prefetch", type=int, help="tasks leased ahead of free slots (default: 4 x concurrency)"
     )
     worker.add_argument("--worker-id", help="unique worker name (default <host>:<pid>)")
     worker.add_argument("--lease-seconds", type=float, default=30.0, help="lease length, s")
