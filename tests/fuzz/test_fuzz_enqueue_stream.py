@@ -58,7 +58,11 @@ def test_every_task_on_a_stream_gets_its_outcome(
         error = outcome.error
         assert error.code in DOCUMENTED, (error, task)
         assert "Traceback" not in error.message and 'File "' not in error.message
-        if error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]:
+        if task.wait_seconds:
+            # Only unary Enqueue waits: a stream refuses any wait, naming the field.
+            assert error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0], (error, task)
+            assert "wait_seconds" in error.message
+        elif error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]:
             # Validation does not depend on what is stored: unary refuses it alike.
             with pytest.raises(grpc.RpcError) as unary:
                 stub.Enqueue(task, timeout=10, metadata=md)

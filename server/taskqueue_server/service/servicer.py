@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue.v1 import taskqueue_pb2_grpc as pb_grpc
@@ -50,6 +50,12 @@ _WATCH_RESUME = "watch again with after_version to resume"
 _ENQUEUE_RESUME = "resend the unanswered tasks with their idempotency keys"
 
 
+def _ignore_outcome(future: asyncio.Future[Any]) -> None:
+    """Mark a finished future's exception as seen, so asyncio does not log it as lost."""
+    if not future.cancelled():
+        future.exception()
+
+
 class StreamSlots:
     """A cap on concurrent WatchTask streams (past it callers get RESOURCE_EXHAUSTED), and
     their end when the server stops."""
@@ -66,6 +72,7 @@ class StreamSlots:
         before its task does, so without this a stopping server would hold every watcher
         for the whole shutdown grace; cut now, they resume elsewhere at once."""
         closed = asyncio.ensure_future(self.closing.wait())
+        step: asyncio.Future[T] | None = None
         try:
             while not self.closing.is_set():
                 step = asyncio.ensure_future(records.__anext__())
@@ -81,6 +88,11 @@ class StreamSlots:
                 yield record
         finally:
             closed.cancel()
+            if step is not None:
+                # Closed from outside (the call ended) while a read was pending: that read
+                # may still end, with StopAsyncIteration or the call's error; nobody awaits it.
+                step.cancel()
+                step.add_done_callback(_ignore_outcome)
         raise EngineError(
             ErrorCode.UNAVAILABLE,
             f"the server is shutting down; {resume_hint}",
