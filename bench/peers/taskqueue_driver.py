@@ -21,7 +21,7 @@ from driver import PEERS_DIR, TRIP_TIMEOUT_S, VENV_BIN, Driver, bench_job_data
 from taskqueue_client import TaskQueueClient
 
 TASK_TYPE = "bench.job"
-CONCURRENCY = int(os.environ.get("BENCH_TASKQUEUE_CONCURRENCY", "16"))
+CONCURRENCY = 16
 BATCH = 1000  # the server's default --max-batch-size
 
 
