@@ -63,10 +63,15 @@ def enqueue_many(specs: Iterable[TaskSpec], auto_key: bool) -> Call[list[str]]:
         requests.append(request)
     return Call(
         "EnqueueBatch",
-        pb.EnqueueBatchRequest(tasks=requests),
-        lambda r: [str(task.id) for task in r.tasks],
+        pb.EnqueueBatchRequest(tasks=requests, ids_only=True),
+        _batch_ids,
         all(request.idempotency_key for request in requests),
     )
+
+
+def _batch_ids(response: pb.EnqueueBatchResponse) -> list[str]:
+    # A server older than ids_only leaves task_ids empty and answers whole tasks.
+    return list(response.task_ids) or [str(task.id) for task in response.tasks]
 
 
 def get_task(task_id: str) -> Call[Task]:

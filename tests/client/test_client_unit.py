@@ -27,6 +27,7 @@ from taskqueue_client.models import TaskStatus
 SERVICE = pb.DESCRIPTOR.services_by_name["TaskQueueService"]
 GET_TASK = SERVICE.methods_by_name["GetTask"]
 ENQUEUE = SERVICE.methods_by_name["Enqueue"]
+ENQUEUE_BATCH = SERVICE.methods_by_name["EnqueueBatch"]
 # Long enough for a loaded machine; a healthy run answers in microseconds.
 REPLY_TIMEOUT = 10.0
 
@@ -173,3 +174,19 @@ def test_an_enqueue_without_a_key_goes_on_a_channel_that_never_retries(
     assert request.idempotency_key == ""
     assert channels.options(1)["grpc.enable_retries"] == 0
     assert "grpc.service_config" not in channels.options(1)
+
+
+def test_enqueue_many_asks_for_ids_only_and_reads_whole_tasks_from_an_older_server(
+        client: TaskQueueClient, channels: Channels,
+        in_thread: Callable[..., Future[Any]]) -> None:
+    specs = [{"task_type": "send_email", "task_data": {"n": n}} for n in range(2)]
+    pending = in_thread(client.enqueue_many, specs)
+    request = answer(channels.channel(), ENQUEUE_BATCH,
+                     pb.EnqueueBatchResponse(task_ids=["t-1", "t-2"]))
+    assert pending.result(REPLY_TIMEOUT) == ["t-1", "t-2"]
+    assert request.ids_only and [dict(t.task_data) for t in request.tasks] == [{"n": 0}, {"n": 1}]
+    # A server older than ids_only ignores it: no task_ids, the whole tasks instead.
+    pending = in_thread(client.enqueue_many, specs)
+    answer(channels.channel(), ENQUEUE_BATCH,
+           pb.EnqueueBatchResponse(tasks=[pb.Task(id="t-3"), pb.Task(id="t-4")]))
+    assert pending.result(REPLY_TIMEOUT) == ["t-3", "t-4"]

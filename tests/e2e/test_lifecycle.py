@@ -183,10 +183,22 @@ def test_enqueue_batch_stores_all_in_order(driver: Driver) -> None:
     batch = pb.EnqueueBatchRequest(
         tasks=[pb.EnqueueRequest(task_type="echo", priority=i) for i in range(5)]
     )
-    tasks = driver.stub.EnqueueBatch(batch, timeout=10).tasks
+    answer = driver.stub.EnqueueBatch(batch, timeout=10)
+    tasks = answer.tasks
     assert [t.priority for t in tasks] == list(range(5))
+    assert list(answer.task_ids) == [t.id for t in tasks]
     for task in tasks:
         assert driver.finish(task.id).status == pb.TASK_STATUS_COMPLETED
+
+
+def test_enqueue_batch_ids_only_answers_the_ids_of_stored_tasks(driver: Driver) -> None:
+    batch = pb.EnqueueBatchRequest(
+        tasks=[pb.EnqueueRequest(task_type="echo", priority=i) for i in range(3)],
+        ids_only=True,
+    )
+    answer = driver.stub.EnqueueBatch(batch, timeout=10)
+    assert not answer.tasks and len(answer.task_ids) == 3
+    assert [driver.get(task_id).priority for task_id in answer.task_ids] == [0, 1, 2]
 
 
 def test_stats_count_by_type_and_status(driver: Driver) -> None:

@@ -187,11 +187,15 @@ class TaskQueueServicer(QueueControlServicer, pb_grpc.TaskQueueServiceServicer):
         types = {f"tasks[{i}].task_type": task.task_type for i, task in enumerate(tasks)}
         await self.task_types.require(self.engine, types)
         outcomes = await self.engine.enqueue(tasks)
+        ids = [o.task.id for o in outcomes]
+        if request.ids_only:
+            return pb.EnqueueBatchResponse(task_ids=ids)
         return pb.EnqueueBatchResponse(
+            task_ids=ids,
             tasks=[
                 task_to_proto(o.task, None if o.deduplicated else item.task_data)
                 for o, item in zip(outcomes, request.tasks, strict=True)
-            ]
+            ],
         )
 
     @refuses_on_error

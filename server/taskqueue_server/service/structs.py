@@ -35,9 +35,12 @@ def struct_to_dict(struct: struct_pb2.Struct, field: str = "task_data") -> JsonO
 
 def _struct(struct: struct_pb2.Struct) -> JsonObject:
     out: JsonObject = {}
-    for key, value in struct.fields.items():
+    fields = struct.fields
+    # Keys then lookups: the map's items() is collections.abc's pure-Python view, twice
+    # as slow (a third of validating a small task in EnqueueBatch).
+    for key in fields:
         try:
-            out[key] = _value(value)
+            out[key] = _value(fields[key])
         except _NotJson as exc:
             exc.path.insert(0, f".{key}")
             raise
