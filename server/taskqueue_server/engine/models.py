@@ -57,7 +57,11 @@ class TypeStats:
     totals: dict[Total, int] = field(default_factory=lambda: dict.fromkeys(Total, 0))
 
 
-@dataclass(frozen=True, slots=True)
+# NewTask and TaskRecord are made per task on the hot paths (a batch of 1,000 makes 2,000),
+# and a frozen dataclass's __init__ sets each field through object.__setattr__: 4.6x the
+# cost of a plain one (2.3 + 3.8 us a task, a fifth of EnqueueBatch's server time). So they
+# are plain dataclasses that no code assigns to: a change is dataclasses.replace.
+@dataclass(slots=True)
 class NewTask:
     """A validated request to store one task."""
 
@@ -81,7 +85,7 @@ class NewTask:
     concurrency_key: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskRecord:
     """A task as stored. Times are Unix milliseconds; 0 means not yet."""
 
