@@ -6,13 +6,32 @@
 --          uniq, deps, timeout, expire (ms, 0: none), retry (policy JSON text or ''),
 --          labels (JSON text or ''), lx ([[name, value], ...] of the labels to index),
 --          ck (concurrency key), kid (the id the task has if its idempotency key is its
---          id's suffix, engine/ids.py, else '')}, ...], ...]
+--          id's suffix, engine/ids.py, else '')}, ...], ...]; fields at their defaults
+--          (0, '', [], kid equal to id) may be left out (see with_defaults)
 -- ARGV[5..] each task's data as JSON text, passed apart so it is not escaped twice
 -- Returns, per group: {0, {per task: {0, status, created, run_at} | {1, <existing task reply>, its id}}}
 --   or {code, reason, field, message} when the group was refused (codes and reasons as in
 --   errors.py; field is the request field at fault, or '').
 local now, max_live = ARGV[2], tonumber(ARGV[3])
 local groups = cjson.decode(ARGV[4])
+
+-- The engine leaves out fields at their defaults (less JSON for Redis to decode).
+local function with_defaults(t)
+  t.priority = t.priority or 0
+  t.idem = t.idem or ''
+  t.kid = t.kid or t.id
+  t.uniq = t.uniq or ''
+  t.expire = t.expire or 0
+  t.retry = t.retry or ''
+  t.deps = t.deps or {}
+  t.timeout = t.timeout or 0
+  t.labels = t.labels or ''
+  t.lx = t.lx or {}
+  t.ck = t.ck or ''
+end
+for _, group in ipairs(groups) do
+  for _, t in ipairs(group) do with_defaults(t) end
+end
 
 -- Checks a group without writing: idempotency hits, dependencies, queue length.
 -- A dependency on a task of the same group whose idempotency key matched an existing task
