@@ -102,9 +102,11 @@ class EnqueuingMixin:
             meta["priority"] = task.priority
         if task.idempotency_key:
             meta["idem"] = task.idempotency_key
-        kid = id_of_key(queue, task.idempotency_key)
-        if kid != task_id:
-            meta["kid"] = kid
+        key = task.idempotency_key
+        if key and task_id != f"{queue}-{key}":  # else the key is the id's suffix (ids.py)
+            meta["kid"] = id_of_key(queue, key)
+        elif not key:
+            meta["kid"] = ""
         if task.unique_key:
             meta["uniq"] = task.unique_key
         if task.expire_at_ms:

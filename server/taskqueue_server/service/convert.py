@@ -182,12 +182,18 @@ def new_task_from_request(
         timeout_seconds=check_seconds(
             request.timeout_seconds, prefix + "timeout_seconds", MAX_TIMEOUT_SECONDS
         ),
-        depends_on=check_depends_on(list(request.depends_on), queue, prefix + "depends_on"),
-        labels=check_labels(request.labels, prefix + "labels"),
+        # The checks below cost a batch of small tasks a tenth of its time even when there
+        # is nothing to check; most tasks have no dependencies and no labels.
+        depends_on=check_depends_on(list(request.depends_on), queue, prefix + "depends_on")
+        if request.depends_on
+        else (),
+        labels=check_labels(request.labels, prefix + "labels") if request.labels else {},
         unique_key=check_idempotency_key(request.unique_key, prefix + "unique_key"),
         depends_on_index=check_depends_on_index(
             list(request.depends_on_index), position, prefix + "depends_on_index"
-        ),
+        )
+        if request.depends_on_index
+        else (),
         expire_at_ms=_timestamp_ms(request, "expire_time", prefix) or 0,
         retry_policy=check_retry_policy(request, prefix + "retry_policy"),
         concurrency_key=concurrency_key_of(request, registration, task_data, prefix),
