@@ -240,8 +240,7 @@ def stats_rows(
     ]
     calls_all = sum(c for c, _ in deltas.values()) / n
     scripts_usec = sum(u for name, (_, u) in deltas.items() if name in SCRIPT_CALLS)
-    direct_usec = sum(u for name, (c, u) in deltas.items() if name not in SCRIPT_CALLS)
-    return rows, calls_all, (scripts_usec + direct_usec) / n
+    return rows, calls_all, scripts_usec / n
 
 
 def full_run(system: System, n: int) -> tuple[list[str], dict[str, float]]:
@@ -265,7 +264,7 @@ def full_run(system: System, n: int) -> tuple[list[str], dict[str, float]]:
     growth = (memory1 - memory0) / n
     parts = {name: (parts1[name] - parts0[name]) / n for name in parts0}
     known = ", ".join(f"{name} {value:.1f} B" for name, value in parts.items())
-    stat_rows, calls, usec = stats_rows(stats0, stats1, n)
+    stat_rows, calls, script_usec = stats_rows(stats0, stats1, n)
     calls_enqueue = stats_rows(stats0, stats_enqueued, n)[1]
     figures = {
         "memory": growth,
@@ -274,6 +273,7 @@ def full_run(system: System, n: int) -> tuple[list[str], dict[str, float]]:
         "cpu_drain": (cpu1 - cpu_enqueued) / n * 1e6,
         "calls": calls,
         "calls_enqueue": calls_enqueue,
+        "script_usec": script_usec,
     }
     lines = [
         f"### {system.name}: memory, N = {n:,}",
@@ -305,7 +305,8 @@ def full_run(system: System, n: int) -> tuple[list[str], dict[str, float]]:
         f"{figures['cpu_enqueue']:.0f} us while jobs were enqueued with no worker taking them, "
         f"{figures['cpu_drain']:.0f} us in the drain. INFO commandstats: {calls:.1f} commands "
         f"per job, scripts' own included ({calls_enqueue:.1f} of them in the enqueue); "
-        f"{usec:.0f} us per job of command time (a script's usec includes its commands').",
+        f"{script_usec:.0f} us per job inside scripts (their usec, which includes the usec of "
+        "the commands they run; those are counted again in their own rows).",
         "",
         table(["command", "calls per job", "usec per job", "usec per call"], stat_rows[:15]),
         "",
@@ -330,10 +331,10 @@ def monitored(url: str, path: Path) -> Iterator[None]:
 
 def count_monitor(
     path: Path, own_addr: str, scripts: dict[str, str]
-) -> tuple[Counter[str], Counter[str], Counter[str], Counter[str]]:
-    """Script calls and the commands inside each script, direct commands, all commands."""
+) -> tuple[Counter[str], Counter[tuple[str, str]], Counter[str], Counter[str]]:
+    """Script calls, (script, command) inside them, direct commands, all commands."""
     calls: Counter[str] = Counter()
-    inside: Counter[str] = Counter()
+    inside: Counter[tuple[str, str]] = Counter()
     direct: Counter[str] = Counter()
     every: Counter[str] = Counter()
     current = "?"
@@ -346,7 +347,7 @@ def count_monitor(
             continue
         every[command] += 1
         if client == "lua":
-            inside[current] += 1
+            inside[current, command] += 1
         elif command in SCRIPT_CALLS:
             current = scripts.get(first_arg or "", "script text (EVAL)")
             calls[current] += 1
@@ -370,22 +371,25 @@ def monitor_run(system: System, m: int) -> list[str]:
                 wait_done(session.done, WARMUP + m)
         r.close()
     calls, inside, direct, every = count_monitor(trace, own_addr, system.script_names)
-    rows = [
-        [
-            f"script `{name}`",
-            system.phases.get(name, "other"),
-            f"{count / m:.2f}",
-            f"{inside[name] / m:.1f}",
-            f"{(count + inside[name]) / m:.1f}",
-        ]
-        for name, count in calls.most_common()
-    ]
+    rows = []
+    for name, count in calls.most_common():
+        within = Counter({command: k for (script, command), k in inside.items() if script == name})
+        rows.append(
+            [
+                f"script `{name}`",
+                system.phases.get(name, "other"),
+                f"{count / m:.2f}",
+                f"{within.total() / m:.1f}: "
+                + ", ".join(f"`{command}` {k / m:.1f}" for command, k in within.most_common()),
+                f"{(count + within.total()) / m:.1f}",
+            ]
+        )
     rows += [
         [
             f"direct `{command}`",
             "the handler" if command in HANDLER_COMMANDS else "direct",
             f"{c / m:.2f}",
-            "-",
+            "",
             f"{c / m:.2f}",
         ]
         for command, c in direct.most_common()
@@ -399,7 +403,9 @@ def monitor_run(system: System, m: int) -> list[str]:
         f"{sum(inside.values()) / m:.1f} commands inside them, and "
         f"{sum(direct.values()) / m:.2f} direct commands. Top 10 by count per job: {top}.",
         "",
-        table(["issued as", "phase", "per job", "commands inside per job", "all per job"], rows),
+        table(
+            ["issued as", "phase", "calls per job", "commands inside, per job", "all per job"], rows
+        ),
         "",
     ]
 
@@ -425,6 +431,7 @@ def main() -> None:
                 f"{figures['cpu']:.0f} us",
                 f"{figures['calls_enqueue']:.1f} + "
                 f"{figures['calls'] - figures['calls_enqueue']:.1f} = {figures['calls']:.1f}",
+                f"{figures['script_usec']:.0f} us",
             ]
         )
     with private_redis() as url:
@@ -441,6 +448,7 @@ def main() -> None:
                     "used_memory growth / N",
                     "Redis CPU per job: enqueue + drain",
                     "commands per job: enqueue + drain",
+                    "time in scripts per job",
                 ],
                 summary,
             ),
