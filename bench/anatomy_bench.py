@@ -240,7 +240,8 @@ def stats_rows(
     ]
     calls_all = sum(c for c, _ in deltas.values()) / n
     scripts_usec = sum(u for name, (_, u) in deltas.items() if name in SCRIPT_CALLS)
-    return rows, calls_all, scripts_usec / n
+    commands_usec = sum(u for name, (_, u) in deltas.items() if name not in SCRIPT_CALLS)
+    return rows, calls_all, scripts_usec / n, commands_usec / n
 
 
 def full_run(system: System, n: int) -> tuple[list[str], dict[str, float]]:
@@ -264,7 +265,7 @@ def full_run(system: System, n: int) -> tuple[list[str], dict[str, float]]:
     growth = (memory1 - memory0) / n
     parts = {name: (parts1[name] - parts0[name]) / n for name in parts0}
     known = ", ".join(f"{name} {value:.1f} B" for name, value in parts.items())
-    stat_rows, calls, script_usec = stats_rows(stats0, stats1, n)
+    stat_rows, calls, script_usec, command_usec = stats_rows(stats0, stats1, n)
     calls_enqueue = stats_rows(stats0, stats_enqueued, n)[1]
     figures = {
         "memory": growth,
@@ -274,6 +275,7 @@ def full_run(system: System, n: int) -> tuple[list[str], dict[str, float]]:
         "calls": calls,
         "calls_enqueue": calls_enqueue,
         "script_usec": script_usec,
+        "command_usec": command_usec,
     }
     lines = [
         f"### {system.name}: memory, N = {n:,}",
@@ -306,7 +308,9 @@ def full_run(system: System, n: int) -> tuple[list[str], dict[str, float]]:
         f"{figures['cpu_drain']:.0f} us in the drain. INFO commandstats: {calls:.1f} commands "
         f"per job, scripts' own included ({calls_enqueue:.1f} of them in the enqueue); "
         f"{script_usec:.0f} us per job inside scripts (their usec, which includes the usec of "
-        "the commands they run; those are counted again in their own rows).",
+        "the commands they run; those are counted again in their own rows); "
+        f"{command_usec:.0f} us per job in every other command (those run inside scripts and "
+        "the direct ones).",
         "",
         table(["command", "calls per job", "usec per job", "usec per call"], stat_rows[:15]),
         "",
@@ -431,7 +435,7 @@ def main() -> None:
                 f"{figures['cpu']:.0f} us",
                 f"{figures['calls_enqueue']:.1f} + "
                 f"{figures['calls'] - figures['calls_enqueue']:.1f} = {figures['calls']:.1f}",
-                f"{figures['script_usec']:.0f} us",
+                f"{figures['script_usec']:.0f} us ({figures['command_usec']:.0f} us)",
             ]
         )
     with private_redis() as url:
@@ -448,7 +452,7 @@ def main() -> None:
                     "used_memory growth / N",
                     "Redis CPU per job: enqueue + drain",
                     "commands per job: enqueue + drain",
-                    "time in scripts per job",
+                    "usec per job in scripts (in their commands and direct ones)",
                 ],
                 summary,
             ),
