@@ -17,6 +17,7 @@ Prints a markdown report and writes it to bench/results/memory-<date>.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -104,45 +105,57 @@ def breakdown(r: redis.Redis, n: int) -> tuple[list[list[str]], str]:
     return rows, encoding
 
 
+@contextlib.contextmanager
+def taskqueue_server(url: str) -> Iterator[str]:
+    """One taskqueue-server on `url` running the realistic job (also anatomy_bench.py's)."""
+    server = start_server(
+        handlers=["taskqueue_handlers"],
+        redis_url=url,
+        key_prefix=PREFIX,
+        env={
+            "PYTHONPATH": os.pathsep.join(
+                [
+                    *filter(None, [os.environ.get("PYTHONPATH")]),
+                    str(REPO_ROOT),
+                    str(BENCH_DIR / "peers"),
+                ]
+            ),
+            "BENCH_REDIS_URL": url.rsplit("/", 1)[0] + "/15",
+        },
+        extra_args=["--concurrency", "16", "--log-level", "WARNING"],
+    )
+    try:
+        yield server.target
+    finally:
+        server.stop()
+
+
+def enqueue(client: TaskQueueClient, n: int) -> None:
+    """N realistic jobs in batches of BATCH, each with the client's automatic idempotency key."""
+    for start in range(0, n, BATCH):
+        client.enqueue_many(
+            [
+                {"task_type": TASK_TYPE, "task_data": bench_job_data(i)}
+                for i in range(start, min(n, start + BATCH))
+            ]
+        )
+
+
 def run(n: int) -> str:
     with private_redis() as url:
         r = redis.Redis.from_url(url)
-        server = start_server(
-            handlers=["taskqueue_handlers"],
-            redis_url=url,
-            key_prefix=PREFIX,
-            env={
-                "PYTHONPATH": os.pathsep.join(
-                    [
-                        *filter(None, [os.environ.get("PYTHONPATH")]),
-                        str(REPO_ROOT),
-                        str(BENCH_DIR / "peers"),
-                    ]
-                ),
-                "BENCH_REDIS_URL": url.rsplit("/", 1)[0] + "/15",
-            },
-            extra_args=["--concurrency", "16", "--log-level", "WARNING"],
-        )
-        try:
-            with TaskQueueClient(server.target) as client:
+        with taskqueue_server(url) as target:
+            with TaskQueueClient(target) as client:
                 client.stats(TASK_TYPE)
                 before = int(r.info("memory")["used_memory"])
                 cpu_before = redis_cpu_seconds(r)
-                for start in range(0, n, BATCH):
-                    client.enqueue_many(
-                        [
-                            {"task_type": TASK_TYPE, "task_data": bench_job_data(i)}
-                            for i in range(start, min(n, start + BATCH))
-                        ]
-                    )
+                enqueue(client, n)
                 wait_all_completed(client, n)
             cpu = redis_cpu_seconds(r) - cpu_before
             after = int(r.info("memory")["used_memory"])
             rows, encoding = breakdown(r, n)
             sample = next(keys_of(r, "t:"))
             fields = r.hgetall(sample)
-        finally:
-            server.stop()
         load = load_average()
         lines = [
             f"# Redis memory per finished task, N = {n:,}",
