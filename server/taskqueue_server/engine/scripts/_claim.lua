@@ -152,6 +152,7 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
         wake_at_next_token(lim.buckets, task_type, now)
       elseif blocked[task_type] == 'running' then
         redis.call('SADD', FULL_KEY, task_type)  -- the next task to stop running wakes it
+        unfull[task_type] = nil  -- in the set again (see count_running)
       else
         wake(task_type)
       end

@@ -100,7 +100,13 @@ local function free_unique_key(id, uniq)
   end
 end
 
+-- Only the servers' BLPOP and LPOP take from a wake list, never a script: one found or made
+-- non-empty stays so for the rest of this call, so a call looks at each type's list once
+-- (an enqueue of 1,000 tasks wakes with one LLEN, not 1,000).
+local woken = {}
 local function wake(task_type)
+  if woken[task_type] then return end
+  woken[task_type] = true
   if redis.call('LLEN', wake_key(task_type)) == 0 then
     redis.call('RPUSH', wake_key(task_type), '1')
   end
@@ -155,6 +161,10 @@ local function refresh_key(task_type, ck)
   wake(task_type)
 end
 
+-- The types this call took out of <P>full (see count_running). Only claim_tasks adds one,
+-- and it forgets the type here when it does.
+local unfull = {}
+
 -- Keeps the running count of a task's concurrency key `ck` (its `ck` field) as it starts or
 -- stops running; the type's own running count is the 'processing|<type>' counter set_status
 -- keeps anyway.
@@ -167,8 +177,12 @@ local function count_running(task_type, delta, ck)
     refresh_key(task_type, ck)
   end
   -- A slot freed for a type a claim found at its concurrency limit (<P>full): its idle
-  -- workers may take the next task.
-  if delta < 0 and redis.call('SREM', FULL_KEY, task_type) == 1 then wake(task_type) end
+  -- workers may take the next task. Once out of the set, a type stays out for the rest of
+  -- this call unless claim_tasks puts it back, so a finish of many tasks removes it once.
+  if delta < 0 and not unfull[task_type] then
+    unfull[task_type] = true
+    if redis.call('SREM', FULL_KEY, task_type) == 1 then wake(task_type) end
+  end
 end
 
 -- A finished task is kept for its retention (about 20,000 of them in issue 16's run), so
@@ -262,10 +276,13 @@ end
 -- <P>expiry entry per second. A list entry costs about 40 bytes where a sorted-set entry per
 -- task cost about 145; a list cannot drop one id cheaply, so a retried or deleted task's
 -- entry stays and end_retention checks each id when its second comes.
+-- A second's list exists only while <P>expiry has the second (due.lua drops the entry once
+-- it emptied the list), so only the id that starts a list adds the entry.
 local function expire_at(id, deadline)
   local second = math.ceil(tonumber(deadline) / 1000)
-  redis.call('RPUSH', expiring_key(second), id)
-  redis.call('ZADD', EXPIRY_KEY, second * 1000, second)
+  if redis.call('RPUSH', expiring_key(second), id) == 1 then
+    redis.call('ZADD', EXPIRY_KEY, second * 1000, second)
+  end
 end
 
 -- Terminal tasks are kept for the retention period, counted from now. Redis expires the
