@@ -76,19 +76,13 @@ end
 -- A task in these has not started: it holds its unique key (<P>uniq:<key> names it).
 local NOT_STARTED = {pending = true, scheduled = true, waiting = true}
 
--- The fields `names` of task `id` into the table `h` by name (false: the hash has none),
--- reading only those `h` lacks, in one HMGET (none when it has them all). Scripts are atomic,
--- so fields a script read once and has not written since need no second read: the helpers
--- below take such a table where their callers read the hash already.
+-- The fields `names` of task `id` into the table `h` by name (false: the hash has none), in
+-- one HMGET. Scripts are atomic, so fields a script read once and has not written since need
+-- no second read: the helpers below take such a table where their callers read the hash
+-- already, and read only what it lacks (nil).
 local function read_fields(id, names, h)
-  local missing = {}
-  for _, name in ipairs(names) do
-    if h[name] == nil then missing[#missing + 1] = name end
-  end
-  if #missing > 0 then
-    local values = redis.call('HMGET', task_key(id), unpack(missing))
-    for i, name in ipairs(missing) do h[name] = values[i] end
-  end
+  local values = redis.call('HMGET', task_key(id), unpack(names))
+  for i, name in ipairs(names) do h[name] = values[i] end
   return h
 end
 
@@ -216,14 +210,14 @@ local function set_status(id, task_type, old, new, now, fields, result, h, quiet
   elseif old == 'processing' and new ~= 'processing' then
     running = -1
   end
-  local names = {'version'}
-  if frees_unique then names[#names + 1] = 'uniq' end
-  if running ~= 0 then names[#names + 1] = 'ck' end
-  if TERMINAL[new] then
-    names[#names + 1] = 'run_at'
-    names[#names + 1] = 'created'
-  end
-  h = read_fields(id, names, h or {})
+  h = h or {}
+  local names = {}
+  if h.version == nil then names[#names + 1] = 'version' end
+  if frees_unique and h.uniq == nil then names[#names + 1] = 'uniq' end
+  if running ~= 0 and h.ck == nil then names[#names + 1] = 'ck' end
+  if TERMINAL[new] and h.run_at == nil then names[#names + 1] = 'run_at' end
+  if TERMINAL[new] and h.created == nil then names[#names + 1] = 'created' end
+  if #names > 0 then read_fields(id, names, h) end
   if old then
     redis.call('ZREM', status_key(old), id)
     redis.call('HINCRBY', COUNTS_KEY, old .. '|' .. task_type, -1)
