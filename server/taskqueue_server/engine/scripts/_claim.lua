@@ -32,6 +32,7 @@ local function claim_limits(types, now)
     lim.buckets[task_type] = bucket(limits, state, task_type, now)
     local k = tonumber(limits['running:' .. task_type])
     if k then
+      flush_counts()  -- the finish before this claim changed them
       lim.max_running[task_type] = k
       lim.running[task_type] =
         tonumber(redis.call('HGET', COUNTS_KEY, 'processing|' .. task_type) or '0')

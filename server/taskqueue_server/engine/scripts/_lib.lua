@@ -106,10 +106,38 @@ local function wake(task_type)
   end
 end
 
+-- The status counts (<P>count), totals (<P>total) and the live count change on every
+-- transition, and one call moves many tasks (an enqueue of 1,000, a finish of 16 and the next
+-- claim): their changes are summed here and applied once per field by flush_counts, which
+-- runs when the script ends (scripts.py wraps every script so) and before a script reads one
+-- it may have changed. Scripts are atomic, so no reader sees the difference. A field summing
+-- to 0 is still written (HINCRBY by 0 creates it, as +1 then -1 did).
+local count_deltas = {}
+local function add_count(key, field, delta)
+  local fields = count_deltas[key]
+  if not fields then
+    fields = {}
+    count_deltas[key] = fields
+  end
+  fields[field] = (fields[field] or 0) + delta
+end
+local function flush_counts()
+  for key, fields in pairs(count_deltas) do
+    for field, delta in pairs(fields) do
+      if key == LIVE_KEY then
+        redis.call('INCRBY', key, delta)
+      else
+        redis.call('HINCRBY', key, field, delta)
+      end
+    end
+  end
+  count_deltas = {}
+end
+
 -- Monotonic totals per task type in <P>total (fields "<name>|<type>"); unlike the status
 -- counts in <P>count they never go down, so monitoring can take their rate.
 local function count_total(name, task_type)
-  redis.call('HINCRBY', TOTALS_KEY, name .. '|' .. task_type, 1)
+  add_count(TOTALS_KEY, name .. '|' .. task_type, 1)
 end
 
 -- Which total a transition adds to: a new task is enqueued; processing -> retrying (an
@@ -220,19 +248,19 @@ local function set_status(id, task_type, old, new, now, fields, result, h, quiet
   if #names > 0 then read_fields(id, names, h) end
   if old then
     redis.call('ZREM', status_key(old), id)
-    redis.call('HINCRBY', COUNTS_KEY, old .. '|' .. task_type, -1)
+    add_count(COUNTS_KEY, old .. '|' .. task_type, -1)
   end
   redis.call('ZADD', status_key(new), 0, id)
-  redis.call('HINCRBY', COUNTS_KEY, new .. '|' .. task_type, 1)
+  add_count(COUNTS_KEY, new .. '|' .. task_type, 1)
   local total = total_of(old, new)
   if total then count_total(total, task_type) end
   if frees_unique then free_unique_key(id, h.uniq) end
   local was_live = old and not TERMINAL[old]
   local is_live = not TERMINAL[new]
   if is_live and not was_live then
-    redis.call('INCR', LIVE_KEY)
+    add_count(LIVE_KEY, '', 1)
   elseif was_live and not is_live then
-    redis.call('DECR', LIVE_KEY)
+    add_count(LIVE_KEY, '', -1)
   end
   if running ~= 0 then count_running(task_type, running, h.ck) end
   -- What HINCRBY would give: a missing field counts as 0.
@@ -493,8 +521,8 @@ local function remove_task(id, status, task_type, now, ttl)
     redis.call('ZREM', label_key(pair[1], pair[2]), id)
   end
   if not TERMINAL[status] then
-    redis.call('HINCRBY', COUNTS_KEY, status .. '|' .. task_type, -1)
-    redis.call('DECR', LIVE_KEY)
+    add_count(COUNTS_KEY, status .. '|' .. task_type, -1)
+    add_count(LIVE_KEY, '', -1)
     cancel_dependents(id, now, ttl)
   end
   local idem = redis.call('HGET', task_key(id), 'idem')

@@ -103,6 +103,7 @@ local function check(group)
     end
   end
   if max_live > 0 and new_count > 0 then
+    flush_counts()  -- the groups stored before this one counted theirs
     local live = tonumber(redis.call('GET', LIVE_KEY) or '0')
     if live + new_count > max_live then
       return nil, {5, 'QUEUE_FULL', '', 'queue is full: ' .. live .. ' live tasks, limit ' .. max_live}
