@@ -40,6 +40,12 @@ REASONS = frozenset(reason.value for reason in Reason)
 PUBLISH_LINE = "local PUBLISH = 'PUBLISH'"
 
 
+# The script itself runs as a function, so the counter changes it summed are applied after
+# whichever `return` ends it (flush_counts in _lib.lua).
+MAIN_OPEN = "local function main()"
+MAIN_CLOSE = "end\nlocal reply = main()\nflush_counts()\nreturn reply"
+
+
 def script_source(name: str, sharded: bool = False) -> str:
     """The script with the shared libraries prepended, as Redis runs it; `sharded` (Redis
     Cluster) publishes with SPUBLISH, which the channel's shard alone relays."""
@@ -47,7 +53,8 @@ def script_source(name: str, sharded: bool = False) -> str:
     libs = [folder.joinpath(lib).read_text() for lib in SHARED]
     if sharded:
         libs[0] = libs[0].replace(PUBLISH_LINE, "local PUBLISH = 'SPUBLISH'")
-    return "\n".join([*libs, folder.joinpath(f"{name}.lua").read_text()])
+    body = folder.joinpath(f"{name}.lua").read_text()
+    return "\n".join([*libs, MAIN_OPEN, body, MAIN_CLOSE])
 
 
 class Scripts:

@@ -32,6 +32,7 @@ local function claim_limits(types, now)
     lim.buckets[task_type] = bucket(limits, state, task_type, now)
     local k = tonumber(limits['running:' .. task_type])
     if k then
+      flush_counts()  -- the finish before this claim changed them
       lim.max_running[task_type] = k
       lim.running[task_type] =
         tonumber(redis.call('HGET', COUNTS_KEY, 'processing|' .. task_type) or '0')
@@ -116,24 +117,27 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
     if lim and not blocked[c.type] then blocked[c.type] = stopped_by(lim, c.type) end
     if not blocked[c.type] then
       taken = taken + 1
-      unready(c.id, c.type)
-      local key = task_key(c.id)
-      local h = redis.call('HMGET', key, 'max_retries', 'timeout', 'status', 'deps', 'expire',
-        'retry')
+      -- Everything this claim reads of the task, in one HMGET (see read_fields).
+      local h = read_fields(c.id, {'status', 'max_retries', 'timeout', 'deps', 'expire', 'retry',
+        'attempts', 'token', 'version', 'ck', 'uniq', 'data'}, {})
+      unready(c.id, c.type, h.ck)
       -- Past its expire_time it never runs: it is out of the ready index now, and the
       -- timers' due script (DEADLINE_KEY) ends it.
-      local expired = h[5] and tonumber(h[5]) <= tonumber(now)
-      if h[3] == 'pending' and not expired then
-        if h[5] then redis.call('ZREM', DEADLINE_KEY, c.id) end
-        local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-        local token = redis.call('HINCRBY', key, 'token', 1)
+      local expired = h.expire and tonumber(h.expire) <= tonumber(now)
+      if h.status == 'pending' and not expired then
+        if h.expire then redis.call('ZREM', DEADLINE_KEY, c.id) end
+        -- The attempt and the fencing token count up as HINCRBY would, written with the
+        -- status in set_status's one HSET.
+        local attempts = tonumber(h.attempts or '0') + 1
+        local token = tonumber(h.token or '0') + 1
         set_status(c.id, c.type, 'pending', 'processing', now,
-          {'started', now, 'worker', worker, 'attempts', attempts})
+          {'started', now, 'worker', worker, 'attempts', attempts}, nil, h, {'token', token})
         redis.call('ZADD', lease_key, deadline, c.id)
         if lim then took_one(lim, c.type) end
-        local data = task_data(c.id)
-        local rest = {c.id, token, c.type, data, attempts, h[1], h[2] or '0',
-                      dependency_results(h[4]), h[6] or ''}
+        -- Its data: the `data` field, or a key of its own when longer (see INLINE_MAX).
+        local data = h.data or redis.call('GET', data_key(c.id))
+        local rest = {c.id, token, c.type, data, attempts, h.max_retries, h.timeout or '0',
+                      dependency_results(h.deps), h.retry or ''}
         for _, v in ipairs(rest) do claimed[#claimed + 1] = v end
       end
     end
@@ -149,6 +153,7 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
         wake_at_next_token(lim.buckets, task_type, now)
       elseif blocked[task_type] == 'running' then
         redis.call('SADD', FULL_KEY, task_type)  -- the next task to stop running wakes it
+        unfull[task_type] = nil  -- in the set again (see count_running)
       else
         wake(task_type)
       end

@@ -76,25 +76,68 @@ end
 -- A task in these has not started: it holds its unique key (<P>uniq:<key> names it).
 local NOT_STARTED = {pending = true, scheduled = true, waiting = true}
 
--- The task started or ended without running: the next task with its unique key may be
--- stored. Tied to the status change, so the key never outlives what it guards.
-local function free_unique_key(id)
-  local uniq = redis.call('HGET', task_key(id), 'uniq')
+-- The fields `names` of task `id` into the table `h` by name (false: the hash has none), in
+-- one HMGET. Scripts are atomic, so fields a script read once and has not written since need
+-- no second read: the helpers below take such a table where their callers read the hash
+-- already, and read only what it lacks (nil).
+local function read_fields(id, names, h)
+  local values = redis.call('HMGET', task_key(id), unpack(names))
+  for i, name in ipairs(names) do h[name] = values[i] end
+  return h
+end
+
+-- The task started or ended without running: the next task with its unique key (its `uniq`
+-- field) may be stored. Tied to the status change, so the key never outlives what it guards.
+local function free_unique_key(id, uniq)
   if uniq and redis.call('GET', unique_key(uniq)) == id then
     redis.call('DEL', unique_key(uniq))
   end
 end
 
+-- Only the servers' BLPOP and LPOP take from a wake list, never a script: one found or made
+-- non-empty stays so for the rest of this call, so a call looks at each type's list once
+-- (an enqueue of 1,000 tasks wakes with one LLEN, not 1,000).
+local woken = {}
 local function wake(task_type)
+  if woken[task_type] then return end
+  woken[task_type] = true
   if redis.call('LLEN', wake_key(task_type)) == 0 then
     redis.call('RPUSH', wake_key(task_type), '1')
   end
 end
 
+-- The status counts (<P>count), totals (<P>total) and the live count change on every
+-- transition, and one call moves many tasks (an enqueue of 1,000, a finish of 16 and the next
+-- claim): their changes are summed here and applied once per field by flush_counts, which
+-- runs when the script ends (scripts.py wraps every script so) and before a script reads one
+-- it may have changed. Scripts are atomic, so no reader sees the difference. A field summing
+-- to 0 is still written (HINCRBY by 0 creates it, as +1 then -1 did).
+local count_deltas = {}
+local function add_count(key, field, delta)
+  local fields = count_deltas[key]
+  if not fields then
+    fields = {}
+    count_deltas[key] = fields
+  end
+  fields[field] = (fields[field] or 0) + delta
+end
+local function flush_counts()
+  for key, fields in pairs(count_deltas) do
+    for field, delta in pairs(fields) do
+      if key == LIVE_KEY then
+        redis.call('INCRBY', key, delta)
+      else
+        redis.call('HINCRBY', key, field, delta)
+      end
+    end
+  end
+  count_deltas = {}
+end
+
 -- Monotonic totals per task type in <P>total (fields "<name>|<type>"); unlike the status
 -- counts in <P>count they never go down, so monitoring can take their rate.
 local function count_total(name, task_type)
-  redis.call('HINCRBY', TOTALS_KEY, name .. '|' .. task_type, 1)
+  add_count(TOTALS_KEY, name .. '|' .. task_type, 1)
 end
 
 -- Which total a transition adds to: a new task is enqueued; processing -> retrying (an
@@ -140,10 +183,14 @@ local function refresh_key(task_type, ck)
   wake(task_type)
 end
 
--- Keeps the running count of a task's concurrency key as it starts or stops running; the
--- type's own running count is the 'processing|<type>' counter set_status keeps anyway.
-local function count_running(id, task_type, delta)
-  local ck = redis.call('HGET', task_key(id), 'ck')
+-- The types this call took out of <P>full (see count_running). Only claim_tasks adds one,
+-- and it forgets the type here when it does.
+local unfull = {}
+
+-- Keeps the running count of a task's concurrency key `ck` (its `ck` field) as it starts or
+-- stops running; the type's own running count is the 'processing|<type>' counter set_status
+-- keeps anyway.
+local function count_running(task_type, delta, ck)
   if ck then
     local field = task_type .. '|' .. ck
     if redis.call('HINCRBY', KEY_RUNNING_KEY, field, delta) <= 0 then
@@ -152,8 +199,12 @@ local function count_running(id, task_type, delta)
     refresh_key(task_type, ck)
   end
   -- A slot freed for a type a claim found at its concurrency limit (<P>full): its idle
-  -- workers may take the next task.
-  if delta < 0 and redis.call('SREM', FULL_KEY, task_type) == 1 then wake(task_type) end
+  -- workers may take the next task. Once out of the set, a type stays out for the rest of
+  -- this call unless claim_tasks puts it back, so a finish of many tasks removes it once.
+  if delta < 0 and not unfull[task_type] then
+    unfull[task_type] = true
+    if redis.call('SREM', FULL_KEY, task_type) == 1 then wake(task_type) end
+  end
 end
 
 -- A finished task is kept for its retention (about 20,000 of them in issue 16's run), so
@@ -161,12 +212,12 @@ end
 -- (engine/codec.py): `seq` (orders ready tasks only; retry.lua gives a new one), an empty
 -- `error`, `updated` equal to `finished`, `run_at` equal to `created`. The 55 bytes less
 -- move the hash of a small finished task from a 320-byte listpack allocation to 256.
-local function trim_finished(key, event)
-  local h = redis.call('HMGET', key, 'run_at', 'created')
+-- `h` holds its `run_at` and `created` as read before the status change, which sets neither.
+local function trim_finished(key, event, h)
   local gone = {'seq'}
   if event.error == '' then gone[#gone + 1] = 'error' end
   if event.finished == event.updated then gone[#gone + 1] = 'updated' end
-  if h[1] == h[2] then gone[#gone + 1] = 'run_at' end
+  if h.run_at == h.created then gone[#gone + 1] = 'run_at' end
   redis.call('HDEL', key, unpack(gone))
 end
 
@@ -174,30 +225,46 @@ end
 -- watchers follow, all here so no transition can forget one of them. `fields` is a flat list of
 -- further field/value pairs to set with the status; `result`, when given, goes out with
 -- the event only (it is stored under its own key), so a waiting GetResult needs no re-read.
-local function set_status(id, task_type, old, new, now, fields, result)
+-- Optional: `h`, the task's fields the caller read already (see read_fields; this reads the
+-- rest of `version`, `uniq`, `ck`, `run_at` and `created` it needs in one HMGET), and
+-- `quiet`, more field/value pairs written in the same HSET but left out of the event (a new
+-- task's own fields, a claim's fencing token).
+local function set_status(id, task_type, old, new, now, fields, result, h, quiet)
   local key = task_key(id)
+  local frees_unique = old and NOT_STARTED[old] and not NOT_STARTED[new]
+  local running = 0
+  if new == 'processing' and old ~= 'processing' then
+    running = 1
+  elseif old == 'processing' and new ~= 'processing' then
+    running = -1
+  end
+  h = h or {}
+  local names = {}
+  if h.version == nil then names[#names + 1] = 'version' end
+  if frees_unique and h.uniq == nil then names[#names + 1] = 'uniq' end
+  if running ~= 0 and h.ck == nil then names[#names + 1] = 'ck' end
+  if TERMINAL[new] and h.run_at == nil then names[#names + 1] = 'run_at' end
+  if TERMINAL[new] and h.created == nil then names[#names + 1] = 'created' end
+  if #names > 0 then read_fields(id, names, h) end
   if old then
     redis.call('ZREM', status_key(old), id)
-    redis.call('HINCRBY', COUNTS_KEY, old .. '|' .. task_type, -1)
+    add_count(COUNTS_KEY, old .. '|' .. task_type, -1)
   end
   redis.call('ZADD', status_key(new), 0, id)
-  redis.call('HINCRBY', COUNTS_KEY, new .. '|' .. task_type, 1)
+  add_count(COUNTS_KEY, new .. '|' .. task_type, 1)
   local total = total_of(old, new)
   if total then count_total(total, task_type) end
-  if old and NOT_STARTED[old] and not NOT_STARTED[new] then free_unique_key(id) end
+  if frees_unique then free_unique_key(id, h.uniq) end
   local was_live = old and not TERMINAL[old]
   local is_live = not TERMINAL[new]
   if is_live and not was_live then
-    redis.call('INCR', LIVE_KEY)
+    add_count(LIVE_KEY, '', 1)
   elseif was_live and not is_live then
-    redis.call('DECR', LIVE_KEY)
+    add_count(LIVE_KEY, '', -1)
   end
-  if new == 'processing' and old ~= 'processing' then
-    count_running(id, task_type, 1)
-  elseif old == 'processing' and new ~= 'processing' then
-    count_running(id, task_type, -1)
-  end
-  local version = redis.call('HINCRBY', key, 'version', 1)
+  if running ~= 0 then count_running(task_type, running, h.ck) end
+  -- What HINCRBY would give: a missing field counts as 0.
+  local version = tonumber(h.version or '0') + 1
   local event = {version = version, status = new, updated = now, result = result}
   local args = {'status', new, 'updated', now}
   for i = 1, #fields, 2 do
@@ -205,15 +272,19 @@ local function set_status(id, task_type, old, new, now, fields, result)
     args[#args + 1] = fields[i + 1]
     event[fields[i]] = fields[i + 1]
   end
+  for _, v in ipairs(quiet or {}) do args[#args + 1] = v end
+  args[#args + 1] = 'version'
+  args[#args + 1] = version
   redis.call('HSET', key, unpack(args))
-  if TERMINAL[new] then trim_finished(key, event) end
+  if TERMINAL[new] then trim_finished(key, event, h) end
   redis.call(PUBLISH, events_channel(id), cjson.encode(event))
 end
 
 -- A task's indexed labels as <P>lexpiry members: "<id> <name>:<value>" (ids hold no space),
--- so the timers can drop index entries of tasks whose retention ran out.
-local function label_expiry_members(id)
-  local lx = redis.call('HGET', task_key(id), 'lx')
+-- so the timers can drop index entries of tasks whose retention ran out. `lx` is its `lx`
+-- field when read already (false: none).
+local function label_expiry_members(id, lx)
+  if lx == nil then lx = redis.call('HGET', task_key(id), 'lx') end
   local members = {}
   for _, pair in ipairs(lx and cjson.decode(lx) or {}) do
     members[#members + 1] = id .. ' ' .. pair[1] .. ':' .. pair[2]
@@ -227,24 +298,33 @@ end
 -- <P>expiry entry per second. A list entry costs about 40 bytes where a sorted-set entry per
 -- task cost about 145; a list cannot drop one id cheaply, so a retried or deleted task's
 -- entry stays and end_retention checks each id when its second comes.
+-- A second's list exists only while <P>expiry has the second (due.lua drops the entry once
+-- it emptied the list), so only the id that starts a list adds the entry.
 local function expire_at(id, deadline)
   local second = math.ceil(tonumber(deadline) / 1000)
-  redis.call('RPUSH', expiring_key(second), id)
-  redis.call('ZADD', EXPIRY_KEY, second * 1000, second)
+  if redis.call('RPUSH', expiring_key(second), id) == 1 then
+    redis.call('ZADD', EXPIRY_KEY, second * 1000, second)
+  end
 end
 
 -- Terminal tasks are kept for the retention period, counted from now. Redis expires the
 -- keys; expire_at remembers when, so the timers' due script can drop the index entries too.
-local function retain(id, now, ttl)
-  redis.call('EXPIRE', task_key(id), ttl)
-  redis.call('EXPIRE', data_key(id), ttl)
-  redis.call('EXPIRE', deps_key(id), ttl)
-  local idem = redis.call('HGET', task_key(id), 'idem')
+-- Optional `h`: what the caller knows already, so nothing is read twice and no key known
+-- not to exist is expired: the task's `idem`, `lx` and `data` fields as read_fields reads
+-- them (a `data` field means there is no data key), `dependents` (the members of its deps
+-- key, read: none means no such key) and `hash_ttl` (the hash is kept longer, finish.lua).
+local function retain(id, now, ttl, h)
+  h = h or {}
+  redis.call('EXPIRE', task_key(id), h.hash_ttl or ttl)
+  if not h.data then redis.call('EXPIRE', data_key(id), ttl) end
+  if not h.dependents or #h.dependents > 0 then redis.call('EXPIRE', deps_key(id), ttl) end
+  local idem = h.idem
+  if idem == nil then idem = redis.call('HGET', task_key(id), 'idem') end
   if has_idem_key(idem) then
     redis.call('EXPIRE', idem_key(idem), ttl)
   end
   expire_at(id, tonumber(now) + tonumber(ttl) * 1000)
-  for _, member in ipairs(label_expiry_members(id)) do
+  for _, member in ipairs(label_expiry_members(id, h.lx)) do
     redis.call('ZADD', LABEL_EXPIRY_KEY, tonumber(now) + tonumber(ttl) * 1000, member)
   end
 end
@@ -256,8 +336,9 @@ local function keep_labels(id)
   end
 end
 
-local function make_ready(id, task_type, priority, seq)
-  local ck = redis.call('HGET', task_key(id), 'ck')
+-- `ck`: the task's `ck` field when read already (false: none).
+local function make_ready(id, task_type, priority, seq, ck)
+  if ck == nil then ck = redis.call('HGET', task_key(id), 'ck') end
   if ck then
     redis.call('ZADD', lane_key(task_type, ck), ready_score(priority, seq), id)
     refresh_key(task_type, ck)
@@ -267,10 +348,10 @@ local function make_ready(id, task_type, priority, seq)
   end
 end
 
--- Takes a pending task out of the ready indexes (claimed or cancelled).
-local function unready(id, task_type)
+-- Takes a pending task out of the ready indexes (claimed or cancelled). `ck` as in make_ready.
+local function unready(id, task_type, ck)
   redis.call('ZREM', ready_key(task_type), id)
-  local ck = redis.call('HGET', task_key(id), 'ck')
+  if ck == nil then ck = redis.call('HGET', task_key(id), 'ck') end
   if ck then
     redis.call('ZREM', lane_key(task_type, ck), id)
     if redis.call('HGET', KEY_HEAD_KEY, task_type .. '|' .. ck) == id then
@@ -299,8 +380,9 @@ local function cancel_dependents(root, now, ttl)
 end
 
 -- A dependency completed: children with nothing else to wait for become runnable.
-local function release_dependents(parent, now)
-  for _, child in ipairs(redis.call('SMEMBERS', deps_key(parent))) do
+-- `children`: the members of its deps key when read already.
+local function release_dependents(parent, now, children)
+  for _, child in ipairs(children or redis.call('SMEMBERS', deps_key(parent))) do
     local key = task_key(child)
     local h = redis.call('HMGET', key, 'status', 'type', 'priority', 'seq', 'run_at')
     if h[1] == 'waiting' and redis.call('HINCRBY', key, 'deps_left', -1) <= 0 then
@@ -321,7 +403,6 @@ end
 -- KEYS[1] must be <P>seq, as in every script that stores tasks.
 local function store_task(t, data, now, deps_left)
   local seq = redis.call('INCR', KEYS[1])
-  local key = task_key(t.id)
   local status
   if deps_left > 0 then
     status = 'waiting'
@@ -330,44 +411,58 @@ local function store_task(t, data, now, deps_left)
   else
     status = 'pending'
   end
-  -- Zero counters (attempts, version, deps_left) are left out: a missing field reads as 0
-  -- and HINCRBY creates it, and every field saved keeps a backlog smaller.
-  redis.call('HSET', key, 'type', t.type, 'priority', t.priority,
-    'max_retries', t.max_retries, 'created', now, 'run_at', t.run_at, 'seq', seq)
+  -- Zero counters (attempts, deps_left) are left out: a missing field reads as 0 and HINCRBY
+  -- creates it, and every field saved keeps a backlog smaller. All fields go in set_status's
+  -- one HSET.
+  local f = {'type', t.type, 'priority', t.priority, 'max_retries', t.max_retries,
+    'created', now, 'run_at', t.run_at, 'seq', seq}
+  local function add(name, value)
+    f[#f + 1] = name
+    f[#f + 1] = value
+  end
   if #data <= INLINE_MAX then
-    redis.call('HSET', key, 'data', data)
+    add('data', data)
   else
     redis.call('SET', data_key(t.id), data)
   end
-  if deps_left > 0 then redis.call('HSET', key, 'deps_left', deps_left) end
+  if deps_left > 0 then add('deps_left', deps_left) end
   if t.idem ~= '' and t.id == t.kid then
-    redis.call('HSET', key, 'idem', '')
+    add('idem', '')
   elseif t.idem ~= '' then
-    redis.call('HSET', key, 'idem', t.idem)
+    add('idem', t.idem)
     redis.call('SET', idem_key(t.idem), t.id)
   end
   -- uniq, expire and retry come from Enqueue only (a schedule's task has none of them).
   if t.uniq and t.uniq ~= '' then
-    redis.call('HSET', key, 'uniq', t.uniq)
+    add('uniq', t.uniq)
     redis.call('SET', unique_key(t.uniq), t.id)
   end
-  if #t.deps > 0 then redis.call('HSET', key, 'deps', cjson.encode(t.deps)) end
-  if tonumber(t.timeout) > 0 then redis.call('HSET', key, 'timeout', t.timeout) end
-  if t.retry and t.retry ~= '' then redis.call('HSET', key, 'retry', t.retry) end
+  if #t.deps > 0 then add('deps', cjson.encode(t.deps)) end
+  if tonumber(t.timeout) > 0 then add('timeout', t.timeout) end
+  if t.retry and t.retry ~= '' then add('retry', t.retry) end
   if t.expire and tonumber(t.expire) > 0 then
-    redis.call('HSET', key, 'expire', t.expire)
+    add('expire', t.expire)
     redis.call('ZADD', DEADLINE_KEY, t.expire, t.id)
   end
-  if t.ck and t.ck ~= '' then redis.call('HSET', key, 'ck', t.ck) end
-  if t.sched then redis.call('HSET', key, 'sched', t.sched, 'tick', t.tick) end
+  local ck = false
+  if t.ck and t.ck ~= '' then
+    ck = t.ck
+    add('ck', ck)
+  end
+  if t.sched then
+    add('sched', t.sched)
+    add('tick', t.tick)
+  end
   if t.labels and t.labels ~= '' then
-    redis.call('HSET', key, 'labels', t.labels)
+    add('labels', t.labels)
     if #t.lx > 0 then
-      redis.call('HSET', key, 'lx', cjson.encode(t.lx))
+      add('lx', cjson.encode(t.lx))
       for _, pair in ipairs(t.lx) do redis.call('ZADD', label_key(pair[1], pair[2]), 0, t.id) end
     end
   end
-  set_status(t.id, t.type, nil, status, now, {})
+  -- A new task has no version yet: its id is random or, when it is its idempotency key's,
+  -- enqueue.lua stores it only if no task has that id.
+  set_status(t.id, t.type, nil, status, now, {}, nil, {version = false}, f)
   if status == 'waiting' then
     for _, dep in ipairs(t.deps) do
       local dep_status = redis.call('HGET', task_key(dep), 'status')
@@ -377,7 +472,7 @@ local function store_task(t, data, now, deps_left)
     redis.call('ZADD', SCHEDULED_KEY, t.run_at, t.id)
     redis.call(PUBLISH, TIMER_CHANNEL, t.run_at)
   else
-    make_ready(t.id, t.type, t.priority, seq)
+    make_ready(t.id, t.type, t.priority, seq, ck)
   end
   return {0, status, now, t.run_at}
 end
@@ -388,10 +483,7 @@ local function task_reply(id)
   return {redis.call('HGETALL', task_key(id)), redis.call('GET', data_key(id))}
 end
 
--- A task's data or result (JSON text) wherever it is kept (see INLINE_MAX), or false.
-local function task_data(id)
-  return redis.call('HGET', task_key(id), 'data') or redis.call('GET', data_key(id))
-end
+-- A task's result (JSON text) wherever it is kept (see INLINE_MAX), or false.
 local function task_result(id)
   return redis.call('HGET', task_key(id), 'result') or redis.call('GET', result_key(id))
 end
@@ -429,8 +521,8 @@ local function remove_task(id, status, task_type, now, ttl)
     redis.call('ZREM', label_key(pair[1], pair[2]), id)
   end
   if not TERMINAL[status] then
-    redis.call('HINCRBY', COUNTS_KEY, status .. '|' .. task_type, -1)
-    redis.call('DECR', LIVE_KEY)
+    add_count(COUNTS_KEY, status .. '|' .. task_type, -1)
+    add_count(LIVE_KEY, '', -1)
     cancel_dependents(id, now, ttl)
   end
   local idem = redis.call('HGET', task_key(id), 'idem')

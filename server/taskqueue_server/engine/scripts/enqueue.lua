@@ -40,13 +40,19 @@ local function check(group)
   local plan, in_group, alias, new_count = {}, {}, {}, 0
   for i, t in ipairs(group) do
     local existing = nil
+    -- Whether task t.kid exists, once read (nil: not read): the one read of that task says
+    -- both whether it is the key's and whether it exists (every task hash has its `type`).
+    local kid_exists = nil
     if t.idem ~= '' then
       existing = in_group['idem:' .. t.idem]
-      if not existing and t.kid ~= '' and redis.call('HGET', task_key(t.kid), 'idem') == '' then
-        existing = t.kid
+      if not existing and t.kid ~= '' then
+        local kid = redis.call('HMGET', task_key(t.kid), 'idem', 'type')
+        kid_exists = kid[2] ~= false
+        if kid[1] == '' then existing = t.kid end
       end
       existing = existing or redis.call('GET', idem_key(t.idem))
-      if existing and not in_group[existing] and redis.call('EXISTS', task_key(existing)) == 0 then
+      if existing and not in_group[existing] and not (existing == t.kid and kid_exists)
+          and redis.call('EXISTS', task_key(existing)) == 0 then
         existing = nil
       end
     end
@@ -60,7 +66,8 @@ local function check(group)
                    t.expire .. ' ms (Unix time) is not later than now and than the time '
                    .. 'the task may run (' .. starts .. ' ms): it would expire unstarted'}
     end
-    if not existing and t.id == t.kid and redis.call('EXISTS', task_key(t.id)) == 1 then
+    if not existing and t.id == t.kid
+        and (kid_exists or (kid_exists == nil and redis.call('EXISTS', task_key(t.id)) == 1)) then
       return nil, {2, 'INVALID_FIELD', 'tasks[' .. (i - 1) .. '].idempotency_key',
                    'key ' .. t.idem .. ' names task ' .. t.id .. ', which has another key; '
                    .. 'use another idempotency key'}
@@ -96,6 +103,7 @@ local function check(group)
     end
   end
   if max_live > 0 and new_count > 0 then
+    flush_counts()  -- the groups stored before this one counted theirs
     local live = tonumber(redis.call('GET', LIVE_KEY) or '0')
     if live + new_count > max_live then
       return nil, {5, 'QUEUE_FULL', '', 'queue is full: ' .. live .. ' live tasks, limit ' .. max_live}

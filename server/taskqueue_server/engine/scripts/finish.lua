@@ -10,38 +10,43 @@
 local now, task_ttl, result_ttl = ARGV[2], ARGV[3], ARGV[4]
 local stale = {}
 for position, o in ipairs(cjson.decode(ARGV[5])) do
-  local key = task_key(o.id)
-  local h = redis.call('HMGET', key, 'status', 'token', 'type', 'attempts', 'max_retries')
-  if h[1] ~= 'processing' or h[2] ~= tostring(o.token) then
+  -- Everything the outcome needs of the task, in one HMGET: set_status and retain take it
+  -- (see read_fields), so none of it is read twice.
+  local h = read_fields(o.id, {'status', 'token', 'type', 'attempts', 'max_retries', 'version',
+    'ck', 'run_at', 'created', 'idem', 'lx', 'data'}, {})
+  if h.status ~= 'processing' or h.token ~= tostring(o.token) then
     stale[#stale + 1] = position
   else
     redis.call('ZREM', KEYS[1], o.id)
     if o.error == nil or o.error == '' then
+      -- The tasks waiting on this one, read once for retain (no deps key to expire when
+      -- there are none) and release_dependents.
+      h.dependents = redis.call('SMEMBERS', deps_key(o.id))
       -- A small result is a hash field (see INLINE_MAX) when it may live as long as the
       -- task: kept longer than the task, the hash lives on until the result's end and the
       -- timers' due script moves the result to its own key when the task's retention ends.
       if #o.result <= INLINE_MAX and tonumber(result_ttl) >= tonumber(task_ttl) then
-        set_status(o.id, h[3], 'processing', 'completed', now,
-          {'finished', now, 'error', '', 'result', o.result})
-        retain(o.id, now, task_ttl)
-        if tonumber(result_ttl) > tonumber(task_ttl) then
-          redis.call('EXPIRE', key, result_ttl)
-        end
+        set_status(o.id, h.type, 'processing', 'completed', now,
+          {'finished', now, 'error', '', 'result', o.result}, nil, h)
+        h.hash_ttl = result_ttl
+        retain(o.id, now, task_ttl, h)
       else
         redis.call('SET', result_key(o.id), o.result, 'EX', result_ttl)
-        set_status(o.id, h[3], 'processing', 'completed', now,
-          {'finished', now, 'error', ''}, o.result)
-        retain(o.id, now, task_ttl)
+        set_status(o.id, h.type, 'processing', 'completed', now,
+          {'finished', now, 'error', ''}, o.result, h)
+        retain(o.id, now, task_ttl, h)
       end
-      release_dependents(o.id, now)
-    elseif not o.permanent and tonumber(h[4]) <= tonumber(h[5]) then
+      release_dependents(o.id, now, h.dependents)
+    elseif not o.permanent and tonumber(h.attempts) <= tonumber(h.max_retries) then
       local due = tonumber(now) + tonumber(o.delay)
-      set_status(o.id, h[3], 'processing', 'retrying', now, {'error', o.error, 'run_at', due})
+      set_status(o.id, h.type, 'processing', 'retrying', now, {'error', o.error, 'run_at', due},
+        nil, h)
       redis.call('ZADD', KEYS[2], due, o.id)
       redis.call(PUBLISH, TIMER_CHANNEL, due)
     else
-      set_status(o.id, h[3], 'processing', 'failed', now, {'finished', now, 'error', o.error})
-      retain(o.id, now, task_ttl)
+      set_status(o.id, h.type, 'processing', 'failed', now, {'finished', now, 'error', o.error},
+        nil, h)
+      retain(o.id, now, task_ttl, h)
       cancel_dependents(o.id, now, task_ttl)
     end
   end
