@@ -198,8 +198,10 @@ def calls(known: Known) -> st.SearchStrategy[Call]:
             one("Enqueue", enqueue_requests(known, waits=True)),
             one(
                 "EnqueueBatch",
-                st.lists(enqueue_requests(known), max_size=4).map(
-                    lambda tasks: pb.EnqueueBatchRequest(tasks=tasks)
+                st.builds(
+                    pb.EnqueueBatchRequest,
+                    tasks=st.lists(enqueue_requests(known), max_size=4),
+                    ids_only=st.booleans(),
                 ),
             ),
             one("GetTask", st.builds(pb.GetTaskRequest, task_id=ids)),

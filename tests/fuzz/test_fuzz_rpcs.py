@@ -81,7 +81,9 @@ def remember(name: str, reply: Any) -> None:
     if name == "Enqueue":
         known.task_ids.append(reply.task_id)
     elif name == "EnqueueBatch":
-        known.task_ids.extend(task.id for task in reply.tasks)
+        # task_ids always lists them; tasks only without ids_only.
+        assert not reply.tasks or list(reply.task_ids) == [task.id for task in reply.tasks]
+        known.task_ids.extend(reply.task_ids)
     elif name == "ListTasks" and reply.next_page_token:
         known.page_tokens.append(reply.next_page_token)
 
