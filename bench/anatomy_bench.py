@@ -39,7 +39,7 @@ from urllib.parse import urlparse
 
 import redis
 from benchlib import BENCH_DIR, load_average, machine, private_redis, table, write_results
-from memory_bench import PREFIX, TASK_TYPE, enqueue, taskqueue_server
+from memory_bench import PREFIX, TASK_TYPE, enqueue, redis_cpu_seconds, taskqueue_server
 from taskqueue_client import TaskQueueClient
 from taskqueue_server.engine.scripts import SCRIPT_NAMES, script_source
 
@@ -146,11 +146,6 @@ def wait_done(done: Callable[[], int], n: int) -> None:
         time.sleep(0.05)
 
 
-def cpu_seconds(r: redis.Redis) -> float:
-    info = r.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-
 def commandstats(r: redis.Redis) -> dict[str, tuple[int, int]]:
     return {
         name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"]))
@@ -249,14 +244,14 @@ def full_run(system: System, n: int) -> tuple[list[str], dict[str, float]]:
     with private_redis() as url:
         r = redis.Redis.from_url(url)
         with system.session(url, r) as session:
-            memory0, cpu0 = int(r.info("memory")["used_memory"]), cpu_seconds(r)
+            memory0, cpu0 = int(r.info("memory")["used_memory"]), redis_cpu_seconds(r)
             parts0 = overheads(r)
             stats0 = commandstats(r)
             session.enqueue(n)
-            cpu_enqueued, stats_enqueued = cpu_seconds(r), commandstats(r)
+            cpu_enqueued, stats_enqueued = redis_cpu_seconds(r), commandstats(r)
             session.start_worker()
             wait_done(session.done, n)
-            cpu1, stats1 = cpu_seconds(r), commandstats(r)
+            cpu1, stats1 = redis_cpu_seconds(r), commandstats(r)
             memory1 = int(r.info("memory")["used_memory"])
             parts1 = overheads(r)
             rows, kinds_total = key_kinds(r, n)
