@@ -100,13 +100,13 @@ class EnqueuingMixin:
         }
         if task.priority:
             meta["priority"] = task.priority
-        if task.idempotency_key:
-            meta["idem"] = task.idempotency_key
-        key = task.idempotency_key
-        if key and task_id != f"{queue}-{key}":  # else the key is the id's suffix (ids.py)
-            meta["kid"] = id_of_key(queue, key)
-        elif not key:
+        idem = task.idempotency_key
+        if not idem:
             meta["kid"] = ""
+        else:
+            meta["idem"] = idem
+            if task_id != f"{queue}-{idem}":  # else the key is the id's suffix (ids.py)
+                meta["kid"] = id_of_key(queue, idem)
         if task.unique_key:
             meta["uniq"] = task.unique_key
         if task.expire_at_ms:
