@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -30,6 +28,7 @@ from taskqueue_client import (
 from taskqueue_client.errors import ServiceError
 
 from tests.chaos.proxy import StallingProxy
+from tests.support.script_server import script_server
 from tests.support.server_process import ServerFactory, ServerProcess
 from tests.support.waiting import free_port
 
@@ -284,16 +283,8 @@ async def test_a_cut_connection_loses_and_doubles_nothing(
 @pytest.fixture
 def older_server() -> Iterator[str]:
     """The address of a server from before EnqueueStream (older_server.py)."""
-    script = Path(__file__).with_name("older_server.py")
-    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("ready on "), f"the older server did not start: {line!r}"
-        yield line.split()[-1]
-    finally:
-        process.terminate()
-        process.wait(10)
+    with script_server(Path(__file__).with_name("older_server.py")) as address:
+        yield address
 
 
 async def test_an_older_server_turns_the_stream_off(older_server: str) -> None:

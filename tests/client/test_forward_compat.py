@@ -19,6 +19,7 @@ import pytest
 from taskqueue_client import TaskQueueClient, TaskStatus, TaskTypeStats, WaitTimeout
 
 from tests.client.helpers import AsyncAsSync, LoopThread, run_cli
+from tests.support.script_server import script_server
 from tests.support.server_process import REPO_ROOT
 
 CONTRACT = REPO_ROOT / "proto" / "taskqueue" / "v1" / "taskqueue.proto"
@@ -50,18 +51,8 @@ def generate_newer_contract(folder: Path) -> Path:
 def newer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The address of a server speaking the extended contract."""
     modules = generate_newer_contract(tmp_path_factory.mktemp("newer"))
-    script = Path(__file__).with_name("newer_server.py")
-    process = subprocess.Popen(
-        [sys.executable, str(script), str(modules)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("ready on "), f"the newer server did not start: {line!r}"
-        yield line.split()[-1]
-    finally:
-        process.terminate()
-        process.wait(10)
+    with script_server(Path(__file__).with_name("newer_server.py"), str(modules)) as address:
+        yield address
 
 
 @pytest.fixture(params=["sync", "async"])
