@@ -8,6 +8,7 @@ cap and the retry budget live in the engine's scripts, so both kinds of worker o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
@@ -62,6 +63,11 @@ class WorkerServicer(wpb_grpc.WorkerServiceServicer):
             if wait and remaining is not None:
                 wait = max(0.0, min(wait, remaining - _DEADLINE_MARGIN_SECONDS))
             claimed, claimed_ms = await lease_tasks(self._engine(), ask, wait)
+            if claimed and context.cancelled():
+                # The worker went away while its long poll claimed: no one would get the
+                # answer, so the tasks go back now rather than when their leases run out.
+                await _hand_back(self._engine(), claimed)
+                claimed = []
         except Exception as exc:
             await abort_with(context, exc)
         expires_ms = claimed_ms + (ask.lease_ms or self._lease_ms)
@@ -231,7 +237,17 @@ async def lease_tasks(
         claimed: list[ClaimedTask] = []
         for queue in ask.queues:
             want = ask.count - len(claimed)
-            claimed += await engine.claim(queue, ask.task_types, want, ask.worker_id, ask.lease_ms)
+            claim = engine.claim(queue, ask.task_types, want, ask.worker_id, ask.lease_ms)
+            # Shielded: a call cancelled (the worker gone) while the script ran must still
+            # learn what Redis leased, to hand it back instead of leaving it to nobody.
+            pending = asyncio.ensure_future(claim)
+            try:
+                claimed += await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):  # a failed claim leased nothing
+                    claimed += await pending
+                await _hand_back(engine, claimed)
+                raise
             if len(claimed) >= ask.count:
                 break
         left = deadline - loop.time()
@@ -239,6 +255,13 @@ async def lease_tasks(
             return claimed, claimed_ms
         slice_seconds = max(0.01, min(left, WAIT_SLICE_SECONDS))
         await engine.wait_for_work(ask.queues, ask.task_types, slice_seconds)
+
+
+async def _hand_back(engine: Engine, claimed: Sequence[ClaimedTask]) -> None:
+    """Release tasks leased for a caller that is gone (the attempt is not counted)."""
+    if claimed:
+        with contextlib.suppress(EngineError):
+            await engine.release([task.lease for task in claimed])
 
 
 async def _cancelled_among(engine: Engine, lost: Sequence[Lease]) -> set[str]:
