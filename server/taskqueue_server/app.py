@@ -161,6 +161,7 @@ class App:
             max_result_bytes=self.settings.max_result_bytes,
             observe=self.metrics.observe_handler,
         )
+        engine.hand_off_to(self.pool)
         await self.pool.start()
         return True
 

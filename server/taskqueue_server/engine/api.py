@@ -11,6 +11,7 @@ from .models import (
     BulkAction,
     BulkPage,
     ClaimedTask,
+    ClaimOffer,
     EnqueueOutcome,
     Lease,
     Limits,
@@ -88,6 +89,21 @@ class QueueRetryDefaults(Protocol):
         ...
 
 
+class HandOff(Protocol):
+    """A worker pool in the same process as the engine (worker/loop.py), offered the tasks
+    an enqueue makes ready: the enqueue script claims them for the pool's idle slots in the
+    same call that stores them, so an idle server starts a new task without the wake-up and
+    claim round trips in between. The claim is an ordinary one (pause, limits, lease,
+    fencing), only earlier."""
+
+    def offer(self, queue: str, task_types: Sequence[str], most: int) -> ClaimOffer | None:
+        """Reserve up to `most` idle slots for tasks of `task_types` of `queue`, or None."""
+
+    async def take(self, offer: ClaimOffer, claimed: Sequence[ClaimedTask], sent: float) -> None:
+        """Run what was claimed for `offer` (its lease counted from `sent`, event-loop time)
+        and free the slots it left unused; called once per offer, whatever happened."""
+
+
 class CallerEngine(QueueControl, QueueRetryDefaults, Protocol):
     """What callers may do to tasks (the gRPC service's side). Refusals raise `EngineError`."""
 
@@ -162,6 +178,9 @@ class CallerEngine(QueueControl, QueueRetryDefaults, Protocol):
 
 class WorkerEngine(QueueRetryDefaults, Protocol):
     """What running tasks takes: claims, leases, outcomes, timers. Refusals raise `EngineError`."""
+
+    def hand_off_to(self, pool: HandOff) -> None:
+        """Offer `pool` the tasks this engine's enqueues make ready (see HandOff)."""
 
     async def register_task_types(self, task_types: Iterable[str]) -> None:
         """Add the types this worker has handlers for to the shared set (idempotent)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from .models import Status, TaskRecord
+from .models import ClaimedTask, Lease, Status, TaskRecord
 from .settings import RetryOverride
 
 
@@ -60,6 +60,24 @@ def decode_task(task_id: str, fields: Mapping[Any, Any], data: bytes | str | Non
         expire_at_ms=_int(h.get("expire")),
         retry_policy=retry_override(h.get("retry")),
     )
+
+
+def claimed_tasks(queue: str, flat: Sequence[Any]) -> list[ClaimedTask]:
+    """The tasks of claim_tasks' flat reply (scripts/_claim.lua): 9 entries per task."""
+    return [
+        ClaimedTask(
+            lease=Lease(text(flat[i]), int(flat[i + 1])),
+            queue=queue,
+            task_type=text(flat[i + 2]),
+            task_data=orjson.loads(flat[i + 3]),
+            attempt=int(flat[i + 4]),
+            max_retries=int(flat[i + 5]),
+            timeout_seconds=float(flat[i + 6]),
+            dependency_results=orjson.loads(flat[i + 7]) if flat[i + 7] else {},
+            retry_policy=retry_override(flat[i + 8]),
+        )
+        for i in range(0, len(flat), 9)
+    ]
 
 
 def retry_override(stored: Any) -> RetryOverride | None:

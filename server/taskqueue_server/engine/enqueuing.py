@@ -3,19 +3,21 @@ calls of a queue merged into one round trip (coalesce.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
 
+from .api import HandOff
 from .coalesce import Coalescer
-from .codec import decode_reply, text
+from .codec import claimed_tasks, decode_reply, text
 from .errors import EngineError, ErrorCode, Reason
 from .flows import EnqueueGroup, encoded_policy, with_batch_dependencies
 from .ids import check_queue, id_of_key, new_task_ids
 from .keys import QueueKeys, queue_registry
-from .models import EnqueueOutcome, NewTask, Status, TaskRecord
+from .models import ClaimedTask, ClaimOffer, EnqueueOutcome, NewTask, Status, TaskRecord
 from .redis_errors import engine_errors_from_redis
 from .settings import EngineSettings
 
@@ -30,6 +32,7 @@ class EnqueuingMixin:
     redis: Redis
     _enqueuers: dict[str, Coalescer[EnqueueGroup, GroupReply]]
     _registered_queues: set[str]
+    _hand_off: HandOff | None
 
     def keys(self, queue: str) -> QueueKeys:
         raise NotImplementedError
@@ -69,21 +72,46 @@ class EnqueuingMixin:
             for (task, task_id), item in zip(group, reply[1], strict=True)
         ]
 
+    def hand_off_to(self, pool: HandOff) -> None:
+        self._hand_off = pool
+
     async def _store_groups(self, queue: str, groups: list[EnqueueGroup]) -> list[GroupReply]:
         now = self.now_ms()
         meta: list[list[dict[str, Any]]] = []
         data: list[bytes] = []
+        ready: dict[str, int] = {}  # tasks that may be ready at once, by type
         for group in groups:
             encoded = []
             for task, task_id in group:
                 data.append(orjson.dumps(task.task_data))
-                encoded.append(self._meta(task, task_id, queue, now, len(data)))
+                item = self._meta(task, task_id, queue, now, len(data))
+                if item["run_at"] == now and not task.depends_on:
+                    ready[task.task_type] = ready.get(task.task_type, 0) + 1
+                encoded.append(item)
             meta.append(encoded)
-        args = [now, self.settings.max_queue_length, orjson.dumps(meta), *data]
-        replies: list[GroupReply] = await self.run(
-            "enqueue", queue, [self.keys(queue).seq], args, durable=True
+        offer = self._offer(queue, ready)
+        claim = b"" if offer is None else orjson.dumps(
+            [offer.count, offer.lease_ms, offer.worker_id, offer.task_types]
         )
-        return replies
+        args = [now, self.settings.max_queue_length, orjson.dumps(meta), claim, *data]
+        keys = self.keys(queue)
+        sent = asyncio.get_running_loop().time()
+        claimed: list[ClaimedTask] = []
+        try:
+            replies, flat = await self.run(
+                "enqueue", queue, [keys.seq, keys.lease], args, durable=True
+            )
+            claimed = claimed_tasks(queue, flat)
+        finally:
+            if offer is not None and self._hand_off is not None:
+                await self._hand_off.take(offer, claimed, sent)
+        return cast(list[GroupReply], replies)
+
+    def _offer(self, queue: str, ready: dict[str, int]) -> ClaimOffer | None:
+        """The local pool's idle slots for the tasks this call makes ready (HandOff)."""
+        if self._hand_off is None or not ready:
+            return None
+        return self._hand_off.offer(queue, sorted(ready), sum(ready.values()))
 
     def _meta(
         self, task: NewTask, task_id: str, queue: str, now: int, data_index: int

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 from redis.asyncio import Redis
 
-from .codec import retry_override, text
+from .codec import claimed_tasks, text
 from .events import GAP, OVERFLOW, EventFeed, Subscription
 from .ids import queue_of
 from .keys import QueueKeys
@@ -52,7 +52,7 @@ class LeasingMixin:
         lease_ms: int | None = None,
     ) -> list[ClaimedTask]:
         args = [self.now_ms(), lease_ms or self._lease_ms, count, worker_id, *task_types]
-        return _claimed(queue, await self.run("claim", queue, [self.keys(queue).lease], args))
+        return claimed_tasks(queue, await self.run("claim", queue, [self.keys(queue).lease], args))
 
     async def wait_for_work(
         self, queues: Sequence[str], task_types: Sequence[str], seconds: float
@@ -119,7 +119,7 @@ class LeasingMixin:
                 "finish", group_queue, [keys.lease, keys.scheduled], args
             )
             stale.extend(group[int(p) - 1].lease for p in positions)
-            claimed.extend(_claimed(group_queue, flat))
+            claimed.extend(claimed_tasks(group_queue, flat))
         if count > 0 and queue not in grouped:
             claimed = await self.claim(queue, task_types, count, worker_id, lease_ms)
         return stale, claimed
@@ -193,24 +193,6 @@ def _task_id(payload: bytes) -> str | None:
 def _due_time(payload: bytes) -> float:
     # A marker means announcements were lost: 0.0 is "due now", so timers re-check.
     return int(payload) / 1000 if payload.isdigit() else 0.0
-
-
-def _claimed(queue: str, flat: list[Any]) -> list[ClaimedTask]:
-    """claim_tasks' flat reply: 9 entries per task."""
-    return [
-        ClaimedTask(
-            lease=Lease(text(flat[i]), int(flat[i + 1])),
-            queue=queue,
-            task_type=text(flat[i + 2]),
-            task_data=orjson.loads(flat[i + 3]),
-            attempt=int(flat[i + 4]),
-            max_retries=int(flat[i + 5]),
-            timeout_seconds=float(flat[i + 6]),
-            dependency_results=orjson.loads(flat[i + 7]) if flat[i + 7] else {},
-            retry_policy=retry_override(flat[i + 8]),
-        )
-        for i in range(0, len(flat), 9)
-    ]
 
 
 def _by_queue(leases: Sequence[Lease]) -> dict[str, list[Lease]]:

@@ -154,6 +154,18 @@ class Lease:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimOffer:
+    """Idle slots of an in-process worker pool, reserved for tasks an enqueue makes ready
+    (engine.api.HandOff): the enqueue script claims up to `count` of `task_types` for
+    `worker_id` under a lease of `lease_ms`, in the same call that stores them."""
+
+    count: int
+    task_types: tuple[str, ...]
+    worker_id: str
+    lease_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimedTask:
     """A task handed to a worker, with everything the handler needs.
 

@@ -93,6 +93,7 @@ class RedisEngine(
         self.round_trips = 0  # counted for the benchmark's "Redis calls per task"
         self._lease_ms = int(settings.lease_seconds * 1000)
         self._enqueuers = {}
+        self._hand_off = None  # the in-process worker pool, once app.py wires it
         self._registered_queues = set()
         self._unregistered_types: frozenset[str] = frozenset()  # set by start
 

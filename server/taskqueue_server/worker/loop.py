@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from ..engine.api import WorkerEngine
 from ..engine.coalesce import Coalescer
 from ..engine.errors import EngineError
-from ..engine.models import ClaimedTask, Lease, Outcome, WorkerInfo
+from ..engine.models import ClaimedTask, ClaimOffer, Lease, Outcome, WorkerInfo
 from ..engine.settings import RetryPolicy
 from .announce import announce_forever
 from .context import TaskContext
@@ -159,6 +159,28 @@ class WorkerPool(LeaseKeeping):
             lease_seconds=self.lease_seconds,
             in_process=True,
         )
+
+    def offer(self, queue: str, task_types: Sequence[str], most: int) -> ClaimOffer | None:
+        """Idle slots for tasks an enqueue of this process makes ready (engine.api.HandOff),
+        reserved until `take`: only free slots, never ahead, so a task handed off starts at
+        once."""
+        types = tuple(t for t in task_types if t in self.registrations)
+        count = min(most, self._free_slots())
+        if count <= 0 or not types or queue not in self.queues:
+            return None
+        self._reserved += count
+        lease_ms = int(self.lease_seconds * 1000)
+        return ClaimOffer(count, types, self.worker_id, lease_ms)
+
+    async def take(self, offer: ClaimOffer, claimed: Sequence[ClaimedTask], sent: float) -> None:
+        self._reserved -= offer.count
+        self._slot_freed.set()
+        if self._stopping:  # no slot here will run them now: back to the queue at once
+            with contextlib.suppress(EngineError):
+                await self.engine.release([task.lease for task in claimed])
+            return
+        for task in claimed:
+            self._launch(task, sent + self.lease_seconds)
 
     def _free_slots(self) -> int:
         return 0 if self._stopping else self.concurrency - self._busy - self._reserved

@@ -1,6 +1,7 @@
 -- Stores groups of new tasks; each group is all or nothing, groups are independent (the
 -- store coalesces concurrent Enqueue calls of one queue into one call of this script).
 -- KEYS[1]  <P>seq                 sequence counter (names the slot)
+-- KEYS[2]  <P>lease               lease index, for the hand-off (ARGV[5])
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] max live tasks in the queue (0: no limit)
 -- ARGV[4]  JSON: [[{id, type, d (index of its data in ARGV[5..]), priority, max_retries, run_at, idem,
 --          uniq, deps, timeout, expire (ms, 0: none), retry (policy JSON text or ''),
@@ -8,10 +9,13 @@
 --          ck (concurrency key), kid (the id the task has if its idempotency key is its
 --          id's suffix, engine/ids.py, else '')}, ...], ...]; fields at their defaults
 --          (0, '', [], kid equal to id) may be left out (see with_defaults)
--- ARGV[5..] each task's data as JSON text, passed apart so it is not escaped twice
--- Returns, per group: {0, {per task: {0, status, created, run_at} | {1, <existing task reply>, its id}}}
---   or {code, reason, field, message} when the group was refused (codes and reasons as in
---   errors.py; field is the request field at fault, or '').
+-- ARGV[5]  JSON: [count, lease (ms), worker id, [task types]]: idle slots of the calling
+--          server's worker pool (engine.api.HandOff), or '' for none
+-- ARGV[6..] each task's data as JSON text, passed apart so it is not escaped twice
+-- Returns {replies, claimed}. replies, per group: {0, {per task: {0, status, created, run_at}
+--   | {1, <existing task reply>, its id}}} or {code, reason, field, message} when the group
+--   was refused (codes and reasons as in errors.py; field is the request field at fault, or
+--   ''). claimed: the tasks claimed for the idle slots, as claim.lua returns them.
 local now, max_live = ARGV[2], tonumber(ARGV[3])
 local groups = cjson.decode(ARGV[4])
 
@@ -113,7 +117,7 @@ local function check(group)
 end
 
 local function store(t, deps_left)
-  return store_task(t, ARGV[4 + t.d], now, deps_left)
+  return store_task(t, ARGV[5 + t.d], now, deps_left)
 end
 
 local replies = {}
@@ -133,4 +137,19 @@ for g, group in ipairs(groups) do
     replies[g] = {0, results}
   end
 end
-return replies
+
+-- The hand-off: the caller's idle slots claim now what would otherwise wait for a wake-up
+-- and a claim of their own (an ordinary claim: pause, limits, lease and fencing apply). A
+-- type left with nothing ready needs no wake-up: its entry goes, so no idle worker
+-- anywhere wakes only to find nothing.
+local claimed = {}
+if ARGV[5] ~= '' then
+  local offer = cjson.decode(ARGV[5])
+  claimed = claim_tasks(KEYS[2], now, offer[2], offer[1], offer[3], offer[4])
+  for _, task_type in ipairs(offer[4]) do
+    if redis.call('ZCARD', ready_key(task_type)) == 0 then
+      redis.call('DEL', wake_key(task_type))
+    end
+  end
+end
+return {replies, claimed}
