@@ -1,7 +1,7 @@
 """Per-call latency (issue 16): the idle round trip and sequential unary Enqueue, A/B in one run.
 
     .venv/bin/python bench/roundtrip_bench.py [--trips 500] [--calls 2000] [--runs 3]
-                                              [--profile DIR]
+                                              [--profile DIR] [--baseline DIR]
 
 One `taskqueue-server --concurrency 16` on a private redis-server runs the realistic bench job
 (bench/peers/job.py: one Redis INCR in the handler), and bench/echo_server.py answers Enqueue
@@ -13,7 +13,10 @@ bench/peers/taskqueue_driver.py makes them:
 - sequential Enqueue through the client, through a bare stub (no client wrapper), and the
   bare stub against the echo server (the ceiling of Python gRPC here).
 
-The variants alternate within each run, so machine load skews them alike. With --profile DIR
+The variants alternate within each run, so machine load skews them alike. `--baseline DIR`
+(a server package directory, e.g. `git archive <commit> server | tar -x -C /tmp/base`, then
+`--baseline /tmp/base/server`) runs a second server from that code whose `run()` round trip
+alternates with this checkout's. With --profile DIR
 it records py-spy profiles of the server during each loop instead (raw stacks, for
 bench/profile_top.py).
 """
@@ -50,13 +53,16 @@ def note(what: str) -> None:
 
 
 @contextlib.contextmanager
-def job_server(url: str) -> Iterator[ServerProcess]:
+def job_server(url: str, code: str | None = None) -> Iterator[ServerProcess]:
+    """The measured server; `code`: a server package directory imported instead of this
+    checkout's (--baseline)."""
+    path = [*([code] if code else []), str(REPO_ROOT), str(PEERS)]
     server = start_server(
         handlers=["taskqueue_handlers"],
         redis_url=url,
-        key_prefix="rt",
+        key_prefix="rtb" if code else "rt",
         extra_args=["--concurrency", "16", "--log-level", "WARNING"],
-        env={"PYTHONPATH": f"{REPO_ROOT}:{PEERS}", "BENCH_REDIS_URL": url},
+        env={"PYTHONPATH": ":".join(path), "BENCH_REDIS_URL": url},
     )
     try:
         yield server
@@ -93,6 +99,7 @@ def one_run(
     calls: int,
     pids: tuple[int, int, int],
     f: Figures,
+    baseline: TaskQueueClient | None = None,
 ) -> None:
     data = {"i": 0}
     bare = pb.EnqueueRequest(task_type=TASK_TYPE, queue="parked")
@@ -104,10 +111,12 @@ def one_run(
             timed(trips, lambda i: client.wait(client.enqueue(TASK_TYPE, data), timeout=30)), 50
         ),
     )
-    if hasattr(client, "run"):
-        f.add(
-            "trip1", percentile(timed(trips, lambda i: client.run(TASK_TYPE, data, timeout=30)), 50)
-        )
+    for name, target in (("trip1", client), ("trip1_base", baseline)):
+        if target is not None:
+            trip = percentile(
+                timed(trips, lambda i, t=target: t.run(TASK_TYPE, data, timeout=30)), 50
+            )
+            f.add(name, trip)
     note("sequential Enqueue")
     # Into a queue no worker serves, so the enqueues measure the call alone.
     for name, target, pid in (("echo", echo, pids[0]), ("stub", stub, pids[1])):
@@ -128,6 +137,11 @@ def render(f: Figures, runs: int) -> str:
             f.cell("trip1", 2) if "trip1" in f.runs else "-",
             "",
         ],
+        *(
+            [["round trip p50, ms: run() on the --baseline server", f.cell("trip1_base", 2), ""]]
+            if "trip1_base" in f.runs
+            else []
+        ),
         ["sequential Enqueue/s, bare stub on the echo server", f.cell("echo"), "1.00x"],
         [
             "sequential Enqueue/s, bare stub on taskqueue-server",
@@ -199,16 +213,21 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", metavar="DIR", type=Path)
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="a server/ directory whose run() round trip alternates"
+    )
     args = parser.parse_args()
     f = Figures()
     with (
         private_redis() as url,
         job_server(url) as server,
+        job_server(url, args.baseline) if args.baseline else contextlib.nullcontext() as base,
         echo_server() as echo,
         grpc.insecure_channel(server.target) as channel,
         grpc.insecure_channel(echo[0]) as echo_channel,
     ):
         client = TaskQueueClient(server.target)
+        baseline = TaskQueueClient(base.target) if base else None
         stub = pb_grpc.TaskQueueServiceStub(channel)
         echo_stub = pb_grpc.TaskQueueServiceStub(echo_channel)
         redis_pid = int(redis.Redis.from_url(url).info("server")["process_id"])
@@ -218,8 +237,10 @@ def main() -> None:
             profile(server, client, args.profile, args.calls)
             return
         for _ in range(args.runs):
-            one_run(client, stub, echo_stub, args.trips, args.calls, pids, f)
+            one_run(client, stub, echo_stub, args.trips, args.calls, pids, f, baseline)
         client.close()
+        if baseline:
+            baseline.close()
         scripts = redis.Redis.from_url(url).info("commandstats").get("cmdstat_evalsha", {})
     print(render(f, args.runs))
     # Redis's own time per script call (all scripts: enqueue, claim, finish, timers).

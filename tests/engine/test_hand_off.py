@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
-
 from taskqueue_server.engine.errors import EngineError, StoreUnavailable
 from taskqueue_server.engine.models import ClaimedTask, ClaimOffer, NewTask, Outcome, Status
 from taskqueue_server.engine.store import RedisEngine

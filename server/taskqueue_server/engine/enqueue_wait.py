@@ -47,9 +47,11 @@ class EnqueueWaitMixin(WatchingMixin):
         with engine_errors_from_redis():
             # Not waiting for Redis to confirm the subscription saves a round trip: the
             # SUBSCRIBE is written before the enqueue, so Redis runs it no later than the event
-            # loop turn that runs the enqueue script, while the task's claim and finish need
-            # further round trips. Were an event ever missed all the same, the task is read
-            # when the wait ends, so the answer stays right (only later).
+            # loop turn that runs the enqueue script, while the task's finish needs further
+            # round trips.
+            # Were an event ever missed all the same (the enqueue's own, or the claim's when
+            # the enqueue handed the task to an idle slot here), the next one shows the gap
+            # and the task is read, so the answer stays right (only later).
             channel = self.keys(queue).task_events(ids[0])
             async with self.hub.subscribe(channel, confirmed=False) as sub:
                 (outcome,) = await self.enqueue_as((task,), ids)
