@@ -171,3 +171,14 @@ async def test_a_stopping_pool_hands_back_what_an_enqueue_claimed_for_it(
     await worker.take(offer, [claimed], asyncio.get_running_loop().time())
     assert (await engine.get_task(outcome.task.id)).status is Status.PENDING
     assert pool.ran == []
+
+
+async def test_a_stopped_pool_leaves_none_of_its_duties_running(
+    engine: RedisEngine, pool: Pool
+) -> None:
+    # Its cancellation listener's subscription once waited for an UNSUBSCRIBE that a cluster
+    # connection never answered while it was being cancelled: stop gave up after 5 s.
+    worker = await pool.idle()
+    await worker.stop(1.0)
+    duties = ("fetch", "cancels-default", "timers-default", "renew-leases", "heartbeat")
+    assert [t.get_name() for t in asyncio.all_tasks() if t.get_name() in duties] == []
