@@ -48,10 +48,9 @@ class EnqueueWaitMixin(WatchingMixin):
             # Not waiting for Redis to confirm the subscription saves a round trip: the
             # SUBSCRIBE is written before the enqueue, so Redis runs it no later than the event
             # loop turn that runs the enqueue script, while the task's finish needs further
-            # round trips.
-            # Were an event ever missed all the same (the enqueue's own, or the claim's when
-            # the enqueue handed the task to an idle slot here), the next one shows the gap
-            # and the task is read, so the answer stays right (only later).
+            # round trips. Were an event ever missed all the same (the enqueue's own, or the
+            # claim's when the enqueue handed the task to an idle slot here), the next one
+            # shows the gap and the task is read, so the answer stays right (only later).
             channel = self.keys(queue).task_events(ids[0])
             async with self.hub.subscribe(channel, confirmed=False) as sub:
                 (outcome,) = await self.enqueue_as((task,), ids)

@@ -2,10 +2,10 @@
 
 Subscribers register per channel; the first one subscribes in Redis and waits for the
 confirmation (so a snapshot read afterwards cannot miss a change), the last one leaving
-unsubscribes without the subscriber waiting for the write.
-Each subscriber has a bounded queue: a consumer that falls behind is marked
-overflowed instead of growing memory without bound. After a reconnect every subscriber
-gets a GAP marker, since messages published while disconnected are gone.
+unsubscribes without the subscriber waiting for the write. Each subscriber has a bounded
+queue: a consumer that falls behind is marked overflowed instead of growing memory without
+bound. After a reconnect every subscriber gets a GAP marker, since messages published while
+disconnected are gone.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class EventHub:
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # orders the writes of SUBSCRIBE and UNSUBSCRIBE
-        self._writes: set[asyncio.Task[None]] = set()
+        self._writes: set[asyncio.Task[None]] = set()  # SUBSCRIBEs and UNSUBSCRIBEs going out
         self._stale = False  # subscriptions lost or never made: the reader makes them afresh
 
     async def publish(self, channel: str, message: bytes) -> None:
@@ -100,7 +100,7 @@ class EventHub:
             if confirmed and confirmation is not None:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
                 # that arrives as the confirmation does, and a caller's own deadline would be
-                # lost. Shielded: the confirmation is every first subscriber's.
+                # lost. Shielded: every subscriber waiting for it shares it.
                 async with asyncio.timeout(10):
                     failure = await asyncio.shield(confirmation)
                 if failure is not None:
