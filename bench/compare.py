@@ -4,10 +4,10 @@
 
 Installs the peers into bench/.peers/venv (pinned in bench/peers/requirements.txt) and BullMQ
 into bench/peers/bullmq/node_modules, starts a private redis-server on a free loopback port
-with no persistence, runs bench/peers/runner.py once per job and system (store flushed
-between systems and runs), prints one table per job and writes them to
-bench/results/compare-<date>.md, the raw figures to compare-<date>.json and one SVG chart
-per job (bench/chart.py) beside them.
+with no persistence, runs bench/peers/runner.py once per job, system and run (the systems
+take turns, round after round; the store is flushed between runs), prints one table per job
+and writes them to bench/results/compare-<date>.md, the raw figures to compare-<date>.json
+and one SVG chart per job (bench/chart.py) beside them.
 Only the standard library is used here, so any Python 3.11 can start it.
 """
 
@@ -125,18 +125,40 @@ def kill_strays(pidfile: Path, redis_url: str) -> None:
             continue
 
 
+def runs_of(system: str, args: argparse.Namespace) -> int:
+    return int(dict(item.split("=", 1) for item in args.runs_for).get(system, args.runs))
+
+
+def run_rounds(systems: list[str], job: str, args: argparse.Namespace, url: str,
+               redis_pid: int, workdir: Path) -> list[dict]:
+    """Each system once per round, round after round: a drift of the machine's speed over the
+    sitting (single runs here move by a third) then falls on every system alike, where one
+    system's runs all together would catch it alone. A system given fewer runs (--runs-for)
+    sits out the later rounds."""
+    reports: dict[str, dict] = {}
+    for round_ in range(max(runs_of(system, args) for system in systems)):
+        for system in systems:
+            if round_ >= runs_of(system, args):
+                continue
+            report = run_system(system, job, args, url, redis_pid, workdir)
+            if report and report["runs"]:
+                reports.setdefault(system, {**report, "runs": []})["runs"] += report["runs"]
+    return [reports[system] for system in systems if system in reports]
+
+
 def run_system(system: str, job: str, args: argparse.Namespace, url: str, redis_pid: int,
                workdir: Path) -> dict | None:
-    runs = int(dict(item.split("=", 1) for item in args.runs_for).get(system, args.runs))
+    """One run of `system` (runner.py --runs 1)."""
     out, pidfile = workdir / f"{system}-{job}.json", workdir / "workers.pids"
+    out.unlink(missing_ok=True)  # the last round's, which a failed run must not pass for its own
     cmd = [str(VENV_PY), str(PEERS / "runner.py"), "--system", system, "--job", job,
            "--redis-url", url,
-           "--redis-pid", str(redis_pid), "--n", str(args.n), "--runs", str(runs),
+           "--redis-pid", str(redis_pid), "--n", str(args.n), "--runs", "1",
            "--trips", str(args.trips), "--trip-budget", str(args.trip_budget),
            "--drain-limit", str(args.drain_limit), "--out", str(out),
            "--pidfile", str(pidfile), "--log", str(workdir / f"{system}-worker.log")]
     # every run is bounded: enqueue phases, the drain limit and the trip budget, plus slack
-    limit = runs * (args.drain_limit + args.trip_budget + args.n / 100 + 60)
+    limit = args.drain_limit + args.trip_budget + args.n / 100 + 60
     print(f"== {system}, {job} job", file=sys.stderr)
     proc = subprocess.Popen(cmd, cwd=PEERS)
     try:
@@ -206,10 +228,7 @@ def main() -> int:
     workdir.mkdir(parents=True)
     with private_redis(workdir) as (url, redis_pid):
         for job in jobs:
-            for system in systems:
-                report = run_system(system, job, args, url, redis_pid, workdir)
-                if report and report["runs"]:
-                    results.append(report)
+            results += run_rounds(systems, job, args, url, redis_pid, workdir)
     host = machine()
     markdown = "\n".join(render_report([r for r in results if r["job"] == job], host, args,
                                         started, job) for job in jobs)
