@@ -37,3 +37,20 @@ async def test_finishing_in_one_queue_can_claim_from_another(engine: RedisEngine
     assert stale == [] and [c.lease.task_id for c in claimed] == [small]
     assert (await engine.get_task(running.lease.task_id)).status == Status.COMPLETED
     assert (await engine.get_task(small)).status == Status.PROCESSING
+
+
+async def test_a_claim_that_takes_the_last_ready_task_leaves_no_wake_up(
+    engine: RedisEngine,
+) -> None:
+    await enqueue_in(engine, "a")  # lists a wake-up for "t" in "a"
+    [claimed] = await engine.claim("a", ["t"], 1, "w")
+    # A worker woken now would find nothing: the claim dropped the wake-up with the work.
+    assert await engine.poll_for_work(["a"], ["t"]) == []
+    stale, _ = await engine.finish_and_claim(
+        [Outcome(claimed.lease, result_json="{}")], "a", ["t"], 1, "w"
+    )
+    assert stale == []
+    await enqueue_in(engine, "a")
+    await enqueue_in(engine, "a")
+    await engine.claim("a", ["t"], 1, "w")
+    assert await engine.poll_for_work(["a"], ["t"]) == ["a"]  # one is left: still woken

@@ -145,9 +145,14 @@ local function claim_tasks(lease_key, now, lease_ms, count, worker, types)
   if lim then settle_buckets(lim.buckets, now) end
 
   -- More work left: pass the wake-up on so another idle worker takes it, unless a limit
-  -- stops the type (then the next token or a finishing task wakes its workers).
+  -- stops the type (then the next token or a finishing task wakes its workers). Nothing
+  -- left: a wake-up still listed (an enqueue's, for a task this claim took) would only
+  -- wake a worker to find nothing, so it goes.
   for _, task_type in ipairs(types) do
-    if redis.call('ZCARD', ready_key(task_type)) > 0 then
+    if redis.call('ZCARD', ready_key(task_type)) == 0 then
+      redis.call('DEL', wake_key(task_type))
+      woken[task_type] = nil
+    else
       if lim and not blocked[task_type] then blocked[task_type] = stopped_by(lim, task_type) end
       if blocked[task_type] == 'rate' then
         wake_at_next_token(lim.buckets, task_type, now)

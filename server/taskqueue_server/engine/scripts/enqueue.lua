@@ -139,17 +139,12 @@ for g, group in ipairs(groups) do
 end
 
 -- The hand-off: the caller's idle slots claim now what would otherwise wait for a wake-up
--- and a claim of their own (an ordinary claim: pause, limits, lease and fencing apply). A
--- type left with nothing ready needs no wake-up: its entry goes, so no idle worker
--- anywhere wakes only to find nothing.
+-- and a claim of their own (an ordinary claim: pause, limits, lease and fencing apply, and
+-- a type it leaves with nothing ready keeps no wake-up, so no idle worker anywhere wakes
+-- only to find nothing).
 local claimed = {}
 if ARGV[5] ~= '' then
   local offer = cjson.decode(ARGV[5])
   claimed = claim_tasks(KEYS[2], now, offer[2], offer[1], offer[3], offer[4])
-  for _, task_type in ipairs(offer[4]) do
-    if redis.call('ZCARD', ready_key(task_type)) == 0 then
-      redis.call('DEL', wake_key(task_type))
-    end
-  end
 end
 return {replies, claimed}
