@@ -123,8 +123,7 @@ class WorkerPool(LeaseKeeping):
             waiting = "waiting for %d handler(s) to stop (a second signal exits now)"
             log.info(waiting, len(unfinished))
             await asyncio.gather(*(r.job for r in unfinished if r.job), return_exceptions=True)
-            with contextlib.suppress(EngineError):
-                await self.engine.release([r.task.lease for r in unfinished])
+            await self._release([r.task.lease for r in unfinished])
             log.info("handed back %d unfinished task(s)", len(unfinished))
         for duty in self._duties:
             duty.cancel()
@@ -142,9 +141,14 @@ class WorkerPool(LeaseKeeping):
         for running in ahead:
             running.abandoned = True  # a renewal or cancel signal still in flight skips it
             self._running.pop(running.task.lease.task_id, None)
-        if ahead:
+        await self._release([r.task.lease for r in ahead])
+
+    async def _release(self, leases: list[Lease]) -> None:
+        """Hand tasks leased here back to the queue, as far as Redis lets (a lease it cannot
+        release ends on its own)."""
+        if leases:
             with contextlib.suppress(EngineError):
-                await self.engine.release([r.task.lease for r in ahead])
+                await self.engine.release(leases)
 
     def describe(self) -> WorkerInfo:
         """This pool as ListWorkers shows it."""
@@ -176,8 +180,7 @@ class WorkerPool(LeaseKeeping):
         self._reserved -= offer.count
         self._slot_freed.set()
         if self._stopping:  # no slot here will run them now: back to the queue at once
-            with contextlib.suppress(EngineError):
-                await self.engine.release([task.lease for task in claimed])
+            await self._release([task.lease for task in claimed])
             return
         for task in claimed:
             self._launch(task, sent + self.lease_seconds)
