@@ -5,6 +5,7 @@ survive a restart or a SIGSTOP of the Redis that holds the queue, and the test's
 deletes them. Keys (see `record_key`):
   runs          hash task_id -> executions started
   done          hash task_id -> executions that reached their end (returned a value)
+  by_pid        hash server process id -> executions that reached their end there
   starts:<id>   list of start times (ms) of each execution
   iv:<id>       list "start_ms,end_ms,pid" of each finished or interrupted execution
   active:<id>   executions of that task running right now
@@ -54,7 +55,10 @@ async def _work(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
         await asyncio.sleep(sleep)
     if ctx.attempt <= int(task_data.get("fail_times", 0)):
         raise RuntimeError(f"attempt {ctx.attempt} fails on purpose")
-    await rec.hincrby(record_key("done"), ctx.task_id, 1)
+    async with rec.pipeline(transaction=False) as pipe:
+        pipe.hincrby(record_key("done"), ctx.task_id, 1)
+        pipe.hincrby(record_key("by_pid"), str(os.getpid()), 1)
+        await pipe.execute()
     return {"runs": runs, "attempt": ctx.attempt}
 
 

@@ -15,9 +15,15 @@ from dataclasses import dataclass
 import grpc
 import pytest
 import redis
+from redis.asyncio import Redis as AsyncRedis
 from taskqueue.v1 import taskqueue_pb2 as pb
 from taskqueue_client import ResourceExhausted, TaskQueueClient
+from taskqueue_server.engine.errors import EngineError, Reason
+from taskqueue_server.engine.models import NewTask, Outcome, Status
+from taskqueue_server.engine.settings import EngineSettings
+from taskqueue_server.engine.store import RedisEngine
 
+from tests.conftest import FakeClock
 from tests.e2e.helpers import Driver, rpc_error
 from tests.support.error_details import error_reason
 from tests.support.server_process import ServerFactory, ServerProcess
@@ -191,3 +197,47 @@ def _script_killed(admin: redis.Redis) -> bool:
     except redis.exceptions.ResponseError as exc:
         return "No scripts in execution" in str(exc) or "NOTBUSY" in str(exc)
     return True
+
+
+async def test_at_maxmemory_the_timers_still_end_retention_and_free_memory() -> None:
+    """Task hashes have no TTL: the timers' due script deletes finished tasks when their
+    retention ends. At maxmemory, where Redis refuses every write that may add memory, that
+    deletion must still run (and move small results to keys of their own), or a full store
+    could never drain."""
+    with PrivateRedis(appendonly=False) as private:
+        clock = FakeClock()
+        settings = EngineSettings(key_prefix="tqoom")
+        engine = RedisEngine(
+            AsyncRedis.from_url(private.url), AsyncRedis.from_url(private.url), settings, clock
+        )
+        admin = private.client()
+        await engine.start()
+        try:
+            stored = await engine.enqueue([NewTask("t", {"n": n}) for n in range(300)])
+            claimed = await engine.claim("default", ["t"], 300, "w")
+            await engine.finish([Outcome(c.lease, result_json='{"ok": 1}') for c in claimed])
+            for filler in range(30):
+                admin.set(f"filler:{filler}", "x" * 100_000)
+            full = int(admin.info("memory")["used_memory"])
+            admin.config_set("maxmemory-policy", "noeviction")
+            admin.config_set("maxmemory", full - 1_000_000)
+            with pytest.raises(EngineError) as refused:
+                await engine.enqueue([NewTask("t", {})])
+            assert refused.value.reason is Reason.STORE_FULL
+
+            clock.advance(settings.task_ttl_seconds)
+            before = int(admin.info("memory")["used_memory"])
+            for _ in range(10):
+                if await engine.run_due("default") > 0:
+                    break  # nothing more due now
+            keys = engine.keys("default")
+            ids = [task.task.id for task in stored]
+            assert admin.exists(*(keys.task(task_id) for task_id in ids)) == 0
+            # Hashes and index entries freed, less the results' new keys: about 90 B a task.
+            assert int(admin.info("memory")["used_memory"]) < before - 300 * 50
+            result = await engine.get_result(ids[0])
+            assert (result.status, result.result) == (Status.COMPLETED, {"ok": 1})
+        finally:
+            admin.config_set("maxmemory", 0)
+            admin.close()
+            await engine.close()

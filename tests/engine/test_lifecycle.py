@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 import orjson
 import pytest
@@ -190,20 +191,26 @@ async def test_retention_counts_from_the_terminal_state(
     [claimed] = await engine.claim("default", ["t"], 5, "w")
     await engine.finish([Outcome(claimed.lease, result_json="{}")])
     keys, settings = engine.keys("default"), engine.settings
+    # No task hash has a TTL (an entry in Redis' expiry dictionary per finished task): the
+    # task's retention ends in the timers' expiry bucket of that second, rounded up.
     assert await engine.redis.ttl(keys.task(live)) == -1
-    # The task's retention ends in the timers' expiry bucket of that second; its small result
-    # is a hash field, so Redis keeps the hash until the result's (longer) retention ends.
-    ends = int(clock.now) + settings.task_ttl_seconds
+    assert await engine.redis.ttl(keys.task(done)) == -1
+    ends = math.ceil(clock.now) + settings.task_ttl_seconds
     assert await engine.redis.lrange(keys.expiring(ends), 0, -1) == [done.encode()]
     assert await engine.redis.zscore(keys.expiry, str(ends)) == ends * 1000
-    assert settings.task_ttl_seconds < await engine.redis.ttl(keys.task(done))
-    assert await engine.redis.ttl(keys.task(done)) <= settings.result_ttl_seconds
-    clock.advance(settings.task_ttl_seconds)
+    clock.advance(settings.task_ttl_seconds - 1)
     await engine.run_due("default")
-    # The task ended; its result moved to a key of its own for the rest of its time.
+    assert (await engine.get_task(done)).status == Status.COMPLETED
+    clock.advance(1)
+    await engine.run_due("default")
+    # The task ended; its small result, a field of the hash, moved to a key of its own for
+    # the rest of its (longer) retention.
     with pytest.raises(TaskNotFound):
         await engine.get_task(done)
-    assert settings.task_ttl_seconds < await engine.redis.ttl(keys.result(done))
+    assert await engine.redis.exists(keys.task(done)) == 0
+    rest = settings.result_ttl_seconds - settings.task_ttl_seconds
+    assert rest - 2 <= await engine.redis.ttl(keys.result(done)) <= rest
+    assert (await engine.get_task(live)).status == Status.SCHEDULED
     result = await engine.get_result(done)
     assert (result.status, result.result) == (Status.COMPLETED, {})
 
@@ -254,8 +261,12 @@ async def test_an_expiry_entry_stored_before_the_buckets_still_ends_its_task(
         await engine.get_task(task_id)
 
 
-async def test_a_large_result_and_large_data_are_keys_of_their_own(engine: RedisEngine) -> None:
-    """Values over 64 bytes would switch the hash out of Redis' compact listpack encoding."""
+async def test_a_large_result_and_large_data_are_keys_of_their_own(
+    engine: RedisEngine, clock: FakeClock
+) -> None:
+    """Values over 64 bytes would switch the hash out of Redis' compact listpack encoding.
+    The data key goes with its task, when the timers end the task's retention; the result
+    key keeps its own (longer) TTL."""
     small = await enqueue_one(engine)
     [large] = await engine.enqueue([NewTask("t", {"x": "d" * 100})])
     claimed = {c.lease.task_id: c for c in await engine.claim("default", ["t"], 5, "w")}
@@ -270,7 +281,8 @@ async def test_a_large_result_and_large_data_are_keys_of_their_own(engine: Redis
     keys, settings = engine.keys("default"), engine.settings
     assert await engine.redis.exists(keys.data(small), keys.result(small)) == 0
     assert await engine.redis.exists(keys.data(large.task.id), keys.result(large.task.id)) == 2
-    assert 0 < await engine.redis.ttl(keys.task(large.task.id)) <= settings.task_ttl_seconds
+    assert await engine.redis.ttl(keys.task(large.task.id)) == -1
+    assert await engine.redis.ttl(keys.data(large.task.id)) == -1
     assert settings.task_ttl_seconds < await engine.redis.ttl(keys.result(large.task.id))
     if type(engine.redis) is redis.asyncio.Redis:  # real Redis (not fakeredis, not a cluster)
         assert await engine.redis.object("encoding", keys.task(small)) == b"listpack"
@@ -278,13 +290,19 @@ async def test_a_large_result_and_large_data_are_keys_of_their_own(engine: Redis
     for task_id, data, result in expected:
         assert (await engine.get_task(task_id)).task_data == data
         assert (await engine.get_result(task_id)).result == result
+    clock.advance(settings.task_ttl_seconds)
+    await engine.run_due("default")
+    assert await engine.redis.exists(keys.task(large.task.id), keys.data(large.task.id)) == 0
+    assert (await engine.get_result(large.task.id)).result == {"r": "r" * 100}
 
 
 async def test_a_finished_task_keeps_only_what_it_still_needs(
     engine: RedisEngine, clock: FakeClock
 ) -> None:
     """seq, an empty error, updated equal to finished and run_at equal to created are left
-    out of a finished task's hash (thousands are retained) and read back the same."""
+    out of a finished task's hash (thousands are retained) and read back the same; priority 0
+    is never stored, and a completed task drops the worker that ran it (a failed one keeps
+    it, for whoever looks into the failure)."""
     now_ms = int(clock.now * 1000)
     plain = await enqueue_one(engine)
     later = await enqueue_one(engine, delay_seconds=1)
@@ -301,13 +319,14 @@ async def test_a_finished_task_keeps_only_what_it_still_needs(
     )
     keys = engine.keys("default")
     fields = {k.decode() for k in await engine.redis.hkeys(keys.task(plain))}
-    assert not fields & {"seq", "error", "updated", "run_at"}
+    assert not fields & {"seq", "error", "updated", "run_at", "worker", "priority"}
     record = await engine.get_task(plain)
     assert (record.created_at_ms, record.run_at_ms) == (now_ms, now_ms)
     assert (record.started_at_ms, record.finished_at_ms) == (now_ms + 2000, now_ms + 3000)
     assert (record.updated_at_ms, record.last_error) == (now_ms + 3000, "")
     fields = {k.decode() for k in await engine.redis.hkeys(keys.task(later))}
-    assert fields & {"seq", "error", "updated", "run_at"} == {"error", "run_at"}
+    assert fields & {"seq", "error", "updated", "run_at", "worker"} == {"error", "run_at", "worker"}
+    assert await engine.redis.hget(keys.task(later), "worker") == b"w"
     record = await engine.get_task(later)
     assert (record.run_at_ms, record.last_error) == (now_ms + 1000, "boom")
     assert record.updated_at_ms == record.finished_at_ms == now_ms + 3000

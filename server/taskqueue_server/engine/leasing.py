@@ -141,7 +141,13 @@ class LeasingMixin:
     async def run_due(self, queue: str) -> float:
         keys = self.keys(queue)
         settings = self.settings
-        args = [self.now_ms(), DUE_BATCH, settings.redelivery_cap, settings.task_ttl_seconds]
+        args = [
+            self.now_ms(),
+            DUE_BATCH,
+            settings.redelivery_cap,
+            settings.task_ttl_seconds,
+            settings.result_ttl_seconds,
+        ]
         next_ms, promoted, reclaimed, dropped, expired = await self.run(
             "due", queue, [keys.scheduled, keys.lease], args
         )

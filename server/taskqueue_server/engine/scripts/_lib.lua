@@ -61,7 +61,8 @@ local FULL_KEY = P .. 'full'
 -- Lower score runs first: priority descending, then sequence (enqueue order) ascending.
 -- (1000 - priority) * 2^42 + seq stays below 2^53, so a double holds it exactly.
 local function ready_score(priority, seq)
-  return (1000 - tonumber(priority)) * PRIORITY_SPAN + tonumber(seq)
+  -- A task of priority 0 has no `priority` field (store leaves it out).
+  return (1000 - (tonumber(priority) or 0)) * PRIORITY_SPAN + tonumber(seq)
 end
 
 local TERMINAL = {completed = true, failed = true, cancelled = true}
@@ -211,10 +212,14 @@ end
 -- its hash leaves out what it no longer needs or what reads the same from other fields
 -- (engine/codec.py): `seq` (orders ready tasks only; retry.lua gives a new one), an empty
 -- `error`, `updated` equal to `finished`, `run_at` equal to `created`. The 55 bytes less
--- move the hash of a small finished task from a 320-byte listpack allocation to 256.
+-- move the hash of a small finished task from a 320-byte listpack allocation to 256. A
+-- completed task also drops `worker` (no API shows it; it went out with the `processing`
+-- event), which with priority 0 left out at enqueue takes it to 224. A failed or cancelled
+-- one keeps it: who ran it is what an operator looks for in a failure.
 -- `h` holds its `run_at` and `created` as read before the status change, which sets neither.
 local function trim_finished(key, event, h)
   local gone = {'seq'}
+  if event.status == 'completed' then gone[#gone + 1] = 'worker' end
   if event.error == '' then gone[#gone + 1] = 'error' end
   if event.finished == event.updated then gone[#gone + 1] = 'updated' end
   if h.run_at == h.created then gone[#gone + 1] = 'run_at' end
@@ -307,16 +312,16 @@ local function expire_at(id, deadline)
   end
 end
 
--- Terminal tasks are kept for the retention period, counted from now. Redis expires the
--- keys; expire_at remembers when, so the timers' due script can drop the index entries too.
+-- Terminal tasks are kept for the retention period, counted from now. expire_at remembers
+-- when, and the timers' due script deletes the task hash, its data key and its index
+-- entries then (at most a second late while a server runs): the hash has no TTL of its own,
+-- which would cost an entry in Redis' expiry dictionary (about 37 bytes) per finished task.
+-- Its rarer keys (dependents, idempotency mapping) get a TTL.
 -- Optional `h`: what the caller knows already, so nothing is read twice and no key known
--- not to exist is expired: the task's `idem`, `lx` and `data` fields as read_fields reads
--- them (a `data` field means there is no data key), `dependents` (the members of its deps
--- key, read: none means no such key) and `hash_ttl` (the hash is kept longer, finish.lua).
+-- not to exist is expired: the task's `idem` and `lx` fields as read_fields reads them and
+-- `dependents` (the members of its deps key, read: none means no such key).
 local function retain(id, now, ttl, h)
   h = h or {}
-  redis.call('EXPIRE', task_key(id), h.hash_ttl or ttl)
-  if not h.data then redis.call('EXPIRE', data_key(id), ttl) end
   if not h.dependents or #h.dependents > 0 then redis.call('EXPIRE', deps_key(id), ttl) end
   local idem = h.idem
   if idem == nil then idem = redis.call('HGET', task_key(id), 'idem') end
@@ -411,15 +416,16 @@ local function store_task(t, data, now, deps_left)
   else
     status = 'pending'
   end
-  -- Zero counters (attempts, deps_left) are left out: a missing field reads as 0 and HINCRBY
-  -- creates it, and every field saved keeps a backlog smaller. All fields go in set_status's
-  -- one HSET.
-  local f = {'type', t.type, 'priority', t.priority, 'max_retries', t.max_retries,
-    'created', now, 'run_at', t.run_at, 'seq', seq}
+  -- Zero counters (attempts, deps_left) and priority 0 are left out: a missing field reads
+  -- as 0 (ready_score, engine/codec.py) and HINCRBY creates it, and every field saved keeps
+  -- a backlog smaller. All fields go in set_status's one HSET.
+  local f = {'type', t.type, 'max_retries', t.max_retries, 'created', now, 'run_at', t.run_at,
+    'seq', seq}
   local function add(name, value)
     f[#f + 1] = name
     f[#f + 1] = value
   end
+  if tonumber(t.priority) ~= 0 then add('priority', t.priority) end
   if #data <= INLINE_MAX then
     add('data', data)
   else
@@ -552,7 +558,8 @@ end
 -- Puts a failed or cancelled task back in its queue with a fresh retry budget (retry.lua,
 -- bulk.lua), behind the work already waiting (a fresh sequence number from `seq_key`).
 local function requeue(id, status, task_type, priority, idem, now, seq_key)
-  -- Live again: nothing of it may expire while it waits.
+  -- Live again: nothing of it may expire while it waits (a hash finished before hashes
+  -- had no TTL may still have one).
   redis.call('PERSIST', task_key(id))
   redis.call('PERSIST', data_key(id))
   redis.call('PERSIST', deps_key(id))

@@ -1,15 +1,17 @@
 -- The timers' one call: promotes due scheduled and retrying tasks, and hands back tasks
 -- whose lease expired (worker died or hung) without spending their retry budget. A task
 -- whose worker was lost more than the redelivery cap allows ends failed as poison. Last, it
--- drops the index entries (status and label indexes) of terminal tasks whose retention ran out.
+-- deletes the terminal tasks whose retention ran out, with their index entries (status and
+-- label indexes).
 -- First of all, tasks that have not started by their expire_time end cancelled, so none of them
 -- is promoted or run.
 -- KEYS[1]  <P>sched, KEYS[2] <P>lease
 -- ARGV[1]  P, ARGV[2] now (ms), ARGV[3] most tasks to move per index, ARGV[4] redelivery cap,
--- ARGV[5]  task retention (s)
+-- ARGV[5]  task retention (s), ARGV[6] result retention (s)
 -- Returns {ms until the next due item or -1 when nothing waits, promoted, reclaimed,
 -- index entries dropped, expired}.
 local now, limit, cap, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local result_ttl = tonumber(ARGV[6])
 
 local expired = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', DEADLINE_KEY, '-inf', now, 'LIMIT', 0, limit)) do
@@ -69,25 +71,23 @@ end
 -- The retention of task `id` ended by its expiry bucket (retain in _lib.lua). The entry may
 -- be stale: a task retried since is live (its next end adds an entry) or ended again later
 -- (its retention, counted from that end, goes on: the entry moves to that time). A gone task
--- leaves only its index entries to drop.
+-- (deleted, or with a TTL from before hashes had none) leaves only its index entries to drop.
 local function end_retention(id)
   local key = task_key(id)
-  local h = redis.call('HMGET', key, 'status', 'finished')
+  local h = redis.call('HMGET', key, 'status', 'finished', 'result')
   if h[1] and not TERMINAL[h[1]] then return end
   if h[1] then
-    local deadline = (tonumber(h[2]) or 0) + tonumber(ttl) * 1000
+    local finished = tonumber(h[2]) or 0
+    local deadline = finished + tonumber(ttl) * 1000
     if deadline > tonumber(now) then
       expire_at(id, deadline)
       return
     end
-    -- A small result kept longer than its task (finish.lua): the hash lived on for it; now
-    -- the result moves to a key of its own for the rest of its time, and the task ends.
-    local result = redis.call('HGET', key, 'result')
-    local left = result and redis.call('PTTL', key) or -1
-    if left > 0 then
-      redis.call('SET', result_key(id), result, 'PX', left)
-      redis.call('DEL', key)
-    end
+    -- A small result is a field of the hash (finish.lua); kept longer than its task, it
+    -- moves to a key of its own for the rest of its time.
+    local left = finished + result_ttl * 1000 - tonumber(now)
+    if h[3] and left > 0 then redis.call('SET', result_key(id), h[3], 'PX', left) end
+    redis.call('DEL', key, data_key(id))
   end
   for _, status in ipairs({'completed', 'failed', 'cancelled'}) do
     redis.call('ZREM', status_key(status), id)

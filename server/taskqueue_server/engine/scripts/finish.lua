@@ -13,7 +13,7 @@ for position, o in ipairs(cjson.decode(ARGV[5])) do
   -- Everything the outcome needs of the task, in one HMGET: set_status and retain take it
   -- (see read_fields), so none of it is read twice.
   local h = read_fields(o.id, {'status', 'token', 'type', 'attempts', 'max_retries', 'version',
-    'ck', 'run_at', 'created', 'idem', 'lx', 'data'}, {})
+    'ck', 'run_at', 'created', 'idem', 'lx'}, {})
   if h.status ~= 'processing' or h.token ~= tostring(o.token) then
     stale[#stale + 1] = position
   else
@@ -23,12 +23,11 @@ for position, o in ipairs(cjson.decode(ARGV[5])) do
       -- there are none) and release_dependents.
       h.dependents = redis.call('SMEMBERS', deps_key(o.id))
       -- A small result is a hash field (see INLINE_MAX) when it may live as long as the
-      -- task: kept longer than the task, the hash lives on until the result's end and the
-      -- timers' due script moves the result to its own key when the task's retention ends.
+      -- task: the timers' due script moves it to its own key, for the rest of its
+      -- (longer) retention, when the task's retention ends.
       if #o.result <= INLINE_MAX and tonumber(result_ttl) >= tonumber(task_ttl) then
         set_status(o.id, h.type, 'processing', 'completed', now,
           {'finished', now, 'error', '', 'result', o.result}, nil, h)
-        h.hash_ttl = result_ttl
         retain(o.id, now, task_ttl, h)
       else
         redis.call('SET', result_key(o.id), o.result, 'EX', result_ttl)
