@@ -22,7 +22,8 @@ from benchlib import BENCH_DIR, load_average, machine, private_redis, table, wri
 from drain_scale import Job, drain
 
 HEADER = ["server code", "processes", "W2 drain tasks/s (median)", "min-max",
-          "worker CPU us/task", "Redis CPU us/task", "load average after"]  # fmt: skip
+          "worker CPU us/task", "Redis CPU us/task", "all cores busy",
+          "load average after"]  # fmt: skip
 
 
 def realistic(redis_url: str, code: str | None) -> Job:
@@ -57,7 +58,8 @@ def main() -> None:
                     result = drain(url, args.tasks, 1, processes, realistic(url, code), profile)
                     results[name].append(result)
                     print(f"{name} x{processes} run {run}: {result['rate']:,.0f}/s "
-                          f"worker {result['worker_us']:.0f} us, load {load_average()}",
+                          f"worker {result['worker_us']:.0f} us, "
+                          f"cores busy {result['machine_busy']:.0%}, load {load_average()}",
                           flush=True)  # fmt: skip
             for name, runs in results.items():
                 rates = [r["rate"] for r in runs]
@@ -65,7 +67,8 @@ def main() -> None:
                     name, str(processes), f"{statistics.median(rates):,.0f}",
                     f"{min(rates):,.0f}-{max(rates):,.0f}",
                     f"{statistics.median(r['worker_us'] for r in runs):.0f}",
-                    f"{statistics.median(r['redis_us'] for r in runs):.0f}", load_average(),
+                    f"{statistics.median(r['redis_us'] for r in runs):.0f}",
+                    f"{statistics.median(r['machine_busy'] for r in runs):.0%}", load_average(),
                 ])  # fmt: skip
     print(table(HEADER, rows))
     write_results(

@@ -116,6 +116,17 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, all) CPU seconds of every core since boot (Linux /proc/stat): whatever ran,
+    attributed to a process or not (softirqs of the loopback traffic included)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    user, nice, system, idle, iowait, irq, softirq, steal = (
+        int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    busy = user + nice + system + irq + softirq + steal
+    return busy / ticks, (busy + idle + iowait) / ticks
+
+
 def redis_cpu_seconds(redis_url: str) -> float:
     info = redis.Redis.from_url(redis_url).info("cpu")
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
@@ -151,9 +162,11 @@ def drain(
             head_start = completed(front, job.task_type)
             first = time.perf_counter()
             cpu, redis_cpu = cpu_seconds(pids), redis_cpu_seconds(redis_url)
+            busy, every = machine_cpu_seconds()
             while (done := completed(front, job.task_type)) < tasks:
                 time.sleep(POLL_SECONDS)
             drained = done - head_start
+            busy_after, every_after = machine_cpu_seconds()
             return {
                 "rate": drained / (time.perf_counter() - first),
                 "head_start": head_start,
@@ -161,6 +174,8 @@ def drain(
                 "memory_mib": memory / 2**20,
                 "worker_us": (cpu_seconds(pids) - cpu) / drained * 1e6,
                 "redis_us": (redis_cpu_seconds(redis_url) - redis_cpu) / drained * 1e6,
+                # Of all the machine's cores over the drain, the share busy (0-1).
+                "machine_busy": (busy_after - busy) / (every_after - every),
             }
 
 
