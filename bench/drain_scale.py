@@ -142,9 +142,12 @@ def drain(
 ) -> dict[str, float]:
     """Tasks/s for `workers` servers (of `processes` each) draining `tasks` queued before,
     with the worker servers' and Redis's CPU per task over the same span; `profile` names a
-    py-spy raw output file for the first worker server's drain."""
+    py-spy raw output file for the first worker server's drain. The queue stays paused until
+    every worker server is up, so the whole drain is timed (a server of several processes
+    takes seconds to answer, while its first process drains already)."""
     redis.Redis.from_url(redis_url).flushall()
     with server(redis_url, "parked", job=job) as front:
+        front.pause_queue("default")
         loaded = time.perf_counter()
         for start in range(0, tasks, BATCH):
             count = min(BATCH, tasks - start)
@@ -159,21 +162,19 @@ def drain(
                 stack.enter_context(server(redis_url, "default", processes, job=job, pids=pids))
             if profile is not None:
                 stack.enter_context(profiling(pids[0], profile))
-            head_start = completed(front, job.task_type)
             first = time.perf_counter()
             cpu, redis_cpu = cpu_seconds(pids), redis_cpu_seconds(redis_url)
             busy, every = machine_cpu_seconds()
-            while (done := completed(front, job.task_type)) < tasks:
+            front.resume_queue("default")
+            while completed(front, job.task_type) < tasks:
                 time.sleep(POLL_SECONDS)
-            drained = done - head_start
             busy_after, every_after = machine_cpu_seconds()
             return {
-                "rate": drained / (time.perf_counter() - first),
-                "head_start": head_start,
+                "rate": tasks / (time.perf_counter() - first),
                 "load_rate": tasks / load_seconds,
                 "memory_mib": memory / 2**20,
-                "worker_us": (cpu_seconds(pids) - cpu) / drained * 1e6,
-                "redis_us": (redis_cpu_seconds(redis_url) - redis_cpu) / drained * 1e6,
+                "worker_us": (cpu_seconds(pids) - cpu) / tasks * 1e6,
+                "redis_us": (redis_cpu_seconds(redis_url) - redis_cpu) / tasks * 1e6,
                 # Of all the machine's cores over the drain, the share busy (0-1).
                 "machine_busy": (busy_after - busy) / (every_after - every),
             }
