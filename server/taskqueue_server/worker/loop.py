@@ -3,10 +3,7 @@
 One fetch loop claims as many tasks as there are free slots, taking the served queues in
 turn (rotation.py), and otherwise blocks in Redis until work arrives in any of them. Leases
 of every running task are renewed together in one call per interval; outcomes of tasks
-finishing together are recorded in one call, which also claims the next tasks, and two such
-calls may be under way at once: with one, the pool's loop and Redis took turns (a drain kept
-2 cores 63 % busy), with two the loop readies the next outcomes while Redis runs a call
-(docs/performance.md, round four). A handler's
+finishing together are recorded in one call, which also claims the next tasks. A handler's
 slot and lease are held until it has really returned (execute.py), so --concurrency is a
 ceiling and a task never runs twice at once. Timers (timers.py) and cancellation signals
 run beside it.
@@ -50,7 +47,6 @@ log = logging.getLogger(__name__)
 
 TIMER_CALLS_AT_ONCE = 2
 MAX_FINISH_BATCH = 500
-FINISH_CALLS_AT_ONCE = 2
 # Tasks are claimed ahead only while handlers take (on average) less than this: then one
 # waits ahead about that long at most, since the slots free a full round of them as fast.
 AHEAD_BELOW_HANDLER_SECONDS = 0.05
@@ -90,9 +86,7 @@ class WorkerPool(LeaseKeeping):
         self._executor = ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix=HANDLER_THREAD_PREFIX
         )
-        self._finisher: Coalescer[Outcome, bool] = Coalescer(
-            self._record, MAX_FINISH_BATCH, FINISH_CALLS_AT_ONCE
-        )
+        self._finisher: Coalescer[Outcome, bool] = Coalescer(self._record, MAX_FINISH_BATCH)
         self._types = sorted(self.registrations)
         self._rotation = Rotation(self.engine, self.queues, self._types)
         self._started_ms = int(time.time() * 1000)
