@@ -4,11 +4,10 @@ claimed tasks back at once, instead of leaving them leased to nobody until the l
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from taskqueue_server.engine.api import Engine
-from taskqueue_server.engine.models import ClaimedTask, Status
+from taskqueue_server.engine.models import Status
 from taskqueue_server.engine.store import RedisEngine
 from taskqueue_server.service.worker_requests import LeaseAsk
 from taskqueue_server.service.worker_servicer import lease_tasks
@@ -17,31 +16,31 @@ from tests.engine.test_lifecycle import enqueue_one
 
 
 class ClaimHeldBack:
-    """The engine, except that a claim's answer is held until `release_answer` is set:
-    the script has run in Redis, the caller has not heard yet."""
+    """Holds the answer of the engine's claim script until `release_answer` is set: the
+    script has run in Redis, the caller has not heard yet."""
 
-    def __init__(self, engine: RedisEngine) -> None:
-        self._engine = engine
+    def __init__(self, engine: RedisEngine, monkeypatch: pytest.MonkeyPatch) -> None:
         self.claimed = asyncio.Event()
         self.release_answer = asyncio.Event()
+        run = engine.run
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
+        async def held(name: str, *args: Any, **kwargs: Any) -> Any:
+            reply = await run(name, *args, **kwargs)
+            if name == "claim":
+                self.claimed.set()
+                await self.release_answer.wait()
+            return reply
 
-    async def claim(self, *args: Any, **kwargs: Any) -> list[ClaimedTask]:
-        tasks = await self._engine.claim(*args, **kwargs)
-        self.claimed.set()
-        await self.release_answer.wait()
-        return tasks
+        monkeypatch.setattr(engine, "run", held)
 
 
 async def test_a_cancelled_long_poll_hands_back_what_its_claim_leased(
-    engine: RedisEngine,
+    engine: RedisEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     task_id = await enqueue_one(engine)
-    held = ClaimHeldBack(engine)
+    held = ClaimHeldBack(engine, monkeypatch)
     ask = LeaseAsk("w", ("default",), ("t",), 1, None, 10.0)
-    poll = asyncio.create_task(lease_tasks(cast(Engine, held), ask, 10.0))
+    poll = asyncio.create_task(lease_tasks(engine, ask, 10.0))
     await asyncio.wait_for(held.claimed.wait(), 10)
     assert (await engine.get_task(task_id)).status == Status.PROCESSING
     poll.cancel()

@@ -1,4 +1,5 @@
-"""A pool that stops while its outcome call is in flight hands back what that call claimed:
+"""A pool that stops while a claim of its own is in flight (an outcome call's, or the fetch
+loop's) hands back what that claim returned:
 no task it will never run stays leased to it until the lease runs out."""
 
 from __future__ import annotations
@@ -67,5 +68,42 @@ async def test_tasks_an_outcome_call_claims_for_a_stopping_pool_go_back(
     finally:
         answer.set()
         first_may_end.set()
+        if stopping is None:  # failed before the test stopped it
+            await pool.stop(1.0)
+
+
+async def test_tasks_the_fetch_loop_claims_for_a_stopping_pool_go_back(
+    engine: RedisEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_flight, answer = asyncio.Event(), asyncio.Event()
+    run = engine.run
+
+    async def held(name: str, *args: Any, **kwargs: Any) -> Any:
+        reply = await run(name, *args, **kwargs)
+        if name == "claim" and reply:
+            in_flight.set()
+            await answer.wait()  # Redis has leased it; the reply is still on its way
+        return reply
+
+    async def handler(task_data: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+        return {}
+
+    monkeypatch.setattr(engine, "run", held)
+    pool = WorkerPool(engine, {"t": Registration("t", handler, True)}, concurrency=1)
+    await pool.start()
+    stopping: asyncio.Task[None] | None = None
+    try:
+        [task] = await engine.enqueue([NewTask("t", {})])
+        await asyncio.wait_for(in_flight.wait(), DEADLINE_S)
+        assert (await engine.get_task(task.task.id)).status is Status.PROCESSING
+        stopping = asyncio.create_task(pool.stop(1.0))
+        await asyncio.sleep(0)  # stop() has begun: it cancels the fetch loop mid-claim
+        assert pool.offer("default", ["t"], 1) is None
+        answer.set()
+        await asyncio.wait_for(stopping, DEADLINE_S)
+        assert (await engine.get_task(task.task.id)).status is Status.PENDING
+        assert await engine.redis.zscore(engine.keys("default").lease, task.task.id) is None
+    finally:
+        answer.set()
         if stopping is None:  # failed before the test stopped it
             await pool.stop(1.0)

@@ -195,7 +195,9 @@ class WorkerEngine(QueueRetryDefaults, Protocol):
     ) -> list[ClaimedTask]:
         """Move up to `count` ready tasks of the given types to PROCESSING under a lease.
 
-        The lease lasts `lease_ms`, or the engine's lease_seconds when None.
+        The lease lasts `lease_ms`, or the engine's lease_seconds when None. Cancelled while
+        in flight, it hands back whatever Redis leased before it re-raises, so no task stays
+        leased to a caller that is gone.
         """
 
     async def bounds_running(self, queue: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import defaultdict
@@ -52,7 +53,17 @@ class LeasingMixin:
         lease_ms: int | None = None,
     ) -> list[ClaimedTask]:
         args = [self.now_ms(), lease_ms or self._lease_ms, count, worker_id, *task_types]
-        return claimed_tasks(queue, await self.run("claim", queue, [self.keys(queue).lease], args))
+        # Shielded: a claim cancelled while its script ran (a worker gone, a pool stopping)
+        # must still learn what Redis leased, to hand it back instead of leaving it leased
+        # to nobody until the lease ends.
+        call = asyncio.ensure_future(self.run("claim", queue, [self.keys(queue).lease], args))
+        try:
+            return claimed_tasks(queue, await asyncio.shield(call))
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):  # a failed claim leased nothing
+                leased = claimed_tasks(queue, await call)
+                await self.release([task.lease for task in leased])
+            raise
 
     async def wait_for_work(
         self, queues: Sequence[str], task_types: Sequence[str], seconds: float

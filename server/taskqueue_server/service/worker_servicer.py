@@ -237,15 +237,13 @@ async def lease_tasks(
         claimed: list[ClaimedTask] = []
         for queue in ask.queues:
             want = ask.count - len(claimed)
-            claim = engine.claim(queue, ask.task_types, want, ask.worker_id, ask.lease_ms)
-            # Shielded: a call cancelled (the worker gone) while the script ran must still
-            # learn what Redis leased, to hand it back instead of leaving it to nobody.
-            pending = asyncio.ensure_future(claim)
             try:
-                claimed += await asyncio.shield(pending)
+                claimed += await engine.claim(
+                    queue, ask.task_types, want, ask.worker_id, ask.lease_ms
+                )
             except asyncio.CancelledError:
-                with contextlib.suppress(Exception):  # a failed claim leased nothing
-                    claimed += await pending
+                # The worker is gone: the cancelled claim handed back its own tasks (see
+                # engine.claim); the earlier queues' go back here.
                 await _hand_back(engine, claimed)
                 raise
             if len(claimed) >= ask.count:

@@ -179,11 +179,7 @@ class WorkerPool(LeaseKeeping):
     async def take(self, offer: ClaimOffer, claimed: Sequence[ClaimedTask], sent: float) -> None:
         self._reserved -= offer.count
         self._slot_freed.set()
-        if self._stopping:  # no slot here will run them now: back to the queue at once
-            await self._release([task.lease for task in claimed])
-            return
-        for task in claimed:
-            self._launch(task, sent + self.lease_seconds)
+        await self._run_claimed(claimed, sent)
 
     def _free_slots(self) -> int:
         return 0 if self._stopping else self.concurrency - self._busy - self._reserved
@@ -236,8 +232,7 @@ class WorkerPool(LeaseKeeping):
                 left -= count
                 self._reserved -= count
                 self._rotation.claimed(queue, len(claimed), count)
-                for task in claimed:
-                    self._launch(task, sent + self.lease_seconds)
+                await self._run_claimed(claimed, sent)
             self._claim_failures = 0
         except EngineError as exc:
             self._claim_failures += 1
@@ -245,6 +240,15 @@ class WorkerPool(LeaseKeeping):
             await asyncio.sleep(min(5.0, 0.1 * 2**self._claim_failures))
         finally:
             self._reserved -= left
+
+    async def _run_claimed(self, claimed: Sequence[ClaimedTask], sent: float) -> None:
+        """Launch what a claim sent at `sent` (event-loop time) returned; if the pool began to
+        stop while the claim was in flight, no slot here will run them: back at once."""
+        if self._stopping:
+            await self._release([task.lease for task in claimed])
+            return
+        for task in claimed:
+            self._launch(task, sent + self.lease_seconds)
 
     def _launch(self, task: ClaimedTask, lease_until: float) -> None:
         """Start the task in a free slot, or keep it ahead until one frees."""
@@ -358,11 +362,7 @@ class WorkerPool(LeaseKeeping):
             self._slot_freed.set()
         if want:
             self._rotation.claimed(queue, len(claimed), want)
-        if self._stopping:  # stopped meanwhile: no slot here will run them, back at once
-            await self._release([task.lease for task in claimed])
-        else:
-            for task in claimed:
-                self._launch(task, sent + self.lease_seconds)
+        await self._run_claimed(claimed, sent)
         refused = set(stale)
         return [o.lease not in refused for o in outcomes]
 
