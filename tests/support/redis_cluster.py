@@ -151,6 +151,22 @@ class LocalCluster:
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
         wait_for(self.healthy, 30, "cluster_state:ok on every node")
+        # A replica still syncing acknowledges no WAIT: tests of --redis-wait-replicas that
+        # run first would see 0 replicas.
+        wait_for(self.replicas_linked, 30, "every replica linked to its primary")
+
+    def replicas_linked(self) -> bool:
+        for port in self.nodes.processes:
+            client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
+            try:
+                info = client.info("replication")
+            except redis.RedisError:
+                return False
+            finally:
+                client.close()
+            if info.get("role") == "slave" and info.get("master_link_status") != "up":
+                return False
+        return True
 
     def healthy(self) -> bool:
         """Every live node says cluster_state:ok (every slot has an answering primary)."""
