@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import uuid
 
 import grpc
 from taskqueue.v1 import taskqueue_pb2 as pb
@@ -199,6 +200,21 @@ def test_enqueue_batch_ids_only_answers_the_ids_of_stored_tasks(driver: Driver) 
     answer = driver.stub.EnqueueBatch(batch, timeout=10)
     assert not answer.tasks and len(answer.task_ids) == 3
     assert [driver.get(task_id).priority for task_id in answer.task_ids] == [0, 1, 2]
+
+
+def test_enqueue_batch_ids_only_answers_the_existing_task_for_a_repeated_key(
+    driver: Driver,
+) -> None:
+    # One key of the clients' shape (it becomes the task's id), one of the caller's own.
+    keys = [f"{int(time.time() * 1000):012x}{'ab' * 10}", f"import-{uuid.uuid4()}"]
+    batch = pb.EnqueueBatchRequest(
+        tasks=[pb.EnqueueRequest(task_type="echo", idempotency_key=key) for key in keys],
+        ids_only=True,
+    )
+    first = list(driver.stub.EnqueueBatch(batch, timeout=10).task_ids)
+    again = list(driver.stub.EnqueueBatch(batch, timeout=10).task_ids)
+    assert again == first and len(set(first)) == 2
+    assert [driver.get(task_id).idempotency_key for task_id in again] == keys
 
 
 def test_stats_count_by_type_and_status(driver: Driver) -> None:

@@ -110,6 +110,9 @@ class CallerEngine(QueueControl, QueueRetryDefaults, Protocol):
     async def enqueue(self, tasks: Sequence[NewTask]) -> list[EnqueueOutcome]:
         """Store tasks of one queue all or nothing, in one round trip."""
 
+    async def enqueue_ids(self, tasks: Sequence[NewTask]) -> list[str]:
+        """`enqueue` answering only each task's id (a deduplicated one: the existing task's)."""
+
     async def enqueue_and_wait(
         self, task: NewTask, wait_seconds: float, stop: asyncio.Event
     ) -> WaitedEnqueue:

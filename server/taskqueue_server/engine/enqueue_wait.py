@@ -48,9 +48,10 @@ class EnqueueWaitMixin(WatchingMixin):
             # Not waiting for Redis to confirm the subscription saves a round trip: the
             # SUBSCRIBE is written before the enqueue, so Redis runs it no later than the event
             # loop turn that runs the enqueue script, while the task's finish needs further
-            # round trips. Were an event ever missed all the same (the enqueue's own, or the
-            # claim's when the enqueue handed the task to an idle slot here), the next one
-            # shows the gap and the task is read, so the answer stays right (only later).
+            # round trips. Were an event ever missed all the same (the claim's when the
+            # enqueue handed the task to an idle slot here), the next one shows the gap and
+            # the task is read, so the answer stays right (only later). The enqueue script
+            # publishes no event for the new task itself: its reply is version 1.
             channel = self.keys(queue).task_events(ids[0])
             async with self.hub.subscribe(channel, confirmed=False) as sub:
                 (outcome,) = await self.enqueue_as((task,), ids)
@@ -82,9 +83,7 @@ class EnqueueWaitMixin(WatchingMixin):
             if record is not None:
                 version = int(event.get("version", 0))
                 if version <= record.version:
-                    # The subscription went out just before the enqueue script, so it hears
-                    # that script's own event, which the stored task already reflects.
-                    continue
+                    continue  # already reflected (a repeated message)
                 record = apply_event(record, event) if version == record.version + 1 else None
             ended = outcome_of(task_id, event)
         if record is None:

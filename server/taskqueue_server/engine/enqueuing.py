@@ -48,13 +48,37 @@ class EnqueuingMixin:
     async def enqueue(self, tasks: Sequence[NewTask]) -> list[EnqueueOutcome]:
         if not tasks:
             return []
+        return await self.enqueue_as(tasks, self._new_ids(tasks))
+
+    async def enqueue_ids(self, tasks: Sequence[NewTask]) -> list[str]:
+        """`enqueue` answering only the tasks' ids (a deduplicated task's: the existing one's).
+        Building the records nobody reads was a tenth of a batch's time in the server."""
+        if not tasks:
+            return []
+        group, items = await self._store(tasks, self._new_ids(tasks))
+        return [
+            text(item[2]) if int(item[0]) == 1 else task_id
+            for (_, task_id), item in zip(group, items, strict=True)
+        ]
+
+    def _new_ids(self, tasks: Sequence[NewTask]) -> list[str]:
         queue = check_queue(tasks[0].queue)
-        keys = [t.idempotency_key for t in tasks]
-        return await self.enqueue_as(tasks, new_task_ids(queue, keys, self.now_ms()))
+        return new_task_ids(queue, [t.idempotency_key for t in tasks], self.now_ms())
 
     async def enqueue_as(self, tasks: Sequence[NewTask], ids: list[str]) -> list[EnqueueOutcome]:
         """`enqueue` with the ids chosen by the caller (new_task_ids of the tasks' queue), so
         it can subscribe to a task's events before the task exists."""
+        group, items = await self._store(tasks, ids)
+        return [
+            self._outcome(task, task_id, item)
+            for (task, task_id), item in zip(group, items, strict=True)
+        ]
+
+    async def _store(
+        self, tasks: Sequence[NewTask], ids: list[str]
+    ) -> tuple[EnqueueGroup, list[Any]]:
+        """Store one group (merged with concurrent calls of the queue): it and the script's
+        reply per task; raises the group's refusal."""
         queue = check_queue(tasks[0].queue)
         if any(t.queue != queue for t in tasks):
             raise EngineError(ErrorCode.INVALID_ARGUMENT, "a batch must use one queue")
@@ -67,10 +91,7 @@ class EnqueuingMixin:
         reply = await coalescer.submit(group)
         if reply[0] != 0:
             raise refusal(reply)
-        return [
-            self._outcome(task, task_id, item)
-            for (task, task_id), item in zip(group, reply[1], strict=True)
-        ]
+        return group, cast(list[Any], reply[1])
 
     def hand_off_to(self, pool: HandOff) -> None:
         self._hand_off = pool
@@ -156,6 +177,8 @@ class EnqueuingMixin:
 
     @staticmethod
     def _run_at(task: NewTask, now: int) -> int:
+        if not task.delay_seconds and not task.run_at_ms:
+            return now  # most tasks: no arithmetic (a batch of 1,000 spent 2 % of it here)
         due = max(now + int(task.delay_seconds * 1000), task.run_at_ms or 0)
         return due if due > now else now
 

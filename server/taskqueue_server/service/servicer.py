@@ -186,10 +186,10 @@ class TaskQueueServicer(QueueControlServicer, pb_grpc.TaskQueueServiceServicer):
         tasks = new_tasks_from_batch(request, self._limits, self._registrations)
         types = {f"tasks[{i}].task_type": task.task_type for i, task in enumerate(tasks)}
         await self.task_types.require(self.engine, types)
+        if request.ids_only:
+            return pb.EnqueueBatchResponse(task_ids=await self.engine.enqueue_ids(tasks))
         outcomes = await self.engine.enqueue(tasks)
         ids = [o.task.id for o in outcomes]
-        if request.ids_only:
-            return pb.EnqueueBatchResponse(task_ids=ids)
         return pb.EnqueueBatchResponse(
             task_ids=ids,
             tasks=[

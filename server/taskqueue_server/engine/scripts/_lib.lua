@@ -282,7 +282,11 @@ local function set_status(id, task_type, old, new, now, fields, result, h, quiet
   args[#args + 1] = version
   redis.call('HSET', key, unpack(args))
   if TERMINAL[new] then trim_finished(key, event, h) end
-  redis.call(PUBLISH, events_channel(id), cjson.encode(event))
+  -- A new task's event would reach no one: a watch or a waiting GetResult reads the task
+  -- before it waits, so it cannot start before the task exists, and an Enqueue that waits
+  -- starts from the task as stored (engine/enqueue_wait.py). Skipping it saves the JSON and
+  -- the PUBLISH per task of a batch enqueue (about 6 % of the script's time).
+  if old then redis.call(PUBLISH, events_channel(id), cjson.encode(event)) end
 end
 
 -- A task's indexed labels as <P>lexpiry members: "<id> <name>:<value>" (ids hold no space),
