@@ -11,7 +11,11 @@ bench/peers/taskqueue_driver.py makes them:
 - round trip, two calls: `client.enqueue()` then `client.wait()` (Enqueue, then GetResult);
 - round trip, one call: `client.run()` (Enqueue with wait_seconds), when the client has it;
 - sequential Enqueue through the client, through a bare stub (no client wrapper), and the
-  bare stub against the echo server (the ceiling of Python gRPC here).
+  bare stub against the echo server (the ceiling of Python gRPC here);
+- the floors: the same stub against echo servers on uvloop whose answer first waits for 0, 1
+  and 3 sequential Redis script calls from Python (`return 1`): what a unary Enqueue (one
+  round trip) and the round trip of `run()` (the enqueue, the handler's call, the finish)
+  cost before any work of ours, p50 of one call at a time.
 
 The variants alternate within each run, so machine load skews them alike. `--baseline DIR`
 (a server package directory, e.g. `git archive <commit> server | tar -x -C /tmp/base`, then
@@ -45,6 +49,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from tests.support.server_process import ServerProcess, start_server
 
 TASK_TYPE = "bench.job"
+FLOOR_CALLS = (0, 1, 3)
 PEERS = REPO_ROOT / "bench" / "peers"
 
 
@@ -99,6 +104,7 @@ def one_run(
     calls: int,
     pids: tuple[int, int, int],
     f: Figures,
+    floors: dict[int, pb_grpc.TaskQueueServiceStub],
     baseline: TaskQueueClient | None = None,
 ) -> None:
     data = {"i": 0}
@@ -117,6 +123,10 @@ def one_run(
                 timed(trips, lambda i, t=target: t.run(TASK_TYPE, data, timeout=30)), 50
             )
             f.add(name, trip)
+    note("floors")
+    for redis_calls, target in floors.items():
+        samples = timed(trips, lambda i, t=target: t.Enqueue(bare))
+        f.add(f"floor{redis_calls}", percentile(samples, 50))
     note("sequential Enqueue")
     # Into a queue no worker serves, so the enqueues measure the call alone.
     for name, target, pid in (("echo", echo, pids[0]), ("stub", stub, pids[1])):
@@ -141,6 +151,14 @@ def render(f: Figures, runs: int) -> str:
             [["round trip p50, ms: run() on the --baseline server", f.cell("trip1_base", 2), ""]]
             if "trip1_base" in f.runs
             else []
+        ),
+        *(
+            [
+                f"floor p50, ms: echo on uvloop answering after {calls} Redis round trip(s)",
+                f.cell(f"floor{calls}", 2),
+                "",
+            ]
+            for calls in FLOOR_CALLS
         ),
         ["sequential Enqueue/s, bare stub on the echo server", f.cell("echo"), "1.00x"],
         [
@@ -225,7 +243,20 @@ def main() -> None:
         echo_server() as echo,
         grpc.insecure_channel(server.target) as channel,
         grpc.insecure_channel(echo[0]) as echo_channel,
+        contextlib.ExitStack() as stack,
     ):
+        floors = {
+            calls: pb_grpc.TaskQueueServiceStub(
+                stack.enter_context(
+                    grpc.insecure_channel(
+                        stack.enter_context(
+                            echo_server("--redis-url", url, "--redis-calls", str(calls))
+                        )[0]
+                    )
+                )
+            )
+            for calls in FLOOR_CALLS
+        }
         client = TaskQueueClient(server.target)
         baseline = TaskQueueClient(base.target) if base else None
         stub = pb_grpc.TaskQueueServiceStub(channel)
@@ -237,7 +268,7 @@ def main() -> None:
             profile(server, client, args.profile, args.calls)
             return
         for _ in range(args.runs):
-            one_run(client, stub, echo_stub, args.trips, args.calls, pids, f, baseline)
+            one_run(client, stub, echo_stub, args.trips, args.calls, pids, f, floors, baseline)
         client.close()
         if baseline:
             baseline.close()

@@ -51,9 +51,11 @@ def note(what: str) -> None:
 
 
 @contextlib.contextmanager
-def echo_server() -> Iterator[tuple[str, int]]:
+def echo_server(*extra_args: str) -> Iterator[tuple[str, int]]:
+    """bench/echo_server.py (`extra_args`: e.g. --redis-url URL --redis-calls N): target, pid."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     args = [sys.executable, str(REPO_ROOT / "bench" / "echo_server.py"), "--port", "0"]
+    args += extra_args
     process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert process.stdout is not None
