@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--processes", default="1", help="comma-separated, e.g. 1,2")
     parser.add_argument("--baseline", help="a server/ directory to compare against")
     parser.add_argument("--profile", type=Path, help="directory for py-spy raw stacks")
+    parser.add_argument("--concurrency", type=int, default=16, help="slots per server process")
     args = parser.parse_args()
     codes = {"this checkout": None} | ({"baseline": args.baseline} if args.baseline else {})
     rows = []
@@ -55,7 +56,8 @@ def main() -> None:
                         args.profile.mkdir(parents=True, exist_ok=True)
                         label = "base" if code else "this"
                         profile = args.profile / f"{label}-p{processes}-{run}.txt"
-                    result = drain(url, args.tasks, 1, processes, realistic(url, code), profile)
+                    result = drain(url, args.tasks, 1, processes, realistic(url, code), profile,
+                                   args.concurrency)
                     results[name].append(result)
                     print(f"{name} x{processes} run {run}: {result['rate']:,.0f}/s "
                           f"worker {result['worker_us']:.0f} us, "
@@ -75,7 +77,8 @@ def main() -> None:
         "drain-ab",
         f"# W2 drain, realistic job, A/B, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
         f"\n\nMachine: {about}. {args.tasks:,} tasks queued, then drained by one server "
-        f"(16 slots); {args.runs} runs each, alternated. Baseline: {args.baseline or '-'}.\n\n"
+        f"({args.concurrency} slots a process); {args.runs} runs each, alternated. "
+        f"Baseline: {args.baseline or '-'}.\n\n"
         + table(HEADER, rows)
         + "\n",
     )

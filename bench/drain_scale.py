@@ -63,6 +63,7 @@ def server(
     extra: tuple[str, ...] = (),
     job: Job = NOOP,
     pids: list[int] | None = None,
+    concurrency: int = 16,
 ) -> Iterator[TaskQueueClient]:
     """One taskqueue-server with the bench's no-op handler (or `job`'s), serving `queue`
     (comma-separated for several; HTTP on `http_port` when given; `extra` flags appended;
@@ -70,7 +71,7 @@ def server(
     port = port or free_port()
     command = [
         str(REPO_ROOT / ".venv/bin/taskqueue-server"), "--redis-url", redis_url,
-        "--handlers", job.handlers, "--concurrency", "16", "--queues", queue,
+        "--handlers", job.handlers, "--concurrency", str(concurrency), "--queues", queue,
         "--port", str(port), "--http-port", str(http_port), "--log-level", "WARNING",
         "--processes", str(processes), *extra,
     ]  # fmt: skip
@@ -139,6 +140,7 @@ def drain(
     processes: int = 1,
     job: Job = NOOP,
     profile: Path | None = None,
+    concurrency: int = 16,
 ) -> dict[str, float]:
     """Tasks/s for `workers` servers (of `processes` each) draining `tasks` queued before,
     with the worker servers' and Redis's CPU per task over the same span; `profile` names a
@@ -159,7 +161,10 @@ def drain(
         with contextlib.ExitStack() as stack:
             pids: list[int] = []
             for _ in range(workers):
-                stack.enter_context(server(redis_url, "default", processes, job=job, pids=pids))
+                stack.enter_context(
+                    server(redis_url, "default", processes, job=job, pids=pids,
+                           concurrency=concurrency)
+                )  # fmt: skip
             if profile is not None:
                 stack.enter_context(profiling(pids[0], profile))
             first = time.perf_counter()
