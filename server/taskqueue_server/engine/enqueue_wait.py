@@ -81,9 +81,8 @@ class EnqueueWaitMixin(WatchingMixin):
                 break
             event = orjson.loads(payload)
             if record is not None:
+                # Every change bumps the version by one; any other step is a gap (read later).
                 version = int(event.get("version", 0))
-                if version <= record.version:
-                    continue  # already reflected (a repeated message)
                 record = apply_event(record, event) if version == record.version + 1 else None
             ended = outcome_of(task_id, event)
         if record is None:
